@@ -1,0 +1,51 @@
+"""The ``aekit`` command line.
+
+Each sub-command lives in its own module and is added to the group here. ``main`` turns user
+mistakes (:class:`~aekit.errors.AekitError`, bad option values) into one line on stderr and a
+non-zero exit status; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from aekit.cli import catalog, train, use
+from aekit.errors import AekitError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="aekit")
+def cli() -> None:
+    """aekit: train, inspect and use autoencoders.
+
+    Start with `aekit train` (a small MLP autoencoder on 5,000 bundled MNIST digits), then
+    `aekit evaluate RUN`, `aekit sample RUN`, ... on the run directory it writes.
+    """
+
+
+for command in (*train.COMMANDS, *use.COMMANDS, *catalog.COMMANDS):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script and of ``python -m aekit``."""
+    try:
+        code = cli.main(args=argv, prog_name="aekit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.Abort:
+        _fail("aborted", 130)
+    except click.ClickException as exc:
+        _fail(exc.format_message().replace("\n", " "), exc.exit_code)
+    except AekitError as exc:
+        _fail(str(exc).replace("\n", " "), 1)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"aekit: error: {message}", err=True)
+    sys.exit(code)

@@ -1,0 +1,37 @@
+"""Mini-batches straight from in-memory tensors.
+
+``torch.utils.data.DataLoader`` over a tensor fetches every example with its own Python call
+and stacks them again (per-sample collation); for data that already sits in memory that costs
+more than the model's own work at small sizes. Here an epoch is one random permutation and
+each batch is a single ``index_select``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+
+def batch_indices(
+    n: int, batch_size: int, generator: torch.Generator | None, shuffle: bool = True
+) -> Iterator[torch.Tensor]:
+    """Yield index tensors covering ``range(n)`` once, in random order when ``shuffle``."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    yield from order.split(batch_size)
+
+
+def iterate(
+    tensors: tuple[torch.Tensor | None, ...],
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    shuffle: bool = False,
+) -> Iterator[tuple[torch.Tensor | None, ...]]:
+    """Yield aligned batches of several tensors (``None`` entries stay ``None``)."""
+    n = len(next(t for t in tensors if t is not None))
+    if not shuffle:
+        for start in range(0, n, batch_size):
+            yield tuple(None if t is None else t[start : start + batch_size] for t in tensors)
+        return
+    for idx in batch_indices(n, batch_size, generator):
+        yield tuple(None if t is None else t.index_select(0, idx) for t in tensors)

