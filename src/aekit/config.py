@@ -35,9 +35,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.binarize not in (None, "static", "dynamic"):
-            raise AekitError(
-                f"bad --binarize {self.binarize!r}; choose one of: static, dynamic"
-            )
+            raise AekitError(f"bad --binarize {self.binarize!r}; choose one of: static, dynamic")
         if self.validation not in ("split", "test"):
             raise AekitError(f"bad validation {self.validation!r}; choose one of: split, test")
         if not 0.0 <= self.val_fraction < 1.0 or not 0.0 <= self.test_fraction < 1.0:

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from aekit.config import RunConfig
-from aekit.data.splits import DataBundle, Split, prepare_data
 from aekit.data.sources import load_source
+from aekit.data.splits import DataBundle, Split, prepare_data
 from aekit.errors import AekitError
 from aekit.models.base import Autoencoder
 from aekit.training.checkpoint import load_model
@@ -36,9 +36,7 @@ def open_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> Loa
     return LoadedRun(run, run.load_config(), load_model(run.model, device))
 
 
-def load_inputs(
-    name_or_path: str, model: Autoencoder, data_dir: str | None = None
-) -> Split:
+def load_inputs(name_or_path: str, model: Autoencoder, data_dir: str | None = None) -> Split:
     """All examples of a data set or file, reshaped to the model's input shape if they fit."""
     raw = load_source(name_or_path, data_dir)
     parts = [raw.x_train] + ([raw.x_test] if raw.x_test is not None else [])
@@ -61,7 +59,9 @@ def fit_shape(x: np.ndarray, shape: tuple[int, ...], source: str) -> np.ndarray:
 
 
 @torch.no_grad()
-def map_batches(fn, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1024) -> torch.Tensor:
+def map_batches(
+    fn, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1024
+) -> torch.Tensor:
     """Apply ``fn(xb, yb)`` over batches and concatenate (keeps memory flat on big inputs)."""
     outs = [
         fn(x[i : i + batch_size], None if y is None else y[i : i + batch_size])

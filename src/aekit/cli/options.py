@@ -34,7 +34,9 @@ def parse_assignment(text: str) -> tuple[str, object]:
     try:
         return key, yaml.safe_load(value)
     except yaml.YAMLError:
-        raise click.BadParameter(f"{text!r}: the value is not valid YAML", param_hint="--set") from None
+        raise click.BadParameter(
+            f"{text!r}: the value is not valid YAML", param_hint="--set"
+        ) from None
 
 
 run_argument = click.argument("run", type=click.Path(file_okay=False, path_type=str))

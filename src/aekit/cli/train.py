@@ -34,31 +34,80 @@ _OVERRIDES = {
 
 
 @click.command("train")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML config or recipe; options below override it.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="YAML config or recipe; options below override it.",
+)
 @click.option("--model", help="Model name (see `aekit models`). Default: ae.")
-@click.option("--dataset", help="Named data set (see `aekit datasets`) or a path. Default: mnist-5k.")
-@click.option("--data-dir", help="Folder with one sub-folder per data set (else $AEKIT_DATA_DIR, else the cache).")
+@click.option(
+    "--dataset", help="Named data set (see `aekit datasets`) or a path. Default: mnist-5k."
+)
+@click.option(
+    "--data-dir",
+    help="Folder with one sub-folder per data set (else $AEKIT_DATA_DIR, else the cache).",
+)
 @click.option("--latent-dim", type=click.IntRange(min=1), help="Size of the code.")
 @click.option("--hidden", type=SizeList(), help="Hidden layer sizes, e.g. 256,128.")
 @click.option("--activation", help="Hidden activation: relu, selu, elu, gelu, tanh, sigmoid, ...")
-@click.option("--recon-loss", type=click.Choice(["bce", "mse"]), help="Reconstruction term: Bernoulli (bce) or Gaussian (mse).")
-@click.option("--kl-weight", type=click.FloatRange(min=0), help="Weight of the KL term (VAEs; S3 uses 3).")
-@click.option("--binarize", type=click.Choice(["static", "dynamic"]), help="Binarize pixels: >= 0.5 once, or Bernoulli per batch.")
+@click.option(
+    "--recon-loss",
+    type=click.Choice(["bce", "mse"]),
+    help="Reconstruction term: Bernoulli (bce) or Gaussian (mse).",
+)
+@click.option(
+    "--kl-weight", type=click.FloatRange(min=0), help="Weight of the KL term (VAEs; S3 uses 3)."
+)
+@click.option(
+    "--binarize",
+    type=click.Choice(["static", "dynamic"]),
+    help="Binarize pixels: >= 0.5 once, or Bernoulli per batch.",
+)
 @click.option("--noise", help="Train as a denoiser: gaussian:FACTOR or dropout:P.")
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N training examples.")
-@click.option("--validation", type=click.Choice(["split", "test"]), help="Validate on a held-out split of train, or on the test set (as the Keras articles).")
+@click.option(
+    "--validation",
+    type=click.Choice(["split", "test"]),
+    help="Validate on a held-out split of train, or on the test set (as the Keras articles).",
+)
 @click.option("--epochs", type=click.IntRange(min=1), help="Number of epochs. Default: 10.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Batch size. Default: 128.")
 @click.option("--optimizer", type=click.Choice(["adam", "sgd", "rmsprop"]), help="Default: adam.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate. Default: 1e-3.")
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate. Default: 1e-3."
+)
 @click.option("--seed", type=int, help="Random seed. Same seed, data and device: same numbers.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="bf16 = mixed precision autocast (fast on CPUs with AMX/AVX512-BF16).")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    help="bf16 = mixed precision autocast (fast on CPUs with AMX/AVX512-BF16).",
+)
 @click.option("--device", help="auto (default), cpu, cuda, cuda:N or mps.")
-@click.option("--early-stopping", type=click.IntRange(min=1), help="Stop after N epochs without validation improvement; keep the best weights.")
-@click.option("--set", "assignments", multiple=True, metavar="SECTION.KEY=VALUE", help="Any other config value, e.g. --set model.channels=[30,15].")
-@click.option("--out", type=click.Path(file_okay=False), help="Run directory. Default: runs/MODEL-DATASET[-N].")
+@click.option(
+    "--early-stopping",
+    type=click.IntRange(min=1),
+    help="Stop after N epochs without validation improvement; keep the best weights.",
+)
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Any other config value, e.g. --set model.channels=[30,15].",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Run directory. Default: runs/MODEL-DATASET[-N].",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
-@click.option("--resume", type=click.Path(file_okay=False), metavar="RUN", help="Continue an interrupted run from its last checkpoint.")
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False),
+    metavar="RUN",
+    help="Continue an interrupted run from its last checkpoint.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
 def train_command(config_file, assignments, out, overwrite, resume, quiet, **options) -> None:
     """Train an autoencoder and write a run directory.
@@ -95,12 +144,16 @@ def _reject_with_resume(config_file, options, assignments) -> None:
     given = [k for k, v in options.items() if v is not None and k != "epochs"]
     if config_file or given or assignments:
         names = ", ".join(f"--{k.replace('_', '-')}" for k in given) or "--config/--set"
-        raise click.UsageError(f"--resume keeps the run's own config; drop {names} (only --epochs may change)")
+        raise click.UsageError(
+            f"--resume keeps the run's own config; drop {names} (only --epochs may change)"
+        )
 
 
 def _default_out(config) -> str:
     """runs/MODEL-DATASET, with -2, -3, ... if that run already exists."""
-    stem = Path(config.data.dataset).stem if Path(config.data.dataset).suffix else config.data.dataset
+    stem = (
+        Path(config.data.dataset).stem if Path(config.data.dataset).suffix else config.data.dataset
+    )
     base = Path("runs") / f"{config.model['name']}-{Path(stem).name}"
     candidate, n = base, 1
     while (candidate / "config.yaml").exists():

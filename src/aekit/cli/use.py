@@ -13,7 +13,9 @@ from aekit.errors import AekitError
 
 @click.command("evaluate")
 @run_argument
-@click.option("--dataset", help="Evaluate on all of this data set / file instead of the run's test split.")
+@click.option(
+    "--dataset", help="Evaluate on all of this data set / file instead of the run's test split."
+)
 @click.option("--data-dir", help="Folder with one sub-folder per named data set.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate_command(run, dataset, data_dir, as_json) -> None:
@@ -35,9 +37,22 @@ def evaluate_command(run, dataset, data_dir, as_json) -> None:
 
 @click.command("reconstruct")
 @run_argument
-@click.option("-n", "count", type=click.IntRange(min=1), default=10, show_default=True, help="How many test images.")
-@click.option("--dataset", help="Reconstruct examples of this data set / file instead of the test split.")
-@click.option("--out", type=click.Path(dir_okay=False), help="PNG figure or .npy array. Default: RUN/figures/reconstructions.png.")
+@click.option(
+    "-n",
+    "count",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many test images.",
+)
+@click.option(
+    "--dataset", help="Reconstruct examples of this data set / file instead of the test split."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="PNG figure or .npy array. Default: RUN/figures/reconstructions.png.",
+)
 def reconstruct_command(run, count, dataset, out) -> None:
     """Originals above their reconstructions."""
     from aekit.figures.run_figures import reconstruction_figure
@@ -61,7 +76,11 @@ def reconstruct_command(run, count, dataset, out) -> None:
 @click.option("-n", "count", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--label", type=click.IntRange(min=0), help="Class to generate (conditional models).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), help="PNG grid or .npy array. Default: RUN/figures/samples.png.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="PNG grid or .npy array. Default: RUN/figures/samples.png.",
+)
 def sample_command(run, count, label, seed, out) -> None:
     """Decode draws from the prior (VAEs); ``--label K`` for conditional models."""
     import math
@@ -79,11 +98,15 @@ def sample_command(run, count, label, seed, out) -> None:
             "(see `aekit plot RUN samples` for decoding points from the code space)"
         )
     if model.conditional and label is None:
-        raise AekitError(f"model {model.name!r} is conditional: give --label 0..{model.num_classes - 1}")
+        raise AekitError(
+            f"model {model.name!r} is conditional: give --label 0..{model.num_classes - 1}"
+        )
     if label is not None and not model.conditional:
         raise AekitError(f"model {model.name!r} is not conditional; drop --label")
     if label is not None and label >= model.num_classes:
-        raise AekitError(f"--label {label} is out of range; this model knows labels 0..{model.num_classes - 1}")
+        raise AekitError(
+            f"--label {label} is out of range; this model knows labels 0..{model.num_classes - 1}"
+        )
     y = None if label is None else torch.full((count,), label, dtype=torch.long)
     samples = model.sample(count, y, generator=torch.Generator().manual_seed(seed))
     path = Path(out) if out else loaded.run.figures / "samples.png"
@@ -100,7 +123,9 @@ def sample_command(run, count, label, seed, out) -> None:
 @click.command("encode")
 @run_argument
 @click.option("--input", "source", required=True, help="Data set name or file to encode.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Codes as .npy (N x code size).")
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help="Codes as .npy (N x code size)."
+)
 @click.option("--data-dir", help="Folder with one sub-folder per named data set.")
 def encode_command(run, source, out, data_dir) -> None:
     """Encode data to codes (the posterior mean for VAEs)."""
@@ -117,9 +142,18 @@ def encode_command(run, source, out, data_dir) -> None:
 
 @click.command("decode")
 @run_argument
-@click.option("--codes", required=True, type=click.Path(dir_okay=False), help=".npy array of codes (N x code size).")
-@click.option("--label", type=click.IntRange(min=0), help="Label for every code (conditional models).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".png grid or .npy array.")
+@click.option(
+    "--codes",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help=".npy array of codes (N x code size).",
+)
+@click.option(
+    "--label", type=click.IntRange(min=0), help="Label for every code (conditional models)."
+)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help=".png grid or .npy array."
+)
 def decode_command(run, codes, label, out) -> None:
     """Decode codes back to data space."""
     import math
@@ -140,7 +174,12 @@ def decode_command(run, codes, label, out) -> None:
         _save_npy(path, images.numpy())
     else:
         cols = math.ceil(math.sqrt(len(images)))
-        if grid_figure(images, _png(path), "Decoded codes", rows=math.ceil(len(images) / cols), cols=cols) is None:
+        if (
+            grid_figure(
+                images, _png(path), "Decoded codes", rows=math.ceil(len(images) / cols), cols=cols
+            )
+            is None
+        ):
             raise AekitError("this data has no image form; use --out FILE.npy")
     click.echo(f"wrote {path}")
 

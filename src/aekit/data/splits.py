@@ -60,13 +60,13 @@ def split_raw(raw: RawData, cfg: DataConfig) -> DataBundle:
     if raw.x_test is not None:
         x_test, y_test = raw.x_test, raw.y_test
     else:
-        n_test = int(round(len(x) * cfg.test_fraction))
+        n_test = round(len(x) * cfg.test_fraction)
         x_test, y_test = x[:n_test], None if y is None else y[:n_test]
         x, y = x[n_test:], None if y is None else y[n_test:]
     if cfg.validation == "test":
         x_val, y_val = x_test, y_test
     else:
-        n_val = int(round(len(x) * cfg.val_fraction))
+        n_val = round(len(x) * cfg.val_fraction)
         x_val, y_val = x[:n_val], None if y is None else y[:n_val]
         x, y = x[n_val:], None if y is None else y[n_val:]
     if cfg.limit is not None:

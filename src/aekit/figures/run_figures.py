@@ -8,15 +8,15 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from aekit.data.splits import DataBundle  # noqa: E402
-from aekit.figures.images import as_images, tile  # noqa: E402
-from aekit.io import atomic_save  # noqa: E402
-from aekit.models.base import Autoencoder  # noqa: E402
-from aekit.training.rundir import RunDir  # noqa: E402
+from aekit.data.splits import DataBundle
+from aekit.figures.images import as_images, tile
+from aekit.io import atomic_save
+from aekit.models.base import Autoencoder
+from aekit.training.rundir import RunDir
 
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:
@@ -47,7 +47,9 @@ def reconstruction_figure(
     return save_figure(fig, path)
 
 
-def grid_figure(images: torch.Tensor, path: Path, title: str, rows: int = 4, cols: int = 4) -> Path | None:
+def grid_figure(
+    images: torch.Tensor, path: Path, title: str, rows: int = 4, cols: int = 4
+) -> Path | None:
     """A rows x cols grid of images in one panel (S17's 4x4 sample grid)."""
     pictures = as_images(images)
     if pictures is None:
@@ -65,7 +67,7 @@ def curves_figure(history: list[dict[str, Any]], path: Path) -> Path | None:
         return None
     epochs = [row["epoch"] for row in history]
     others = sorted(
-        {k[len("train_"):] for row in history for k in row if k.startswith("train_")} - {"loss"}
+        {k[len("train_") :] for row in history for k in row if k.startswith("train_")} - {"loss"}
     )
     panels = 1 + len(others)
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.4), squeeze=False)
@@ -102,6 +104,10 @@ def write_run_figures(
         generator = torch.Generator().manual_seed(0)
         labels = torch.arange(16, device=device) % model.num_classes if model.conditional else None
         samples = model.sample(16, labels, generator=generator).cpu()
-        title = "Samples (label = position mod classes)" if model.conditional else "Samples from the prior"
+        title = (
+            "Samples (label = position mod classes)"
+            if model.conditional
+            else "Samples from the prior"
+        )
         written.append(grid_figure(samples, run.figures / "samples.png", title))
     return [p for p in written if p is not None]

@@ -184,8 +184,10 @@ def build_model(
 
 def _coerce(value: Any, default: Any) -> Any:
     """Command-line and YAML values arrive as strings now and then (``1e-3``)."""
-    if isinstance(value, str) and isinstance(default, (int, float)) and not isinstance(
-        default, bool
+    if (
+        isinstance(value, str)
+        and isinstance(default, (int, float))
+        and not isinstance(default, bool)
     ):
         try:
             return type(default)(float(value)) if isinstance(default, float) else int(value)

@@ -79,7 +79,12 @@ class ConvAutoencoder(Autoencoder):
             pad_w, extra_w = transpose_padding(size[1], target[1], k)
             layers.append(
                 nn.ConvTranspose2d(
-                    c_in, c_out, k, stride=2, padding=(pad_h, pad_w), output_padding=(extra_h, extra_w)
+                    c_in,
+                    c_out,
+                    k,
+                    stride=2,
+                    padding=(pad_h, pad_w),
+                    output_padding=(extra_h, extra_w),
                 )
             )
             if i < len(out_chans) - 1:
@@ -91,7 +96,10 @@ class ConvAutoencoder(Autoencoder):
     def _nearest_decoder(c_in, out_chans, size, targets, k, act) -> nn.Sequential:
         layers: list[nn.Module] = [nn.Conv2d(c_in, c_in, k, padding="same"), make_activation(act)]
         for i, (c_out, target) in enumerate(zip(out_chans, targets)):
-            layers += [nn.Upsample(size=tuple(target), mode="nearest"), nn.Conv2d(c_in, c_out, k, padding="same")]
+            layers += [
+                nn.Upsample(size=tuple(target), mode="nearest"),
+                nn.Conv2d(c_in, c_out, k, padding="same"),
+            ]
             if i < len(out_chans) - 1:
                 layers.append(make_activation(act))
             c_in = c_out

@@ -62,8 +62,12 @@ class ConvVAE(VariationalAutoencoder):
             pad = [transpose_padding(s, t, 3) for s, t in zip(size, target)]
             decoder += [
                 nn.ConvTranspose2d(
-                    c_in, c_out, 3, stride=2,
-                    padding=(pad[0][0], pad[1][0]), output_padding=(pad[0][1], pad[1][1]),
+                    c_in,
+                    c_out,
+                    3,
+                    stride=2,
+                    padding=(pad[0][0], pad[1][0]),
+                    output_padding=(pad[0][1], pad[1][1]),
                 ),
                 make_activation(activation),
             ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -37,7 +38,7 @@ def mlp(
 ) -> nn.Sequential:
     """Linear layers through ``sizes``; every layer but the last uses ``hidden_activation``."""
     layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(fan_in, fan_out))
         last = i == len(sizes) - 2
         act = last_activation if last else hidden_activation

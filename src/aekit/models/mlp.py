@@ -68,6 +68,11 @@ class LinearAutoencoder(MLPAutoencoder):
     }
 
     def __init__(
-        self, input_shape: tuple[int, ...], *, latent_dim: int = 2, hidden: Sequence[int] = (), **rest
+        self,
+        input_shape: tuple[int, ...],
+        *,
+        latent_dim: int = 2,
+        hidden: Sequence[int] = (),
+        **rest,
     ) -> None:
         super().__init__(input_shape, latent_dim=latent_dim, hidden=hidden, **rest)

@@ -72,7 +72,9 @@ class VariationalAutoencoder(Autoencoder):
     def kl(self, mean: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Per-example KL(q(z|x) || N(0, I)), closed form or single-sample estimate."""
         if self.kl_estimator == "mc":
-            return log_normal(z, mean, logvar) - log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+            return log_normal(z, mean, logvar) - log_normal(
+                z, torch.zeros_like(z), torch.zeros_like(z)
+            )
         return -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(-1)
 
     def loss_terms(
@@ -90,7 +92,10 @@ class VariationalAutoencoder(Autoencoder):
 
     @torch.no_grad()
     def elbo(
-        self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None,
+        self,
+        x: torch.Tensor,
+        target: torch.Tensor,
+        y: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Per-example ELBO in nats (one posterior sample, closed-form KL), at weight 1."""

@@ -53,11 +53,17 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> A
     if MODEL_KEY not in metadata:
         raise AekitError(f"{path}: not an aekit model file (no model description in it)")
     model = _build_from_description(json.loads(metadata[MODEL_KEY]))
-    weights = {k.removeprefix("model/"): v for k, v in tensors.items() if not k.startswith(("optim/", "rng/"))}
+    weights = {
+        k.removeprefix("model/"): v
+        for k, v in tensors.items()
+        if not k.startswith(("optim/", "rng/"))
+    }
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
-        raise AekitError(f"{path}: weights do not fit the model ({str(exc).splitlines()[0]})") from None
+        raise AekitError(
+            f"{path}: weights do not fit the model ({str(exc).splitlines()[0]})"
+        ) from None
     return model.to(device).eval()
 
 

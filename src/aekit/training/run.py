@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,7 @@ from aekit.data.splits import DataBundle, prepare_data
 from aekit.data.transforms import parse_noise
 from aekit.models.base import Autoencoder, build_model
 from aekit.training.rundir import RunDir
-from aekit.training.trainer import Trainer, seed_everything
+from aekit.training.trainer import Callback, Trainer, seed_everything
 
 
 @dataclass
@@ -29,6 +29,7 @@ def build_trainer(
     run: RunDir | None,
     log: Callable[[str], None] | None = None,
     progress: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> Trainer:
     """Seed, build the model for this data, and wrap it in a trainer."""
     seed_everything(config.train.seed)
@@ -41,6 +42,7 @@ def build_trainer(
         run=run,
         log=log,
         progress=progress,
+        callbacks=callbacks,
     )
 
 
@@ -52,11 +54,12 @@ def train(
     log: Callable[[str], None] | None = None,
     progress: bool = False,
     figures: bool = True,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Train a model as configured; with ``out``, record the run in that directory."""
     data = prepare_data(config.data)
     run = RunDir.create(out, config, overwrite=overwrite) if out is not None else None
-    trainer = build_trainer(config, data, run, log, progress)
+    trainer = build_trainer(config, data, run, log, progress, callbacks)
     history = trainer.fit(data.train, data.val)
     if run is not None and figures:
         from aekit.figures.run_figures import write_run_figures
@@ -72,6 +75,7 @@ def resume(
     log: Callable[[str], None] | None = None,
     progress: bool = False,
     figures: bool = True,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Continue an interrupted (or finished, with more ``epochs``) run from its checkpoint."""
     run = RunDir.open(path)
@@ -82,7 +86,7 @@ def resume(
 
         write_yaml(run.config, config.to_dict())
     data = prepare_data(config.data)
-    trainer = build_trainer(config, data, run, log, progress)
+    trainer = build_trainer(config, data, run, log, progress, callbacks)
     trainer.resume()
     history = trainer.fit(data.train, data.val)
     if figures:

@@ -1,10 +1,10 @@
 """The run directory: one folder holds everything a run produced.
 
-    RUN/config.yaml             the full RunConfig (rebuilds data, model and trainer)
-    RUN/model.safetensors       the trained weights (self-describing)
-    RUN/checkpoint.safetensors  weights + optimizer + RNG state of the last finished epoch
-    RUN/metrics.jsonl           one JSON object per epoch
-    RUN/figures/                PNG figures
+RUN/config.yaml             the full RunConfig (rebuilds data, model and trainer)
+RUN/model.safetensors       the trained weights (self-describing)
+RUN/checkpoint.safetensors  weights + optimizer + RNG state of the last finished epoch
+RUN/metrics.jsonl           one JSON object per epoch
+RUN/figures/                PNG figures
 """
 
 from __future__ import annotations

@@ -60,11 +60,18 @@ def make_optimizer(params, cfg: TrainConfig, device: torch.device) -> torch.opti
     extra = {} if cfg.eps is None else {"eps": cfg.eps}
     if cfg.optimizer == "adam":
         fused = device.type in ("cpu", "cuda")
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused, **extra)
+        return torch.optim.Adam(
+            params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused, **extra
+        )
     if cfg.optimizer == "rmsprop":
         # Keras' RMSprop: rho 0.9 (PyTorch's alpha defaults to 0.99).
         return torch.optim.RMSprop(
-            params, lr=cfg.lr, alpha=0.9, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **extra
+            params,
+            lr=cfg.lr,
+            alpha=0.9,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            **extra,
         )
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
