@@ -82,13 +82,9 @@ class VariationalAutoencoder(Autoencoder):
     ) -> dict[str, torch.Tensor]:
         mean, logvar = self.encode_dist(x, y)
         z = self.reparameterize(mean, logvar)
-        recon = self.reconstruction_error(self.decode(z, y), target)
-        kl = self.kl(mean, logvar, z)
-        return {
-            "loss": (recon + self.kl_weight * kl).mean(),
-            "recon": recon.mean(),
-            "kl": kl.mean(),
-        }
+        recon = self.reconstruction_loss(self.decode(z, y), target)
+        kl = self.kl(mean, logvar, z).mean()
+        return {"loss": recon + self.kl_weight * kl, "recon": recon, "kl": kl}
 
     @torch.no_grad()
     def elbo(

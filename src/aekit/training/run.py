@@ -87,7 +87,10 @@ def resume(
         write_yaml(run.config, config.to_dict())
     data = prepare_data(config.data)
     trainer = build_trainer(config, data, run, log, progress, callbacks)
-    trainer.resume()
+    if run.checkpoint.is_file():
+        trainer.resume()
+    elif log is not None:
+        log(f"{run.path} has no checkpoint yet: starting from epoch 1")
     history = trainer.fit(data.train, data.val)
     if figures:
         from aekit.figures.run_figures import write_run_figures

@@ -123,7 +123,7 @@ class Trainer:
         val_inputs = self._validation_inputs(val)
         for epoch in range(self.epoch + 1, self.cfg.epochs + 1):
             start = time.perf_counter()
-            row = {"epoch": epoch, **self._train_epoch(x, y, epoch)}
+            row = {"epoch": epoch, **self.train_epoch(x, y, epoch)}
             row.update(self.evaluate(val_inputs, val.x, val.y, prefix="val_"))
             row["seconds"] = round(time.perf_counter() - start, 3)
             self._end_epoch(row)
@@ -187,7 +187,7 @@ class Trainer:
         generator = torch.Generator(val.x.device).manual_seed(self.cfg.seed + 2)
         return self.noise.apply(val.x, generator)
 
-    def _train_epoch(self, x: torch.Tensor, y: torch.Tensor | None, epoch: int) -> dict[str, float]:
+    def train_epoch(self, x: torch.Tensor, y: torch.Tensor | None, epoch: int) -> dict[str, float]:
         self.model.train()
         n, totals = len(x), {}
         batches = batch_indices(n, self.cfg.batch_size, self.shuffle_rng)

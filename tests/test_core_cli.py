@@ -1,0 +1,118 @@
+"""The command line as a new user meets it: every command works, mistakes get one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from aekit.cli import cli
+
+TINY = ["--limit", "300", "--epochs", "1", "--hidden", "32", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    runner = CliRunner()
+    for name in ("ae", "cvae"):
+        out = root / name
+        result = runner.invoke(
+            cli, ["train", "--model", name, "--latent-dim", "4", "--out", str(out), *TINY]
+        )
+        assert result.exit_code == 0, result.output
+    return root
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_every_command_has_help():
+    for name in cli.commands:
+        result = invoke(name, "--help")
+        assert result.exit_code == 0 and "Usage" in result.output, name
+
+
+def test_evaluate_json(runs):
+    result = invoke("evaluate", runs / "ae", "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert {"recon_mse", "recon_bce"} <= set(metrics)
+    vae = json.loads(invoke("evaluate", runs / "cvae", "--json").output)
+    assert vae["elbo"] < 0
+
+
+def test_encode_decode_round_trip(runs, tmp_path):
+    codes = tmp_path / "codes.npy"
+    assert invoke("encode", runs / "ae", "--input", "mnist-5k", "--out", codes).exit_code == 0
+    array = np.load(codes)
+    assert array.shape == (5000, 4)
+    images = tmp_path / "images.npy"
+    assert invoke("decode", runs / "ae", "--codes", codes, "--out", images).exit_code == 0
+    decoded = np.load(images)
+    assert decoded.shape == (5000, 1, 28, 28) and decoded.min() >= 0 and decoded.max() <= 1
+    assert (
+        invoke("decode", runs / "ae", "--codes", codes, "--out", tmp_path / "d.png").exit_code == 0
+    )
+
+
+def test_sample_and_reconstruct(runs, tmp_path):
+    out = tmp_path / "s.npy"
+    assert invoke("sample", runs / "cvae", "--label", "3", "-n", "5", "--out", out).exit_code == 0
+    assert np.load(out).shape == (5, 1, 28, 28)
+    assert invoke("reconstruct", runs / "ae", "--out", tmp_path / "r.png").exit_code == 0
+    assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--model", "nope"], "unknown model 'nope'; choose one of: ae,"),
+        (["train", "--dataset", "nope"], "unknown dataset 'nope'; choose one of:"),
+        (["train", "--dataset", "missing.npz"], "data file not found: missing.npz"),
+        (["train", "--noise", "salt:3"], "bad --noise 'salt:3'"),
+        (["train", "--binarize", "maybe"], "'maybe' is not one of 'static', 'dynamic'"),
+        (["train", "--set", "model.bogus=1"], "model 'ae' has no option(s) bogus"),
+        (["train", "--epochs", "0"], "0 is not in the range x>=1"),
+        (["evaluate", "no/such/run"], "run directory not found"),
+        (["sample", "RUN_AE"], "model 'ae' is not generative"),
+        (["sample", "RUN_CVAE"], "is conditional: give --label"),
+        (["sample", "RUN_CVAE", "--label", "12"], "--label 12 is out of range"),
+    ],
+)
+def test_user_mistakes_give_one_line(runs, args, message):
+    args = [
+        str(runs / "ae") if a == "RUN_AE" else str(runs / "cvae") if a == "RUN_CVAE" else a
+        for a in args
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "aekit", *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("aekit: error: ") and message in lines[0], lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_decode_rejects_wrong_code_size(runs, tmp_path):
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((2, 7), np.float32))
+    result = invoke("decode", runs / "ae", "--codes", bad, "--out", tmp_path / "x.npy")
+    assert result.exit_code != 0 and "codes must be shaped (N, 4)" in str(
+        result.exception or result.output
+    )
+
+
+def test_models_and_datasets_listed():
+    models = invoke("models").output
+    for name in ("ae", "linear-ae", "conv-ae", "vae", "conv-vae", "cvae"):
+        assert f"\n{name} " in f"\n{models}"
+    datasets = invoke("datasets").output
+    for name in ("mnist-5k", "mnist", "fashion-mnist", "kmnist", "digits"):
+        assert name in datasets
