@@ -37,9 +37,8 @@ Python objects are refused, never unpickled.
 from __future__ import annotations
 
 import csv
+import itertools
 import warnings
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +118,7 @@ def _read_numpy(path: Path) -> dict[str, np.ndarray]:
         if isinstance(loaded, np.ndarray):
             return {"x": loaded}
         with loaded:
-            return {key: loaded[key] for key in loaded.files}
+            arrays = {key: loaded[key] for key in loaded.files}
     except ValueError as exc:
         if "pickle" in str(exc).lower() or "object arrays" in str(exc).lower():
             raise AekitError(
@@ -127,11 +126,20 @@ def _read_numpy(path: Path) -> dict[str, np.ndarray]:
                 "pickled Python objects, which aekit never loads); save numeric arrays"
             ) from None
         raise AekitError(f"{path}: corrupted NumPy file ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
-        reason = str(exc) or exc.__class__.__name__
-        raise AekitError(f"{path}: cannot read NumPy file ({reason})") from None
     except MemoryError:
         raise AekitError(f"{path}: declares arrays too large for memory") from None
+    except Exception as exc:
+        # Damaged bytes surface from zipfile, zlib and numpy's header parser as many exception
+        # types (BadZipFile, zlib.error, EOFError, RuntimeError, TokenError, ...); all of them
+        # mean the same here: the user's file is not readable.
+        reason = str(exc) or exc.__class__.__name__
+        if len(reason) > 100:  # zipfile quotes whole damaged headers
+            reason = reason[:100] + "..."
+        raise AekitError(f"{path}: cannot read NumPy file ({reason})") from None
+    not_arrays = [key for key, value in arrays.items() if not isinstance(value, np.ndarray)]
+    if not_arrays:
+        raise AekitError(f"{path}: member {not_arrays[0]!r} is not a NumPy array")
+    return arrays
 
 
 def _kind(value: np.ndarray | None, path: Path) -> str:
@@ -241,10 +249,10 @@ def _load_csv(path: Path) -> RawData:
                 ndmin=2,
                 encoding="utf-8-sig",
                 quotechar='"',
+                comments=None,
             )
-    except (ValueError, UnicodeDecodeError) as exc:
-        reason = str(exc).split(";")[0].rstrip(".")
-        raise AekitError(f"{path}: not a table of numbers ({reason})") from None
+    except ValueError:  # numpy's row numbers are inconsistent; find the cell ourselves
+        raise AekitError(f"{path}: {_first_bad_cell(path, header is not None)}") from None
     if table.size == 0:
         raise AekitError(f"{path}: no data rows")
     label_column = _label_column(header, path)
@@ -256,6 +264,26 @@ def _load_csv(path: Path) -> RawData:
             raise AekitError(f"{path}: no feature columns besides the labels")
     (x,) = scale_to_unit([_numeric(table, path, "the table")], True, path)
     return RawData(path.name, x, y)
+
+
+def _first_bad_cell(path: Path, skip_header: bool) -> str:
+    """Where a CSV stops being a rectangle of numbers (run only once loading has failed)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = enumerate(csv.reader(handle), start=1)
+            width = None
+            for line, row in itertools.islice(rows, int(skip_header), None):
+                if not row:
+                    continue  # blank lines are skipped by the loader too
+                width = width or len(row)
+                if len(row) != width:
+                    return f"line {line} has {len(row)} values but the first data row has {width}"
+                for column, cell in enumerate(row, start=1):
+                    if not _is_number(cell):
+                        return f"line {line}, column {column}: {cell!r} is not a number"
+    except UnicodeDecodeError:
+        return "not a text CSV file (it is not UTF-8)"
+    return "not a table of numbers"
 
 
 def _csv_header(path: Path) -> list[str] | None:
