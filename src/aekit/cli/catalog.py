@@ -21,19 +21,27 @@ def models_command() -> None:
 
 
 @click.command("datasets")
-def datasets_command() -> None:
+@click.option(
+    "--data-dir",
+    help="Folder with one sub-folder per data set (else $AEKIT_DATA_DIR, else the cache).",
+)
+def datasets_command(data_dir: str | None) -> None:
     """List the named data sets, and the file formats accepted as a path."""
-    from aekit.data.download import data_root
-    from aekit.data.sources import NAMED
+    from aekit.data import files
+    from aekit.data.download import data_root, local_copy
+    from aekit.data.sources import IDX_FILES, IDX_SETS, NAMED
 
+    root = data_root(data_dir)
     for name, (description, _) in NAMED.items():
-        click.echo(f"{name:<14} {description}")
-    click.echo(
-        f"{'PATH':<14} your data: .npz (x, optional integer y), .npy, .csv, or a folder of images"
-    )
-    click.echo(
-        f"\ndata directory for downloads: {data_root()} (--data-dir or $AEKIT_DATA_DIR to change)"
-    )
+        where = ""
+        if name in IDX_SETS:
+            present = all(local_copy(root / name, f) for f in IDX_FILES)
+            where = f"  [in {root / name}]" if present else "  [downloaded on first use]"
+        click.echo(f"{name:<14} {description}{where}")
+    click.echo(f"{'PATH':<14} your own data, by path:")
+    for topic, text in files.FORMATS_HELP:
+        click.echo(f"  {topic:<12} {text}")
+    click.echo(f"\ndata directory for downloads: {root} (--data-dir or $AEKIT_DATA_DIR to change)")
 
 
 COMMANDS = (models_command, datasets_command)

@@ -7,8 +7,10 @@ a wrong file gives an error that names the file and what is wrong with it.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +29,16 @@ _DTYPES = {
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (``.gz`` or raw) into an array of its declared shape."""
+    """Read an IDX file (``.gz`` or raw) into an array of its declared shape.
+
+    Byte data comes back as a read-only view of the file's bytes (no copy); callers convert it.
+    """
     path = Path(path)
     try:
         data = _read_bytes(path)
     except FileNotFoundError:
         raise AekitError(f"{path}: file not found") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupted .gz
         raise AekitError(f"{path}: cannot read IDX file ({exc})") from None
     return parse_idx(data, str(path))
 
@@ -58,7 +63,7 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise AekitError(f"{name}: truncated IDX header")
     shape = struct.unpack(f">{ndim}I", data[4:header_end])
     dtype = _DTYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # exact: a corrupt header cannot overflow
     actual = len(data) - header_end
     if actual != expected:
         raise AekitError(

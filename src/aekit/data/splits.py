@@ -71,10 +71,16 @@ def split_raw(raw: RawData, cfg: DataConfig) -> DataBundle:
         x, y = x[n_val:], None if y is None else y[n_val:]
     if cfg.limit is not None:
         x, y = x[: cfg.limit], None if y is None else y[: cfg.limit]
-    if len(x) == 0 or len(x_val) == 0 or len(x_test) == 0:
+    empty = [
+        name
+        for name, part in (("train", x), ("validation", x_val), ("test", x_test))
+        if not len(part)
+    ]
+    if empty:
         raise AekitError(
-            f"{raw.name}: {len(raw.x_train)} examples are too few to split into "
-            "non-empty train, validation and test sets"
+            f"{raw.name}: the {' and '.join(empty)} split would be empty ({len(raw.x_train)} "
+            f"examples, val_fraction {cfg.val_fraction}, test_fraction {cfg.test_fraction}); "
+            "use more examples or larger fractions"
         )
     test = _split(x_test, y_test)
     val = test if cfg.validation == "test" else _split(x_val, y_val)

@@ -6,6 +6,7 @@ corrupted inputs, and a resumed run continues the exact random stream it left.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -44,8 +45,8 @@ def parse_noise(spec: str) -> Noise:
         amount = float(value)
     except ValueError:
         raise AekitError(f"bad --noise {spec!r}: {value!r} is not a number") from None
-    if kind == "gaussian" and amount <= 0:
-        raise AekitError(f"bad --noise {spec!r}: the Gaussian factor must be positive")
+    if kind == "gaussian" and not (0 < amount < math.inf):
+        raise AekitError(f"bad --noise {spec!r}: the Gaussian factor must be a positive number")
     if kind == "dropout" and not 0.0 < amount < 1.0:
         raise AekitError(f"bad --noise {spec!r}: the dropout probability must be in (0, 1)")
     return Noise(kind, amount)
