@@ -17,8 +17,20 @@ def aekit(*args: str):
 
 def test_recurrent_ae_trains_and_encodes_mnist_rows(tmp_path):
     run = tmp_path / "run"
-    result = aekit("train", "--model", "recurrent-ae", "--limit", 200, "--epochs", 1, "--quiet",
-                   "--noise", "dropout:0.5", "--out", run)  # fmt: skip
+    result = aekit(
+        "train",
+        "--model",
+        "recurrent-ae",
+        "--limit",
+        200,
+        "--epochs",
+        1,
+        "--quiet",
+        "--noise",
+        "dropout:0.5",
+        "--out",
+        run,
+    )
     assert result.exit_code == 0, result.output
     model = load_model(run / "model.safetensors")
     assert model.name == "recurrent-ae" and (model.steps, model.features) == (28, 28)
@@ -32,9 +44,22 @@ def test_recurrent_ae_trains_and_encodes_mnist_rows(tmp_path):
 
 def test_sparse_ae_l1_through_set(tmp_path):
     run = tmp_path / "run"
-    result = aekit("train", "--model", "sparse-ae", "--set", "model.sparsity=l1",
-                   "--set", "model.l1_weight=1e-3", "--limit", 200, "--epochs", 1, "--quiet",
-                   "--out", run)  # fmt: skip
+    result = aekit(
+        "train",
+        "--model",
+        "sparse-ae",
+        "--set",
+        "model.sparsity=l1",
+        "--set",
+        "model.l1_weight=1e-3",
+        "--limit",
+        200,
+        "--epochs",
+        1,
+        "--quiet",
+        "--out",
+        run,
+    )
     assert result.exit_code == 0, result.output
     model = load_model(run / "model.safetensors")
     assert (model.sparsity, model.l1_weight) == ("l1", 1e-3)
@@ -42,8 +67,18 @@ def test_sparse_ae_l1_through_set(tmp_path):
 
 @pytest.mark.parametrize("target", ["1.5", "0", "-0.2"])
 def test_sparse_target_outside_0_1_is_a_clean_error(target, tmp_path):
-    result = aekit("train", "--model", "sparse-ae", "--set", f"model.sparsity_target={target}",
-                   "--limit", 100, "--quiet", "--out", tmp_path / "run")  # fmt: skip
+    result = aekit(
+        "train",
+        "--model",
+        "sparse-ae",
+        "--set",
+        f"model.sparsity_target={target}",
+        "--limit",
+        100,
+        "--quiet",
+        "--out",
+        tmp_path / "run",
+    )
     assert result.exit_code == 1
     assert isinstance(result.exception, AekitError)
     assert "strictly between 0 and 1" in str(result.exception)
@@ -51,8 +86,20 @@ def test_sparse_target_outside_0_1_is_a_clean_error(target, tmp_path):
 
 def test_conv_cvae_samples_a_label(tmp_path):
     run = tmp_path / "run"
-    result = aekit("train", "--model", "conv-cvae", "--latent-dim", 8, "--limit", 200,
-                   "--epochs", 1, "--quiet", "--out", run)  # fmt: skip
+    result = aekit(
+        "train",
+        "--model",
+        "conv-cvae",
+        "--latent-dim",
+        8,
+        "--limit",
+        200,
+        "--epochs",
+        1,
+        "--quiet",
+        "--out",
+        run,
+    )
     assert result.exit_code == 0, result.output
     out = tmp_path / "threes.npy"
     result = aekit("sample", run, "--label", 3, "-n", 5, "--out", out)
@@ -64,9 +111,26 @@ def test_conv_cvae_samples_a_label(tmp_path):
 
 def test_tied_ae_trains_from_the_command_line(tmp_path):
     run = tmp_path / "run"
-    result = aekit("train", "--model", "tied-ae", "--hidden", "100", "--latent-dim", 30,
-                   "--activation", "selu", "--set", "model.code_activation=selu",
-                   "--limit", 200, "--epochs", 1, "--quiet", "--out", run)  # fmt: skip
+    result = aekit(
+        "train",
+        "--model",
+        "tied-ae",
+        "--hidden",
+        "100",
+        "--latent-dim",
+        30,
+        "--activation",
+        "selu",
+        "--set",
+        "model.code_activation=selu",
+        "--limit",
+        200,
+        "--epochs",
+        1,
+        "--quiet",
+        "--out",
+        run,
+    )
     assert result.exit_code == 0, result.output
     model = load_model(run / "model.safetensors")
     assert sum(p.numel() for p in model.parameters()) == 784 * 100 + 100 * 30 + 100 + 30 + 100 + 784
