@@ -65,6 +65,8 @@ class TrainConfig:
     device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
     seed: int = 0
     grad_clip: float | None = None
+    greedy: bool = False  # layer-wise pre-training (S11): one shallow autoencoder per layer
+    greedy_finetune_epochs: int = 0  # then train the whole stack end to end for this many
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -86,6 +88,12 @@ class TrainConfig:
             )
         if self.early_stopping is not None and self.early_stopping < 1:
             raise AekitError("early_stopping patience must be at least 1 epoch")
+        if self.greedy_finetune_epochs < 0:
+            raise AekitError(
+                f"bad greedy_finetune_epochs {self.greedy_finetune_epochs}; it must be >= 0"
+            )
+        if self.greedy_finetune_epochs and not self.greedy:
+            raise AekitError("greedy_finetune_epochs needs greedy layer-wise training (--greedy)")
 
 
 @dataclass
@@ -161,9 +169,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if value is None:
         return None
     wanted = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
-    if isinstance(value, tuple(wanted)) and not isinstance(value, bool):
+    is_bool = isinstance(value, bool)  # a bool is an int to Python, but never a number here
+    if isinstance(value, tuple(wanted)) and (bool in wanted or not is_bool):
         return value
-    for kind in wanted:
+    for kind in [] if is_bool else wanted:
         if kind in (int, float):
             try:
                 number = float(value)

@@ -30,6 +30,8 @@ _OVERRIDES = {
     "precision": "train.precision",
     "device": "train.device",
     "early_stopping": "train.early_stopping",
+    "greedy": "train.greedy",
+    "finetune_epochs": "train.greedy_finetune_epochs",
 }
 
 
@@ -90,6 +92,18 @@ _OVERRIDES = {
     help="Stop after N epochs without validation improvement; keep the best weights.",
 )
 @click.option(
+    "--greedy",
+    is_flag=True,
+    default=None,
+    help="Greedy layer-wise training (ae, linear-ae, tied-ae): one shallow autoencoder per "
+    "layer, --epochs each, then stacked.",
+)
+@click.option(
+    "--finetune-epochs",
+    type=click.IntRange(min=0),
+    help="With --greedy: then train the whole stack end to end for N epochs. Default: 0.",
+)
+@click.option(
     "--set",
     "assignments",
     multiple=True,
@@ -117,6 +131,7 @@ def train_command(config_file, assignments, out, overwrite, resume, quiet, **opt
       aekit train                                   # ae on the bundled MNIST-5k digits
       aekit train --model vae --dataset mnist --latent-dim 2 --epochs 20
       aekit train --config recipes/keras-simple-ae.yaml
+      aekit train --model tied-ae --hidden 100 --latent-dim 30 --greedy --finetune-epochs 5
       aekit train --resume runs/vae-mnist           # continue after an interruption
     """
     from aekit.config import RunConfig

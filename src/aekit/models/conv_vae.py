@@ -1,4 +1,4 @@
-"""``conv-vae``: the convolutional VAE of the TensorFlow tutorial (S17)."""
+"""``conv-vae``: the convolutional VAE of the TensorFlow tutorial (S17), and ``conv-cvae``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from aekit.models.base import register_model
 from aekit.models.layers import activation as make_activation
 from aekit.models.layers import image_shape, init_glorot, transpose_padding
 from aekit.models.mlp import parse_sizes
-from aekit.models.vae import VariationalAutoencoder
+from aekit.models.vae import LabelConditioned, VariationalAutoencoder
 
 
 def _halve(size: int) -> int:
@@ -85,3 +85,11 @@ class ConvVAE(VariationalAutoencoder):
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.decoder(z)
+
+
+@register_model("conv-cvae")
+class ConditionalConvVAE(LabelConditioned, ConvVAE):
+    """S5's label conditioning applied to S17's convolutional VAE.
+
+    The label's projection is added to the code before decoding, so ``sample(n, y)`` draws
+    images of class ``y``."""

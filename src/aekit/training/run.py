@@ -10,6 +10,7 @@ from typing import Any
 from aekit.config import RunConfig
 from aekit.data.splits import DataBundle, prepare_data
 from aekit.data.transforms import parse_noise
+from aekit.errors import AekitError
 from aekit.models.base import Autoencoder, build_model
 from aekit.training.rundir import RunDir
 from aekit.training.trainer import Callback, Trainer, seed_everything
@@ -59,13 +60,18 @@ def train(
     """Train a model as configured; with ``out``, record the run in that directory."""
     data = prepare_data(config.data)
     run = RunDir.create(out, config, overwrite=overwrite) if out is not None else None
-    trainer = build_trainer(config, data, run, log, progress, callbacks)
-    history = trainer.fit(data.train, data.val)
+    if config.train.greedy:
+        from aekit.training.greedy import train_greedy
+
+        model, history = train_greedy(config, data, run, log, progress, callbacks)
+    else:
+        trainer = build_trainer(config, data, run, log, progress, callbacks)
+        model, history = trainer.model, trainer.fit(data.train, data.val)
     if run is not None and figures:
         from aekit.figures.run_figures import write_run_figures
 
-        write_run_figures(run, trainer.model, data, history)
-    return RunResult(run, trainer.model, data, history)
+        write_run_figures(run, model, data, history)
+    return RunResult(run, model, data, history)
 
 
 def resume(
@@ -80,6 +86,8 @@ def resume(
     """Continue an interrupted (or finished, with more ``epochs``) run from its checkpoint."""
     run = RunDir.open(path)
     config = run.load_config()
+    if config.train.greedy:
+        raise AekitError(f"{run.path} is a greedy layer-wise run; those cannot be resumed")
     if epochs is not None:
         config = config.with_overrides({"train.epochs": epochs})
         from aekit.io import write_yaml

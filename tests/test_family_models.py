@@ -1,0 +1,289 @@
+"""Every registered model trains, saves, loads and encodes; each family member's own promise."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aekit.config import DataConfig, RunConfig, TrainConfig
+from aekit.data.sources import RawData
+from aekit.data.splits import DataBundle, prepare_data, split_raw
+from aekit.data.transforms import parse_noise
+from aekit.errors import AekitError
+from aekit.models import MODELS, build_model
+from aekit.training import Trainer, train
+from aekit.training.checkpoint import load_model
+
+# Small versions of every registered model, so the whole family trains in seconds on a CPU.
+SMALL: dict[str, dict] = {
+    "ae": {"latent_dim": 8, "hidden": [32]},
+    "linear-ae": {"latent_dim": 4},
+    "tied-ae": {"latent_dim": 8, "hidden": [32]},
+    "sparse-ae": {"latent_dim": 32, "hidden": [32]},
+    "recurrent-ae": {"latent_dim": 8, "hidden": [16]},
+    "vae": {"latent_dim": 4, "hidden": [32]},
+    "cvae": {"latent_dim": 4, "hidden": [32]},
+    "conv-ae": {"channels": [4, 8]},
+    "conv-vae": {"latent_dim": 4, "channels": [4, 8]},
+    "conv-cvae": {"latent_dim": 4, "channels": [4, 8]},
+}
+CPU = {"device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def digits() -> DataBundle:
+    """300 bundled MNIST training digits (1, 28, 28) with labels, and their val/test splits."""
+    return prepare_data(DataConfig(dataset="mnist-5k", limit=300))
+
+
+def small_model(name: str, data: DataBundle, seed: int = 0, **options):
+    torch.manual_seed(seed)
+    return build_model({"name": name, **SMALL[name], **options}, data.shape, data.num_classes)
+
+
+def test_every_registered_model_has_a_small_version_here():
+    assert set(SMALL) == set(MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_loss_decreases(name, digits):
+    model = small_model(name, digits)
+    trainer = Trainer(model, TrainConfig(epochs=3, lr=3e-3, batch_size=32, **CPU))
+    val = digits.val
+    before = trainer.evaluate(val.x, val.x, val.y)["loss"]
+    history = trainer.fit(digits.train, val)
+    assert history[-1]["val_loss"] < 0.9 * before
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_save_load_encode_round_trip(name, tmp_path):
+    config = RunConfig.from_dict(
+        {
+            "model": {"name": name, **SMALL[name]},
+            "data": {"dataset": "mnist-5k", "limit": 200},
+            "train": {"epochs": 1, "batch_size": 64, **CPU},
+        }
+    )
+    result = train(config, out=tmp_path / "run")
+    loaded = load_model(result.run.model)
+    assert loaded.describe() == result.model.describe()
+    x, y = result.data.test.x[:16], result.data.test.y[:16]
+    y = y if loaded.conditional else None
+    with torch.no_grad():
+        code = result.model.eval().encode(x, y)
+        assert torch.equal(loaded.encode(x, y), code)
+        assert torch.equal(loaded.decode(code, y), result.model.decode(code, y))
+    assert (result.run.figures / "reconstructions.png").is_file()
+
+
+@pytest.mark.parametrize("noise", ["dropout:0.5", "gaussian:0.3"])
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_denoising_works_for_every_model(name, noise, digits):
+    """The trainer's input corruption reaches every model: same seed, different weights."""
+    cfg = TrainConfig(epochs=1, batch_size=32, **CPU)
+    train_split, val = digits.train.subset(96), digits.val.subset(64)
+    weights = {}
+    for spec in (None, noise):
+        model = small_model(name, digits)
+        trainer = Trainer(model, cfg, noise=parse_noise(spec) if spec else None)
+        row = trainer.fit(train_split, val)[-1]
+        assert np.isfinite(row["train_loss"]) and np.isfinite(row["val_loss"])
+        weights[spec] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert not torch.equal(weights[None], weights[noise])
+
+
+# -- tied-ae (S10) --------------------------------------------------------------------------
+def _count(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("hidden", [[], [100], [256, 64]])
+def test_tied_ae_stores_each_weight_matrix_once(hidden):
+    spec = {"latent_dim": 30, "hidden": hidden}
+    ae = build_model({"name": "ae", **spec}, (1, 28, 28))
+    tied = build_model({"name": "tied-ae", **spec}, (1, 28, 28))
+    sizes = [784, *hidden, 30]
+    matrices = sum(a * b for a, b in itertools.pairwise(sizes))
+    assert _count(tied) == _count(ae) - matrices
+    assert _count(tied) < 0.51 * _count(ae)
+
+
+def test_tied_decoder_is_the_transposed_encoder():
+    torch.manual_seed(0)
+    model = build_model({"name": "tied-ae", "latent_dim": 3, "hidden": [5]}, (7,))
+    first, second = model.encoder[0], model.encoder[2]
+    z = torch.randn(4, 3)
+    hidden = torch.relu(z @ second.weight + model.decoder_biases[1])
+    expected = hidden @ first.weight + model.decoder_biases[0]
+    assert torch.allclose(model.decode(z), expected)
+
+
+# -- recurrent-ae (S13) ---------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(1, 28, 28), (12, 3), (20,)])
+def test_recurrent_ae_returns_the_input_shape(shape):
+    model = build_model({"name": "recurrent-ae", **SMALL["recurrent-ae"]}, shape)
+    x = torch.rand(5, *shape)
+    code = model.encode(x)
+    assert code.shape == (5, 8)
+    assert model.decode(code).shape == x.shape
+
+
+def test_recurrent_ae_default_is_the_article_layout():
+    model = build_model({"name": "recurrent-ae"}, (1, 28, 28))
+    assert [(m.input_size, m.hidden_size) for m in model.encoder] == [(28, 100), (100, 30)]
+    assert [(m.input_size, m.hidden_size) for m in model.decoder] == [(30, 100)]
+    assert (model.readout.in_features, model.readout.out_features) == (100, 28)
+
+
+@pytest.mark.parametrize("shape", [(3, 32, 32), (2, 4, 4, 4)])
+def test_recurrent_ae_rejects_data_it_cannot_read_as_sequences(shape):
+    with pytest.raises(AekitError, match=r"recurrent-ae.*reads sequences.*shaped"):
+        build_model({"name": "recurrent-ae"}, shape)
+
+
+def test_recurrent_ae_rejects_inputs_of_another_shape():
+    model = build_model({"name": "recurrent-ae", **SMALL["recurrent-ae"]}, (1, 28, 28))
+    with pytest.raises(AekitError, match=r"built for examples shaped \(1, 28, 28\)"):
+        model.encode(torch.rand(2, 1, 8, 8))
+
+
+@pytest.mark.parametrize("shape", [(16, 2), (24,)])
+def test_recurrent_ae_learns_user_sequences(shape):
+    """(N, T, F) arrays and one-series-per-row tables: noisy sine waves of random phase."""
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 2 * np.pi, shape[0])
+    phase = rng.uniform(0, 2 * np.pi, size=(400, 1))
+    waves = 0.5 + 0.4 * np.sin(t + phase)
+    x = np.stack([waves, 1 - waves], -1) if len(shape) == 2 else waves
+    x = (x + 0.02 * rng.standard_normal(x.shape)).clip(0, 1).astype(np.float32)
+    data = split_raw(RawData("waves", x, None), DataConfig())
+    torch.manual_seed(0)
+    model = build_model({"name": "recurrent-ae", **SMALL["recurrent-ae"]}, data.shape)
+    trainer = Trainer(model, TrainConfig(epochs=8, lr=1e-2, batch_size=32, **CPU))
+    before = trainer.evaluate(data.val.x, data.val.x, None)["loss"]
+    history = trainer.fit(data.train, data.val)
+    assert history[-1]["val_loss"] < before - 0.02
+    assert model.reconstruct(data.test.x).shape == data.test.x.shape
+
+
+# -- sparse-ae (S15) ------------------------------------------------------------------------
+@pytest.mark.parametrize("target", [0.0, 1.0, 1.5, -0.1])
+def test_sparse_target_must_be_a_probability(target):
+    with pytest.raises(AekitError, match=r"sparsity_target.*between 0 and 1"):
+        build_model({"name": "sparse-ae", "sparsity_target": target}, (1, 28, 28))
+
+
+def test_sparse_penalty_choice_is_checked():
+    with pytest.raises(AekitError, match="unknown sparsity penalty 'l2'; choose one of: kl, l1"):
+        build_model({"name": "sparse-ae", "sparsity": "l2"}, (1, 28, 28))
+
+
+@pytest.mark.parametrize("sparsity", ["l1", "kl"])
+def test_sparse_loss_is_keras_mean_bce_plus_the_article_penalty(sparsity, digits):
+    """Per-element training loss == Keras' mean-per-pixel BCE + the regulariser's value."""
+    model = small_model("sparse-ae", digits, sparsity=sparsity)
+    x = digits.train.x[:64]
+    terms = model.loss_terms(x, x)
+    code = model.encode(x)
+    mean_bce = F.binary_cross_entropy_with_logits(model.decode(code), x)
+    if sparsity == "l1":
+        keras_penalty = 1e-3 * code.abs().sum(1).mean()
+    else:
+        q = code.mean(0)
+        kl = 0.1 * torch.log(0.1 / q) + 0.9 * torch.log(0.9 / (1 - q))
+        keras_penalty = 0.05 * kl.sum()
+    per_element = terms["loss"] / model.input_dim  # what the trainer optimises by default
+    assert torch.allclose(per_element, mean_bce + keras_penalty, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def digits_1k() -> DataBundle:
+    return prepare_data(DataConfig(dataset="mnist-5k", limit=1000))
+
+
+def article_sparse_codes(data: DataBundle, **options) -> torch.Tensor:
+    """Validation codes of the article's 784-100-300 sparse-ae after 4 epochs (batch 32)."""
+    torch.manual_seed(0)
+    model = build_model({"name": "sparse-ae", **options}, data.shape)
+    Trainer(model, TrainConfig(epochs=4, batch_size=32, **CPU)).fit(data.train, data.val)
+    with torch.no_grad():
+        return model.encode(data.val.x)
+
+
+def test_sparse_kl_with_article_settings_reaches_the_target_activation(digits_1k):
+    """Target 0.1, weight 0.05 (the defaults): every unit's mean activation settles near 0.1."""
+    codes = article_sparse_codes(digits_1k)
+    assert codes.shape[1] == 300 and codes.min() >= 0 and codes.max() <= 1
+    assert abs(codes.mean().item() - 0.1) < 0.02
+    unit_means = codes.mean(0)
+    assert unit_means.min() > 0.05 and unit_means.max() < 0.2
+
+
+def test_sparse_l1_with_article_settings_silences_most_codes(digits_1k):
+    plain = article_sparse_codes(digits_1k, sparsity="l1", l1_weight=0.0)
+    sparse = article_sparse_codes(digits_1k, sparsity="l1")  # l1 = 1e-3
+    assert sparse.mean() < 0.5 * plain.mean()
+    assert (sparse < 0.1).float().mean() > 0.8 > (plain < 0.1).float().mean()
+
+
+# -- VAEs: KL weight 0 (S18) and conv-cvae (S5 + S17) ---------------------------------------
+def _posterior(kl_weight: float, data: DataBundle) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean posterior variance and KL on validation data after training."""
+    torch.manual_seed(0)
+    spec = {"name": "vae", "latent_dim": 32, "hidden": [256], "kl_weight": kl_weight}
+    model = build_model(spec, data.shape)
+    Trainer(model, TrainConfig(epochs=30, lr=3e-3, batch_size=64, **CPU)).fit(data.train, data.val)
+    with torch.no_grad():
+        mean, logvar = model.encode_dist(data.val.x)
+    kl = -0.5 * (1 + logvar - mean.square() - logvar.exp())
+    return logvar.exp().mean(0), kl.mean(0)
+
+
+def test_kl_weight_zero_lets_the_posterior_variance_collapse():
+    data = prepare_data(DataConfig(dataset="mnist-5k", limit=2000))
+    variance, _ = _posterior(0.0, data)
+    prior_variance, kl = _posterior(1.0, data)
+    # Without the KL term nothing pulls q(z|x) to N(0, I): noise only hurts reconstruction.
+    assert variance.max() < 0.2
+    # With it, the dimensions the decoder does not use stay at the prior's unit variance.
+    unused = kl < 0.05
+    assert unused.sum() >= 3
+    assert prior_variance[unused].mean() > 0.9 and prior_variance[unused].min() > 0.8
+    assert prior_variance.median() > 5 * variance.median()
+
+
+def test_conv_cvae_samples_the_requested_class(digits):
+    model = small_model("conv-cvae", digits)
+    Trainer(model, TrainConfig(epochs=2, lr=3e-3, batch_size=32, **CPU)).fit(
+        digits.train, digits.val
+    )
+    samples = []
+    for label in range(10):
+        generator = torch.Generator().manual_seed(0)  # the same z for every label
+        samples.append(model.sample(4, torch.full((4,), label), generator=generator))
+    assert samples[0].shape == (4, 1, 28, 28)
+    assert all(s.min() >= 0 and s.max() <= 1 for s in samples)
+    assert len({tuple(s.flatten()[:50].tolist()) for s in samples}) > 5
+    with pytest.raises(AekitError, match="conditional"):
+        model.sample(4)
+
+
+def test_conv_cvae_needs_labelled_data():
+    with pytest.raises(AekitError, match=r"conv-cvae.*conditional.*labelled"):
+        build_model({"name": "conv-cvae"}, (1, 28, 28), None)
+
+
+def test_models_list_includes_the_family():
+    from click.testing import CliRunner
+
+    from aekit.cli import cli
+
+    result = CliRunner().invoke(cli, ["models"])
+    assert result.exit_code == 0
+    for name in ("tied-ae", "recurrent-ae", "sparse-ae", "conv-cvae"):
+        assert name in result.output
