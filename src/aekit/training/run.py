@@ -46,6 +46,15 @@ def build_trainer(
     )
 
 
+def begin_callbacks(trainer: Trainer) -> None:
+    """Let callbacks that draw the untrained (or just resumed) model do so: the optional
+    ``on_train_begin(trainer)`` hook, e.g. frame 0 of the progress GIF."""
+    for callback in trainer.callbacks:
+        begin = getattr(callback, "on_train_begin", None)
+        if begin is not None:
+            begin(trainer)
+
+
 def train(
     config: RunConfig,
     out: str | os.PathLike | None = None,
@@ -60,6 +69,7 @@ def train(
     data = prepare_data(config.data)
     run = RunDir.create(out, config, overwrite=overwrite) if out is not None else None
     trainer = build_trainer(config, data, run, log, progress, callbacks)
+    begin_callbacks(trainer)
     history = trainer.fit(data.train, data.val)
     if run is not None and figures:
         from aekit.figures.run_figures import write_run_figures
@@ -88,6 +98,7 @@ def resume(
     data = prepare_data(config.data)
     trainer = build_trainer(config, data, run, log, progress, callbacks)
     trainer.resume()
+    begin_callbacks(trainer)
     history = trainer.fit(data.train, data.val)
     if figures:
         from aekit.figures.run_figures import write_run_figures
