@@ -181,7 +181,7 @@ def manifold_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
         ],
         xlabel="z[0]",
         ylabel="z[1]",
-        figsize=(n * 0.45 + 1.5, n * 0.45 + 1.2),
+        figsize=(n * 0.4 + 1.5, n * 0.4 + 1.2),
     )
 
 

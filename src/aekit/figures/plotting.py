@@ -36,7 +36,7 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-CELL_INCHES = 0.75  # size of one example in a grid: 28x28 digits stay legible at 100 dpi
+CELL_INCHES = 0.9  # size of one example in a grid: 28x28 digits legible at 100 dpi
 MAX_LINE_PANELS = 60  # line-plot grids get slow and unreadable beyond this
 
 
