@@ -29,6 +29,11 @@ def chosen_labels(subject: Subject, options: PlotOptions) -> list[int] | None:
     return labels
 
 
+def _label_note(subject: Subject, labels: list[int] | None) -> str:
+    """Which label a conditional model decoded with (the first of ``--labels``)."""
+    return "" if labels is None else f", label {subject.class_names()[labels[0]]}"
+
+
 def samples_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
     """Random decoded points: one row per label for conditional models, else a square grid."""
     generator = torch.Generator().manual_seed(options.seed)
@@ -80,7 +85,7 @@ def traverse_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
         decoded,
         len(dims),
         steps,
-        title=f"{subject.title}: one coordinate swept at a time",
+        title=f"{subject.title}: one coordinate swept at a time{_label_note(subject, labels)}",
         row_labels=[f"z[{d}]: {float(low[d]):.2g} .. {float(high[d]):.2g}" for d in dims],
         xlabel="coordinate value, low to high",
     )
@@ -174,7 +179,7 @@ def manifold_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
         subject.decode(z, y),
         n,
         n,
-        title=f"{subject.title}: decoded code plane",
+        title=f"{subject.title}: decoded code plane{_label_note(subject, labels)}",
         col_labels=[f"{v:.2g}" if i % every == 0 else "" for i, v in enumerate(grid_x.tolist())],
         row_labels=[
             f"{v:.2g}" if i % every == 0 else "" for i, v in enumerate(grid_y.flip(0).tolist())

@@ -24,7 +24,7 @@ from aekit.figures.plotting import example_grid, save_figure
 from aekit.io import atomic_save
 
 FRAMES = 16
-FRAME_INCHES = (4.0, 4.4)  # every frame the same size, as a GIF needs
+FRAME_INCHES = (4.0, 4.4)
 _FRAME = re.compile(r"epoch-(\d+)\.png")
 
 
@@ -101,7 +101,7 @@ class ProgressGif:
             title=f"epoch {epoch}: {what}",
             figsize=FRAME_INCHES,
         )
-        save_figure(fig, self._frame_path(epoch), tight=False)
+        save_figure(fig, self._frame_path(epoch))  # assemble_gif evens out the sizes
 
     def _frame_path(self, epoch: int) -> Path:
         return self.folder / f"epoch-{epoch:04d}.png"
