@@ -137,3 +137,29 @@ def test_sequences_reconstruct_as_line_plots(tmp_path):
     x = torch.stack([torch.stack([t.sin() + k, t.cos()], -1) for k in range(4)])
     path = reconstruction_figure(x, 0.9 * x, tmp_path / "seq.png")
     assert_real_png(path)
+
+
+def test_every_kind_draws_sequence_data_as_line_plots(tmp_path):
+    """Models of (T, F) sequences get the same figures, drawn as lines instead of pictures."""
+    from aekit.data.splits import DataBundle, Split
+    from aekit.figures.kinds import applicable
+    from aekit.figures.kinds import plot as draw
+    from aekit.figures.subject import PlotOptions, Subject
+    from aekit.models.base import build_model
+
+    generator = torch.Generator().manual_seed(0)
+    t = torch.linspace(0, 6.28, 20)
+    phase = torch.rand(60, 1, 1, generator=generator) * 6.28
+    x = torch.cat([(t[None, :, None] + phase).sin(), (t[None, :, None] + phase).cos()], -1)
+    x = (x + 1) / 2
+    split = Split(x, torch.arange(60) % 3)
+    model = build_model({"name": "ae", "latent_dim": 2, "hidden": [16]}, (20, 2), 3)
+    subject = Subject(
+        "seq", model, DataBundle("waves", split, split, split, 3), "waves",
+        noise="gaussian:0.1", history=[{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1}],
+        figures=tmp_path,
+    )  # fmt: skip
+    kinds = applicable(subject)
+    assert {"samples", "traverse", "interpolate", "manifold", "denoise", "latent"} <= set(kinds)
+    for kind in kinds:
+        assert_real_png(draw(subject, kind, PlotOptions(points=60)), min_side=100)
