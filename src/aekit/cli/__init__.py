@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from aekit.cli import catalog, train, use
+from aekit.cli import catalog, plot, report, train, use
 from aekit.errors import AekitError
 
 
@@ -25,7 +25,13 @@ def cli() -> None:
     """
 
 
-for command in (*train.COMMANDS, *use.COMMANDS, *catalog.COMMANDS):
+for command in (
+    *train.COMMANDS,
+    *use.COMMANDS,
+    *catalog.COMMANDS,
+    *plot.COMMANDS,
+    *report.COMMANDS,
+):
     cli.add_command(command)
 
 

@@ -123,7 +123,16 @@ _OVERRIDES = {
     help="Continue an interrupted run from its last checkpoint.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
-def train_command(config_file, assignments, out, overwrite, resume, quiet, **options) -> None:
+@click.option(
+    "--progress-gif/--no-progress-gif",
+    default=None,
+    help="Decode 16 fixed codes every epoch into RUN/figures/progress.gif. "
+    "Default: on for generative models.",
+)
+@click.option("--tensorboard", is_flag=True, help="Log metrics and images to RUN/tensorboard/.")
+def train_command(
+    config_file, assignments, out, overwrite, resume, quiet, progress_gif, tensorboard, **options
+) -> None:
     """Train an autoencoder and write a run directory.
 
     \b
@@ -139,19 +148,36 @@ def train_command(config_file, assignments, out, overwrite, resume, quiet, **opt
     from aekit.training import train
 
     log = None if quiet else _echo
+    callbacks = _figure_callbacks(progress_gif, tensorboard)
     if resume:
         _reject_with_resume(config_file, options, assignments)
-        result = resume_run(resume, epochs=options["epochs"], log=log, progress=not quiet)
+        result = resume_run(
+            resume, epochs=options["epochs"], log=log, progress=not quiet, callbacks=callbacks
+        )
     else:
         config = RunConfig.load(config_file) if config_file else RunConfig()
         overrides = {_OVERRIDES[k]: v for k, v in options.items() if v is not None}
         overrides.update(parse_assignment(a) for a in assignments)
         config = config.with_overrides(overrides)
         out = out or _default_out(config)
-        result = train(config, out, overwrite=overwrite, log=log, progress=not quiet)
+        result = train(
+            config, out, overwrite=overwrite, log=log, progress=not quiet, callbacks=callbacks
+        )
     final = result.history[-1] if result.history else {}
     summary = ", ".join(f"{k} {final[k]:.4f}" for k in ("val_loss", "val_elbo") if k in final)
     click.echo(f"run saved in {result.run.path}" + (f" ({summary})" if summary else ""))
+
+
+def _figure_callbacks(progress_gif: bool | None, tensorboard: bool) -> list:
+    """The progress GIF (unless switched off) and the TensorBoard logger (if asked for)."""
+    from aekit.figures.progress import ProgressGif
+
+    callbacks: list = [] if progress_gif is False else [ProgressGif(enabled=progress_gif)]
+    if tensorboard:
+        from aekit.figures.tensorboard import TensorBoardLogger
+
+        callbacks.append(TensorBoardLogger())
+    return callbacks
 
 
 def _reject_with_resume(config_file, options, assignments) -> None:

@@ -12,7 +12,8 @@ def as_images(x: torch.Tensor | np.ndarray) -> np.ndarray | None:
     """(N, *shape) -> (N, H, W) or (N, H, W, 3) floats in [0, 1], or None if not image-like.
 
     Single-channel images and flat vectors of a square length (784 -> 28x28) are shown grey;
-    3-channel images in colour; anything else has no natural picture.
+    3-channel images in colour. Sequences (N, T, F) and other vectors have no natural picture
+    (figures draw them as lines); MNIST read row by row stays (N, 1, 28, 28), an image.
     """
     arr = x.detach().float().cpu().numpy() if torch.is_tensor(x) else np.asarray(x, np.float32)
     arr = np.clip(arr, 0.0, 1.0)
@@ -20,8 +21,6 @@ def as_images(x: torch.Tensor | np.ndarray) -> np.ndarray | None:
         return arr[:, 0]
     if arr.ndim == 4 and arr.shape[1] == 3:
         return arr.transpose(0, 2, 3, 1)
-    if arr.ndim == 3:  # (N, H, W): e.g. sequences of rows
-        return arr
     if arr.ndim == 2:
         side = math.isqrt(arr.shape[1])
         if side * side == arr.shape[1]:

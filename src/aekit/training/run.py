@@ -47,6 +47,15 @@ def build_trainer(
     )
 
 
+def begin_callbacks(trainer: Trainer) -> None:
+    """Let callbacks that draw the untrained (or just resumed) model do so: the optional
+    ``on_train_begin(trainer)`` hook, e.g. frame 0 of the progress GIF."""
+    for callback in trainer.callbacks:
+        begin = getattr(callback, "on_train_begin", None)
+        if begin is not None:
+            begin(trainer)
+
+
 def train(
     config: RunConfig,
     out: str | os.PathLike | None = None,
@@ -66,6 +75,7 @@ def train(
         model, history = train_greedy(config, data, run, log, progress, callbacks)
     else:
         trainer = build_trainer(config, data, run, log, progress, callbacks)
+        begin_callbacks(trainer)
         model, history = trainer.model, trainer.fit(data.train, data.val)
     if run is not None and figures:
         from aekit.figures.run_figures import write_run_figures
@@ -99,6 +109,7 @@ def resume(
         trainer.resume()
     elif log is not None:
         log(f"{run.path} has no checkpoint yet: starting from epoch 1")
+    begin_callbacks(trainer)
     history = trainer.fit(data.train, data.val)
     if figures:
         from aekit.figures.run_figures import write_run_figures

@@ -1,0 +1,142 @@
+"""The progress GIF (S17): the same 16 codes decoded after every epoch, one frame each.
+
+Generative models decode 16 fixed draws from the prior, seeded, so every frame shows the same
+points of the code space. A plain autoencoder's code space has no fixed distribution: it moves
+and rescales while training, so fixed code vectors would land somewhere different every epoch.
+For those models the frames show the reconstructions of 16 fixed test inputs instead, which
+shows the same thing the article's GIF shows: the decoder sharpening, epoch by epoch.
+
+Frames are small PNGs in ``RUN/figures/progress/epoch-NNNN.png`` (frame 0 is before the first
+epoch), so a resumed run adds to the frames of the interrupted one and its GIF is complete.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aekit.errors import AekitError
+from aekit.figures.plotting import example_grid, save_figure
+from aekit.io import atomic_save
+
+FRAMES = 16
+FRAME_INCHES = (4.0, 4.4)
+_FRAME = re.compile(r"epoch-(\d+)\.png")
+
+
+def frames_dir(figures: Path | None) -> Path:
+    if figures is None:
+        raise AekitError("the progress GIF needs a run directory")
+    return figures / "progress"
+
+
+class ProgressGif:
+    """Trainer callback: one frame per epoch, the GIF when training ends.
+
+    ``enabled=None`` (the CLI default) draws it for generative models only, as S17 does.
+    """
+
+    def __init__(self, enabled: bool | None = None, seed: int = 0) -> None:
+        self.enabled = enabled
+        self.seed = seed
+        self.codes: torch.Tensor | None = None
+        self.inputs: tuple[torch.Tensor, torch.Tensor | None] | None = None
+
+    def on_train_begin(self, trainer) -> None:
+        model = trainer.model
+        if self.enabled is None:
+            self.enabled = model.generative
+        if not self.enabled:
+            return
+        if trainer.run is None:
+            raise AekitError("the progress GIF needs a run directory (--out)")
+        self.folder = frames_dir(trainer.run.figures)
+        for stale in self._frames():
+            if _epoch_of(stale) > trainer.epoch:  # after the checkpoint, or an overwritten run
+                stale.unlink()
+        self._fix_points(trainer)
+        self._draw(trainer, trainer.epoch)  # frame 0, or the checkpoint's (may be missing)
+
+    def on_epoch_end(self, trainer, metrics: dict[str, Any]) -> None:
+        if self.enabled:
+            self._draw(trainer, metrics["epoch"])
+
+    def on_train_end(self, trainer) -> None:
+        if self.enabled:
+            assemble_gif(self.folder, trainer.run.figures / "progress.gif")
+
+    # -- internals ----------------------------------------------------------------------
+    def _fix_points(self, trainer) -> None:
+        model = trainer.model
+        generator = torch.Generator().manual_seed(self.seed)
+        if model.generative:
+            self.codes = torch.randn(FRAMES, model.code_dim, generator=generator)
+            return
+        from aekit.data.splits import prepare_data
+
+        test = prepare_data(trainer.run.load_config().data).test.subset(FRAMES)
+        self.inputs = (test.x, test.y if model.conditional else None)
+
+    @torch.no_grad()
+    def _decoded(self, model) -> torch.Tensor:
+        device = next(model.parameters()).device
+        model.eval()
+        if self.codes is not None:
+            labels = torch.arange(FRAMES) % model.num_classes if model.conditional else None
+            y = None if labels is None else labels.to(device)
+            return model.to_data(model.decode(self.codes.to(device), y)).float().cpu()
+        x, y = self.inputs
+        return model.reconstruct(x.to(device), None if y is None else y.to(device)).float().cpu()
+
+    def _draw(self, trainer, epoch: int) -> None:
+        what = "16 fixed prior draws" if self.codes is not None else "16 test reconstructions"
+        fig = example_grid(
+            self._decoded(trainer.model),
+            4,
+            4,
+            title=f"epoch {epoch}: {what}",
+            figsize=FRAME_INCHES,
+        )
+        save_figure(fig, self._frame_path(epoch))  # assemble_gif evens out the sizes
+
+    def _frame_path(self, epoch: int) -> Path:
+        return self.folder / f"epoch-{epoch:04d}.png"
+
+    def _frames(self) -> list[Path]:
+        return sorted(self.folder.glob("epoch-*.png"), key=_epoch_of)
+
+
+def _epoch_of(path: Path) -> int:
+    match = _FRAME.fullmatch(path.name)
+    return int(match.group(1)) if match else -1
+
+
+def assemble_gif(folder: Path, path: Path, seconds_per_frame: float = 0.4) -> Path:
+    """Join the frames in ``folder`` (in epoch order) into an endlessly looping GIF."""
+    import imageio.v2 as imageio
+
+    frames = sorted(folder.glob("epoch-*.png"), key=_epoch_of)
+    if not frames:
+        raise AekitError(f"no progress frames in {folder}")
+    images = [imageio.imread(frame)[..., :3] for frame in frames]
+    height = max(image.shape[0] for image in images)
+    width = max(image.shape[1] for image in images)
+    padded = [_pad(image, height, width) for image in images]
+    atomic_save(
+        path,
+        lambda tmp: imageio.mimsave(
+            tmp, padded, format="GIF", duration=seconds_per_frame * 1000, loop=0
+        ),
+    )
+    return path
+
+
+def _pad(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Frames of one size: white margins where a frame came out smaller."""
+    out = np.full((height, width, 3), 255, np.uint8)
+    out[: image.shape[0], : image.shape[1]] = image
+    return out

@@ -1,0 +1,201 @@
+"""``aekit report``: one self-contained HTML page per run (or comparing several runs).
+
+Everything is inside the file: figures as base64 data URIs, styles inline, no scripts, no
+network, so the page opens anywhere, is archived with the run and can be mailed around.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aekit.figures.kinds import KINDS, applicable, default_path, plot
+from aekit.figures.subject import PlotOptions, Subject
+from aekit.io import atomic_write
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
+       padding: 0 1em; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f3f3f3; }
+pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; }
+figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+.subtitle { color: #555; }
+"""
+_MIME = {".png": "image/png", ".gif": "image/gif"}
+
+
+@dataclass
+class RunSummary:
+    """What the report shows of one run."""
+
+    subject: Subject
+    config: dict[str, Any]
+    final: dict[str, Any]  # the last epoch of metrics.jsonl
+    test: dict[str, Any]  # evaluate_model on the test split
+    figures: list[Path]
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.subject.model.parameters())
+
+
+def summarise(path: str | Path) -> RunSummary:
+    """Open a run, draw whichever figures it lacks, and evaluate it on its test split."""
+    from aekit.evaluation import evaluate_model
+    from aekit.training.rundir import RunDir
+
+    subject = Subject.from_run(path)
+    for name in applicable(subject):
+        if not default_path(subject, name).is_file():
+            plot(subject, name, PlotOptions())
+    return RunSummary(
+        subject=subject,
+        config=RunDir.open(path).load_config().to_dict(),
+        final=subject.history[-1] if subject.history else {},
+        test=evaluate_model(subject.model, subject.data.test),
+        figures=_figure_files(subject.figures),
+    )
+
+
+def _figure_files(folder: Path) -> list[Path]:
+    """Curves first, then the kinds in their usual order, then any other image there."""
+    order = ["curves", *KINDS]
+    files = [p for p in folder.iterdir() if p.suffix in _MIME and p.is_file()]
+    return sorted(
+        files, key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.name)
+    )
+
+
+def write_report(runs: list[str | Path], out: Path) -> Path:
+    """Write the HTML page for one run, or a comparison of several, to ``out``."""
+    summaries = [summarise(run) for run in runs]
+    if len(summaries) == 1:
+        only = summaries[0]
+        title = f"aekit run {only.subject.name}"
+        body = _run_section(only, heading="h1")
+    else:
+        title = f"aekit: {len(summaries)} runs compared"
+        body = f"<h1>{_e(title)}</h1>\n{_comparison_table(summaries)}\n" + "\n".join(
+            _run_section(s, heading="h2") for s in summaries
+        )
+    page = (
+        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
+        f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        f"{body}\n</body>\n</html>\n"
+    )
+    with atomic_write(out, "w") as handle:
+        handle.write(page)
+    return out
+
+
+def _run_section(summary: RunSummary, heading: str) -> str:
+    subject = summary.subject
+    sub = "h2" if heading == "h1" else "h3"
+    model = subject.model
+    facts = {
+        "model": model.name,
+        "data set": subject.dataset,
+        "code size": model.code_dim,
+        "parameters": f"{summary.parameters:,}",
+        "epochs trained": summary.final.get("epoch", 0),
+        "training examples": len(subject.data.train),
+        "test examples": len(subject.data.test),
+    }
+    parts = [
+        f"<{heading} id='{_e(subject.name)}'>{_e(subject.name)}</{heading}>",
+        f"<p class='subtitle'>{_e(str(subject.figures.parent))}</p>",
+        _table(["", ""], [[k, v] for k, v in facts.items()], show_header=False),
+        f"<{sub}>Final metrics</{sub}>",
+        _metrics_table(summary),
+        f"<{sub}>Figures</{sub}>",
+        *(_figure(path) for path in summary.figures),
+        f"<{sub}>Configuration</{sub}>",
+        f"<pre>{_e(yaml.safe_dump(summary.config, sort_keys=False))}</pre>",
+    ]
+    return "\n".join(parts)
+
+
+def _metrics_table(summary: RunSummary) -> str:
+    """Last epoch's train and validation numbers side by side, then the test evaluation."""
+    final = summary.final
+    names = sorted(
+        {k.split("_", 1)[1] for k in final if k.startswith(("train_", "val_"))},
+        key=lambda k: (k != "loss", k),
+    )
+    rows = [[n, final.get(f"train_{n}"), final.get(f"val_{n}")] for n in names]
+    epoch_table = _table(["metric (last epoch)", "train", "validation"], rows)
+    test = {k: v for k, v in summary.test.items() if k != "examples"}
+    test_table = _table(
+        [f"test split ({summary.test['examples']} examples)", "value"],
+        [[k, v] for k, v in test.items()],
+    )
+    return epoch_table + "\n" + test_table
+
+
+def _comparison_table(summaries: list[RunSummary]) -> str:
+    metrics = ["train_loss", "val_loss"]
+    tests = sorted({k for s in summaries for k in s.test if k != "examples"})
+    header = ["run", "model", "data set", "code", "parameters", "epochs", *metrics]
+    header += [f"test {k}" for k in tests]
+    rows = [
+        [
+            f"<a href='#{_e(s.subject.name)}'>{_e(s.subject.name)}</a>",
+            s.subject.model.name,
+            s.subject.dataset,
+            s.subject.model.code_dim,
+            f"{s.parameters:,}",
+            s.final.get("epoch", 0),
+            *(s.final.get(m) for m in metrics),
+            *(s.test.get(k) for k in tests),
+        ]
+        for s in summaries
+    ]
+    return _table(header, rows, raw_first=True)
+
+
+def _table(
+    header: list[str], rows: list[list[Any]], show_header: bool = True, raw_first: bool = False
+) -> str:
+    """An HTML table; numbers right-aligned, ``raw_first`` keeps first-column HTML (links)."""
+    lines = ["<table>"]
+    if show_header:
+        lines.append("<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>")
+    for row in rows:
+        cells = [
+            f"<td>{value}</td>" if i == 0 and raw_first else _cell(value)
+            for i, value in enumerate(row)
+        ]
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    lines.append("</table>")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"<td class='num'>{value:.5g}</td>"
+    if isinstance(value, int):
+        return f"<td class='num'>{value}</td>"
+    return f"<td>{_e('' if value is None else value)}</td>"
+
+
+def _figure(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    caption = KINDS[path.stem].help if path.stem in KINDS else ""
+    return (
+        f"<figure><img src='data:{_MIME[path.suffix]};base64,{data}' alt='{_e(path.stem)}'>"
+        f"<figcaption><b>{_e(path.name)}</b> {_e(caption)}</figcaption></figure>"
+    )
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)

@@ -1,0 +1,86 @@
+"""``--tensorboard``: every logged metric and an image grid per epoch, in ``RUN/tensorboard/``.
+
+View with ``tensorboard --logdir RUN/tensorboard``. Needs the optional ``tensorboard``
+package (``pip install aekit[tensorboard]``); aekit itself does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from aekit.errors import AekitError
+from aekit.figures.images import as_images, tile
+
+IMAGES = 16
+
+
+def _summary_writer_class():
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise AekitError(
+            "--tensorboard needs the tensorboard package: pip install 'aekit[tensorboard]'"
+        ) from None
+    return SummaryWriter
+
+
+class TensorBoardLogger:
+    """Trainer callback writing scalars (every metric of every epoch) and, for image data,
+    a grid of 16 test reconstructions (and 16 prior samples for generative models)."""
+
+    def __init__(self) -> None:
+        self.writer_class = _summary_writer_class()  # fail before training, not after it
+        self.writer = None
+        self.inputs: tuple[torch.Tensor, torch.Tensor | None] | None = None
+
+    def on_train_begin(self, trainer) -> None:
+        if trainer.run is None:
+            raise AekitError("--tensorboard needs a run directory (--out)")
+        # A resumed run drops the events logged after its checkpoint.
+        self.writer = self.writer_class(
+            str(trainer.run.path / "tensorboard"), purge_step=trainer.epoch + 1
+        )
+        from aekit.data.splits import prepare_data
+
+        test = prepare_data(trainer.run.load_config().data).test.subset(IMAGES)
+        self.inputs = (test.x, test.y if trainer.model.conditional else None)
+
+    def on_epoch_end(self, trainer, metrics: dict[str, Any]) -> None:
+        epoch = metrics["epoch"]
+        for key, value in metrics.items():
+            if key != "epoch" and isinstance(value, (int, float)):
+                self.writer.add_scalar(_tag(key), value, epoch)
+        for tag, batch in self._image_batches(trainer.model).items():
+            pictures = as_images(batch)
+            if pictures is not None:
+                grid = tile(pictures, 4, 4)
+                self.writer.add_image(tag, grid, epoch, dataformats=_formats(grid))
+        self.writer.flush()
+
+    def on_train_end(self, trainer) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    @torch.no_grad()
+    def _image_batches(self, model) -> dict[str, torch.Tensor]:
+        device = next(model.parameters()).device
+        model.eval()
+        x, y = self.inputs
+        labels = None if y is None else y.to(device)
+        batches = {"reconstructions": model.reconstruct(x.to(device), labels).float().cpu()}
+        if model.generative:
+            generator = torch.Generator().manual_seed(0)
+            batches["samples"] = model.sample(IMAGES, labels, generator=generator).float().cpu()
+        return batches
+
+
+def _tag(key: str) -> str:
+    """``train_loss`` -> ``loss/train``: TensorBoard then plots train and val together."""
+    split, _, metric = key.partition("_")
+    return f"{metric}/{split}" if split in ("train", "val") and metric else key
+
+
+def _formats(grid) -> str:
+    return "HWC" if grid.ndim == 3 else "HW"
