@@ -90,7 +90,7 @@ def test_each_rule_sets_the_detector_threshold(ones_and_zeros):
 
 
 def test_scoring_data_of_another_shape_says_so(detector):
-    with pytest.raises(ValueError, match="X has 64 features, but .* is expecting 784"):
+    with pytest.raises(ValueError, match=r"X has 64 features, but .* is expecting 784"):
         detector.score_samples(np.zeros((3, 64)))
     images = AutoencoderAnomalyDetector(
         model="conv-ae", latent_dim=2, model_params={"channels": [2]}, epochs=1, scale=None

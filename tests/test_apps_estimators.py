@@ -93,7 +93,7 @@ def test_images_and_input_shape_for_convolutional_models():
 
 def test_bad_parameters_are_clear_errors():
     x = np.random.default_rng(0).random((20, 4))
-    with pytest.raises(AekitError, match="unknown model 'nope'; choose one of: .*ae"):
+    with pytest.raises(AekitError, match=r"unknown model 'nope'; choose one of: .*ae"):
         AutoencoderTransformer(model="nope").fit(x)
     with pytest.raises(ValueError, match="conditional"):
         AutoencoderTransformer(model="cvae").fit(x)

@@ -178,9 +178,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, AutoencoderEstimator):
         """Train on ``X`` and set the threshold from its scores (``y`` is ignored)."""
         rule = self._rule()
         if self.measure not in SCORES:
-            raise InvalidInput(
-                f"bad measure {self.measure!r}; choose one of: {', '.join(SCORES)}"
-            )
+            raise InvalidInput(f"bad measure {self.measure!r}; choose one of: {', '.join(SCORES)}")
         inputs = self._fit_autoencoder(X)
         train_scores = anomaly_scores(self.model_, inputs, score=self.measure).numpy()
         self.threshold_ = rule.threshold(train_scores)
