@@ -83,11 +83,6 @@ class AutoencoderEstimator(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
-
     # -- fitting ------------------------------------------------------------------------
     def _fit_autoencoder(self, X) -> torch.Tensor:
         """Validate ``X``, learn the scaling, build and train ``model_``; return the inputs."""

@@ -144,7 +144,11 @@ def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> 
 )
 @click.option("--dataset", help="Labelled data set / file instead of the run's own data.")
 @click.option("--data-dir", help="Folder with one sub-folder per named data set.")
-@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    help="Epochs over the N examples. Default: enough for 1,000 optimisation steps at each N.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -166,11 +170,9 @@ def finetune_command(
 
     loaded = open_run(run)
     data = _labelled_data(loaded, dataset, data_dir) if dataset else loaded.data()
-    cfg = TrainConfig(
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=loaded.config.train.device
-    )
+    cfg = TrainConfig(batch_size=batch_size, lr=lr, seed=seed, device=loaded.config.train.device)
     counts = sorted(set(label_counts))
-    results = finetune(loaded.model, data, counts, cfg, freeze)
+    results = finetune(loaded.model, data, counts, cfg, freeze, epochs)
     figure = None
     if len(results) > 1:
         figure = accuracy_figure(results, loaded.run.figures / "finetune.png", freeze)
