@@ -100,3 +100,8 @@ def test_finetune_compares_with_scratch_and_plots(denoising_run, capsys):
 def test_finetune_bad_label_counts(denoising_run, capsys, labels, message):
     code, _, err = run_cli(["finetune", denoising_run, "--labels", labels], capsys)
     assert code == 1 and message in err
+
+
+def test_anomaly_output_must_be_csv_or_npy(denoising_run, capsys, tmp_path):
+    code, _, err = run_cli(["anomaly", denoising_run, "--out", tmp_path / "s.txt"], capsys)
+    assert code == 1 and "write scores as .csv or .npy" in err

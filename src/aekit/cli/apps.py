@@ -52,6 +52,8 @@ def anomaly_command(run, source, data_dir, score, contamination, rule, out) -> N
     from aekit.apps.anomaly import ThresholdRule, anomaly_scores, parse_threshold
     from aekit.runs import load_inputs, open_run
 
+    if Path(out).suffix not in (".csv", ".npy"):
+        raise AekitError(f"{out}: write scores as .csv or .npy")
     loaded = open_run(run)
     model = loaded.model
     split = load_inputs(source, model, data_dir) if source else loaded.data().test
@@ -221,8 +223,6 @@ def _write_scores(path: Path, scores, flagged, labels) -> None:
     if path.suffix == ".npy":
         _save_npy(path, scores)
         return
-    if path.suffix != ".csv":
-        raise AekitError(f"{path}: write scores as .csv or .npy")
     with atomic_write(path, "w") as handle:
         handle.write("index,score,outlier" + (",label" if labels is not None else "") + "\n")
         for i, (score, outlier) in enumerate(zip(scores, flagged)):
