@@ -37,6 +37,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--score", default="mse", choices=["mse", "recon", "elbo"])
+    parser.add_argument(
+        "--preprocess",
+        default="none",
+        choices=["none", "gcn"],
+        help="gcn: Ruff et al.'s global contrast normalisation (L1) + min-max of the normal "
+        "class's training images; none: pixels in [0, 1] as they are.",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads.")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
@@ -51,7 +58,7 @@ def autoencoder_scores(args: argparse.Namespace, train: np.ndarray, test: np.nda
         model=args.model,
         latent_dim=args.latent_dim,
         model_params=params,
-        scale=None,  # pixels are already in [0, 1]
+        scale=None,  # pixels are already in [0, 1] (or min-max scaled by --preprocess gcn)
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -73,6 +80,23 @@ def isolation_forest_scores(args, train: np.ndarray, test: np.ndarray) -> np.nda
     return forest.fit(train.reshape(len(train), -1)).score_samples(test.reshape(len(test), -1))
 
 
+def global_contrast_normalise(images: np.ndarray) -> np.ndarray:
+    """Per image: subtract its mean, divide by its mean absolute deviation (L1 GCN)."""
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    flat = flat - flat.mean(1, keepdims=True)
+    flat = flat / np.abs(flat).mean(1, keepdims=True)
+    return flat.reshape(images.shape)
+
+
+def preprocess(kind: str, train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GCN, then min-max scaling with the training images' extremes (test may leave [0, 1])."""
+    if kind == "none":
+        return train, test
+    train, test = global_contrast_normalise(train), global_contrast_normalise(test)
+    low, high = train.min(), train.max()
+    return tuple(((x - low) / (high - low)).astype(np.float32) for x in (train, test))
+
+
 METHODS = {
     "autoencoder": autoencoder_scores,
     "pca": pca_scores,
@@ -91,11 +115,11 @@ def main() -> None:
     print(f"|---|{'---|' * len(METHODS)}---|")
     for digit in digits:
         tick = time.perf_counter()
-        train = raw.x_train[raw.y_train == digit]
+        train, test = preprocess(args.preprocess, raw.x_train[raw.y_train == digit], raw.x_test)
         normal = raw.y_test == digit
         row = []
         for name, method in METHODS.items():
-            auroc = 100.0 * roc_auc_score(normal, method(args, train, raw.x_test))
+            auroc = 100.0 * roc_auc_score(normal, method(args, train, test))
             results[name].append(auroc)
             row.append(f"{auroc:.1f}")
         print(f"| {digit} | {' | '.join(row)} | {time.perf_counter() - tick:.0f} |", flush=True)

@@ -91,10 +91,17 @@ class AutoencoderEstimator(BaseEstimator):
         self.input_shape_ = self._example_shape(X)
         self.scaler_ = self._fit_scaler(X)
         inputs = self._to_model(X)
-        self.model_ = self._build(inputs)
+        seed = self._seed()
+        self.model_ = self._build(inputs, seed)
         trainer = Trainer(
             self.model_,
-            self._train_config(),
+            TrainConfig(
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                lr=self.lr,
+                device=self.device,
+                seed=seed,
+            ),
             log=print if self.verbose else None,
         )
         monitor = Split(inputs[:MONITOR_EXAMPLES], None)
@@ -102,7 +109,7 @@ class AutoencoderEstimator(BaseEstimator):
         self.model_.eval()
         return inputs
 
-    def _build(self, inputs: torch.Tensor) -> Autoencoder:
+    def _build(self, inputs: torch.Tensor, seed: int) -> Autoencoder:
         if self.model not in MODELS:
             names = ", ".join(sorted(MODELS))
             raise InvalidInput(f"unknown model {self.model!r}; choose one of: {names}")
@@ -114,19 +121,11 @@ class AutoencoderEstimator(BaseEstimator):
         if self.hidden is not None:
             spec["hidden"] = list(self.hidden)
         spec.update(self.model_params or {})
-        seed_everything(self._seed())
+        seed_everything(seed)
         return build_model(spec, tuple(inputs.shape[1:]))
 
-    def _train_config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            device=self.device,
-            seed=self._seed(),
-        )
-
     def _seed(self) -> int:
+        """One seed for initialisation and shuffling, from ``random_state``."""
         if isinstance(self.random_state, (int, np.integer)):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
