@@ -1,3 +1,37 @@
-"""aekit: autoencoders to learn, research and use. See README.md."""
+"""aekit: autoencoders for learning, research and real work.
 
-__version__ = "0.1.0"
+``import aekit`` stays light (no torch, no scikit-learn): the names below are imported the
+first time they are used, so ``aekit --help`` and ``from aekit import train`` start fast.
+
+- :class:`AutoencoderTransformer`: scikit-learn transformer, a drop-in replacement for PCA;
+- :class:`AutoencoderAnomalyDetector`: scikit-learn outlier detector by reconstruction error;
+- :func:`train`, :func:`load_model`, :func:`open_run`: train runs and load trained models.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "AutoencoderTransformer": "aekit.apps.estimators",
+    "AutoencoderAnomalyDetector": "aekit.apps.anomaly",
+    "RunConfig": "aekit.config",
+    "train": "aekit.training.run",
+    "load_model": "aekit.training.checkpoint",
+    "open_run": "aekit.runs",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'aekit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

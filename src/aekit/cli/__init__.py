@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from aekit.cli import catalog, plot, report, train, use
+from aekit.cli import apps, catalog, plot, report, train, use
 from aekit.errors import AekitError
 
 
@@ -31,6 +31,7 @@ for command in (
     *catalog.COMMANDS,
     *plot.COMMANDS,
     *report.COMMANDS,
+    *apps.COMMANDS,
 ):
     cli.add_command(command)
 
