@@ -107,6 +107,10 @@ class Autoencoder(nn.Module):
         """Length of the (flattened) code that ``encode`` returns."""
         return self.latent_dim
 
+    def decoder_input_dim(self) -> int:
+        """Width of what the decoder's first layer takes: the code, plus any conditioning."""
+        return self.latent_dim
+
     def to_data(self, out: torch.Tensor) -> torch.Tensor:
         """Decoder output -> data space (probabilities or means)."""
         return torch.sigmoid(out) if self.output == "sigmoid" else out
@@ -161,7 +165,7 @@ def model_params(cls: type[Autoencoder]) -> dict[str, Any]:
     """The hyper-parameters a model accepts, with their defaults (for help and validation)."""
     params = {}
     for klass in reversed(cls.__mro__):
-        if klass is nn.Module or not issubclass(klass, Autoencoder):
+        if klass in (object, nn.Module) or "__init__" not in vars(klass):
             continue
         for name, p in inspect.signature(klass.__init__).parameters.items():
             if p.kind is p.KEYWORD_ONLY and name != "num_classes":

@@ -53,7 +53,7 @@ class ConvVAE(VariationalAutoencoder):
             sizes.append(((sizes[-1][0] + 1) // 2, (sizes[-1][1] + 1) // 2))
         self.seed_shape = (chans[0], *sizes[-1])
         decoder: list[nn.Module] = [
-            nn.Linear(self.latent_dim, chans[0] * sizes[-1][0] * sizes[-1][1]),
+            nn.Linear(self.decoder_input_dim(), chans[0] * sizes[-1][0] * sizes[-1][1]),
             make_activation(activation),
             nn.Unflatten(1, self.seed_shape),
         ]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import AekitError, unknown_choice
@@ -136,7 +137,7 @@ class MLPVAE(VariationalAutoencoder):
         self.encoder = mlp(enc, activation, activation) if len(enc) > 1 else nn.Identity()
         self.mean_head = nn.Linear(enc[-1], self.latent_dim)
         self.logvar_head = nn.Linear(enc[-1], self.latent_dim)
-        self.decoder = mlp([self.latent_dim, *dec, self.input_dim], activation, None)
+        self.decoder = mlp([self.decoder_input_dim(), *dec, self.input_dim], activation, None)
         if init == "glorot":
             init_glorot(self)
 
@@ -151,15 +152,53 @@ class MLPVAE(VariationalAutoencoder):
 
 
 class LabelConditioned:
-    """Mixin (listed before the model class) that conditions the decoder on a label as S5."""
+    """Mixin (listed before the model class) that conditions a VAE on an integer label.
+
+    ``conditioning="concat"`` (default, Sohn et al.'s CVAE): the one-hot label is an extra
+    input of the encoder (as a learned per-class offset of the image: for an MLP exactly a
+    concatenated one-hot) and is concatenated to the code before decoding. The code then need
+    not carry the class, and the decoder must read it from the label.
+
+    ``conditioning="add"`` is S5 as written: the decoder alone sees the label, projected by
+    Linear -> ReLU to the code size and *added* to the code. Nothing stops the encoder from
+    putting the class into the code too, and a small decoder then learns to ignore the label
+    (measured: samples recognised as the requested digit at chance level on mnist-5k, where
+    ``concat`` is near the classifier's own accuracy; see tests/test_conditional.py).
+    """
 
     conditional = True
 
-    def __init__(self, input_shape: tuple[int, ...], **kwargs) -> None:
+    def __init__(
+        self, input_shape: tuple[int, ...], *, conditioning: str = "concat", **kwargs
+    ) -> None:
+        if conditioning not in ("concat", "add"):
+            raise unknown_choice("conditioning", conditioning, ["add", "concat"])
+        self.conditioning = conditioning  # read by decoder_input_dim() while the decoder is built
         super().__init__(input_shape, **kwargs)
-        self.condition = LabelConditioning(self.num_classes, self.latent_dim)
+        if conditioning == "add":
+            self.condition = LabelConditioning(self.num_classes, self.latent_dim)
+        else:
+            self.encoder_condition = nn.Linear(self.num_classes, self.input_dim, bias=False)
+            nn.init.zeros_(self.encoder_condition.weight)
+
+    def decoder_input_dim(self) -> int:
+        extra = self.num_classes if self.conditioning == "concat" else 0
+        return super().decoder_input_dim() + extra
+
+    def _one_hot(self, y: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        self.check_labels(y)
+        return F.one_hot(y, self.num_classes).to(like.dtype)
+
+    def encode_dist(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.conditioning == "concat":
+            x = x + self.encoder_condition(self._one_hot(y, x)).reshape(x.shape)
+        return super().encode_dist(x, y)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.conditioning == "concat":
+            return super().decode(torch.cat([z, self._one_hot(y, z)], dim=1), y)
         self.check_labels(y)
         return super().decode(self.condition(z, y), y)
 
