@@ -44,7 +44,7 @@ def invoke(*args):
 def evaluate_json(*args) -> dict:
     result = invoke("evaluate", *args, "--json")
     assert result.exit_code == 0, result.output + repr(result.exception)
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def test_deterministic_model_reports_pca_probes_codes_and_compression(runs):

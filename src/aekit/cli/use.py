@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -78,7 +79,8 @@ def evaluate_command(
     binarized = loaded.config.data.binarize is not None and not dataset
     metrics = {"run": str(loaded.run.path), "model": loaded.model.name}
     metrics["data"] = dataset or f"{loaded.config.data.dataset} (test split)"
-    metrics.update(evaluate_run(loaded, split, options, binarized=binarized))
+    log = functools.partial(click.echo, err=True)
+    metrics.update(evaluate_run(loaded, split, options, binarized=binarized, log=log))
     if as_json:
         click.echo(json.dumps(metrics))
         return

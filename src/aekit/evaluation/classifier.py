@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("aekit"))
 
 
-def load_or_train(recipe: ClassifierRecipe, train: Split) -> FeatureClassifier:
+def load_or_train(
+    recipe: ClassifierRecipe, train: Split, log: Callable[[str], None] | None = None
+) -> FeatureClassifier:
     """The cached classifier for ``recipe``, trained on ``train`` and cached if missing."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -102,6 +105,8 @@ def load_or_train(recipe: ClassifierRecipe, train: Split) -> FeatureClassifier:
             return model.eval()
         except (SafetensorError, OSError, RuntimeError):
             pass  # a damaged cache entry is simply retrained and replaced
+    if log is not None:
+        log(f"training the feature classifier on {len(train)} examples (once; cached as {path})")
     fit(model, train, recipe)
     _save(model, path)
     return model.eval()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,9 +72,15 @@ def check_options(model: Autoencoder, options: EvaluationOptions, split: Split) 
 
 
 def evaluate_run(
-    loaded: LoadedRun, split: Split, options: EvaluationOptions, *, binarized: bool
+    loaded: LoadedRun,
+    split: Split,
+    options: EvaluationOptions,
+    *,
+    binarized: bool,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """All metrics of ``loaded``'s model on ``split`` (``binarized``: the data is binary)."""
+    """All metrics of ``loaded``'s model on ``split`` (``binarized``: the data is binary);
+    ``log`` hears about slow one-off steps (training the feature classifier)."""
     model = loaded.model.cpu().eval()
     check_options(model, options, split)
     metrics = evaluate_model(model, split)
@@ -87,12 +94,16 @@ def evaluate_run(
         subset = split.subset(options.iw_examples or len(split))
         metrics.update(likelihood_metrics(model, subset, options.iw_samples, binarized=binarized))
     if options.fid:
-        metrics.update(_sample_quality(loaded, split, options, binarized))
+        metrics.update(_sample_quality(loaded, split, options, binarized, log))
     return metrics
 
 
 def _sample_quality(
-    loaded: LoadedRun, split: Split, options: EvaluationOptions, binarized: bool
+    loaded: LoadedRun,
+    split: Split,
+    options: EvaluationOptions,
+    binarized: bool,
+    log: Callable[[str], None] | None,
 ) -> dict[str, Any]:
     source = classifier_data(loaded.config.data)
     train = source.train.subset(options.classifier_examples or len(source.train))
@@ -104,7 +115,7 @@ def _sample_quality(
         fingerprint=fingerprint(train),
         epochs=options.classifier_epochs,
     )
-    judge = clf.load_or_train(recipe, train)
+    judge = clf.load_or_train(recipe, train, log)
     reference = split
     if options.labels is not None:
         keep = torch.isin(split.y, torch.tensor(options.labels))
