@@ -39,8 +39,6 @@ class EvaluationOptions:
     fid: bool = False
     fid_samples: int = 10_000
     labels: tuple[int, ...] | None = None  # conditional models: classes to generate
-    classifier_epochs: int = 2
-    classifier_examples: int | None = None  # train the judge on the first N examples only
 
 
 def check_options(model: Autoencoder, options: EvaluationOptions, split: Split) -> None:
@@ -106,16 +104,14 @@ def _sample_quality(
     log: Callable[[str], None] | None,
 ) -> dict[str, Any]:
     source = classifier_data(loaded.config.data)
-    train = source.train.subset(options.classifier_examples or len(source.train))
     recipe = clf.ClassifierRecipe(
         dataset=loaded.config.data.dataset,
         shape=source.shape,
         num_classes=source.num_classes,
-        train_examples=len(train),
-        fingerprint=fingerprint(train),
-        epochs=options.classifier_epochs,
+        train_examples=len(source.train),
+        fingerprint=fingerprint(source.train),
     )
-    judge = clf.load_or_train(recipe, train, log)
+    judge = clf.load_or_train(recipe, source.train, log)
     reference = split
     if options.labels is not None:
         keep = torch.isin(split.y, torch.tensor(options.labels))
