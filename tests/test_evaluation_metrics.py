@@ -108,3 +108,23 @@ def test_frechet_distance_is_finite_with_dead_features():
     b = np.maximum(rng.normal(size=(50, 128)), 0)
     distance = frechet_distance(a, b)
     assert np.isfinite(distance) and distance > 0
+
+
+def test_feature_classifier_is_cached_and_a_damaged_cache_is_replaced(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from aekit.evaluation import classifier
+
+    monkeypatch.setenv(classifier.CACHE_ENV, str(tmp_path))
+    generator = torch.Generator().manual_seed(0)
+    data = Split(torch.rand(64, 1, 8, 8, generator=generator), torch.arange(64) % 3)
+    recipe = classifier.ClassifierRecipe("toy", (1, 8, 8), 3, 64, "abc", epochs=1)
+    first = classifier.load_or_train(recipe, data)
+    path = recipe.cache_path()
+    assert path.parent == tmp_path / "classifiers" and path.name.startswith("toy-")
+    again = classifier.load_or_train(recipe, data)
+    torch.testing.assert_close(again.state_dict(), first.state_dict())
+    path.write_bytes(b"not a safetensors file")
+    retrained = classifier.load_or_train(recipe, data)
+    torch.testing.assert_close(retrained.state_dict(), first.state_dict())  # same recipe, seed
+    assert set(load_file(str(path))) == set(first.state_dict())

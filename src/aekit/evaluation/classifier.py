@@ -72,7 +72,7 @@ class FeatureClassifier(nn.Module):
             ]
         else:
             trunk = [nn.Flatten(), nn.Linear(math.prod(shape), 256), nn.ReLU()]
-            trunk.append(nn.Linear(256, FEATURES))
+            trunk += [nn.Linear(256, FEATURES)]
         self.features = nn.Sequential(*trunk, nn.ReLU())
         self.head = nn.Linear(FEATURES, num_classes)
 
@@ -95,21 +95,27 @@ def load_or_train(
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    with torch.random.fork_rng():  # a fixed initialisation that leaves the caller's RNG alone
-        torch.manual_seed(recipe.seed)
-        model = FeatureClassifier(recipe.shape, recipe.num_classes)
     path = recipe.cache_path()
     if path.is_file():
         try:
+            model = _initial(recipe)
             model.load_state_dict(load_file(str(path)))
             return model.eval()
         except (SafetensorError, OSError, RuntimeError):
             pass  # a damaged cache entry is simply retrained and replaced
+    model = _initial(recipe)
     if log is not None:
         log(f"training the feature classifier on {len(train)} examples (once; cached as {path})")
     fit(model, train, recipe)
     _save(model, path)
     return model.eval()
+
+
+def _initial(recipe: ClassifierRecipe) -> FeatureClassifier:
+    """The recipe's fixed initialisation, leaving the caller's random stream alone."""
+    with torch.random.fork_rng():
+        torch.manual_seed(recipe.seed)
+        return FeatureClassifier(recipe.shape, recipe.num_classes)
 
 
 def fit(model: FeatureClassifier, train: Split, recipe: ClassifierRecipe) -> None:
