@@ -1,4 +1,4 @@
-"""Reconstruction and likelihood metrics on a data split."""
+"""Reconstruction and ELBO metrics on a data split."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ import torch.nn.functional as F
 from aekit.data.splits import Split
 from aekit.models.base import Autoencoder
 
+PSNR_CAP_DB = 100.0  # a perfect reconstruction's PSNR is infinite; cap it so the mean stays finite
+
 
 @torch.no_grad()
 def evaluate_model(
     model: Autoencoder, split: Split, batch_size: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """Per-pixel MSE and BCE of reconstructions in data space; ELBO (nats/example) for VAEs.
+    """Per-pixel MSE and BCE of reconstructions in data space, mean PSNR per image, and the
+    ELBO (nats/example, one posterior sample) for VAEs.
 
     ``recon_bce`` is the mean binary cross-entropy per element, the number Keras prints as
     ``val_loss`` for a sigmoid/BCE autoencoder, so results compare directly with S19-S21.
@@ -23,7 +26,7 @@ def evaluate_model(
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device).manual_seed(seed)
-    sums = {"recon_mse": 0.0, "recon_bce": 0.0, "elbo": 0.0}
+    sums = {"recon_mse": 0.0, "recon_bce": 0.0, "psnr": 0.0, "elbo": 0.0}
     n = len(split)
     for i in range(0, n, batch_size):
         x = split.x[i : i + batch_size].to(device)
@@ -33,6 +36,7 @@ def evaluate_model(
         recon = model.to_data(out).clamp(0.0, 1.0)
         sums["recon_mse"] += F.mse_loss(recon, x, reduction="sum").item()
         sums["recon_bce"] += _bce_sum(model, out, recon, x)
+        sums["psnr"] += psnr(recon, x).sum().item()
         if model.variational:
             sums["elbo"] += model.elbo(x, x, y, generator=generator).sum().item()
     elements = n * model.input_dim
@@ -40,10 +44,21 @@ def evaluate_model(
         "examples": n,
         "recon_mse": sums["recon_mse"] / elements,
         "recon_bce": sums["recon_bce"] / elements,
+        "psnr": sums["psnr"] / n,
     }
     if model.variational:
         metrics["elbo"] = sums["elbo"] / n
     return metrics
+
+
+def psnr(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio per image in dB, ``10 log10(1 / MSE_i)`` for data in [0, 1].
+
+    Computed per image and then averaged (the convention of image-compression papers), so a
+    few perfect images cannot dominate; each is capped at ``PSNR_CAP_DB``.
+    """
+    mse = (recon - target).square().flatten(1).mean(1)
+    return (-10.0 * torch.log10(mse)).clamp(max=PSNR_CAP_DB)
 
 
 def _bce_sum(model: Autoencoder, out: torch.Tensor, recon: torch.Tensor, x: torch.Tensor) -> float:

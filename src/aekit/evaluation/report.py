@@ -1,0 +1,146 @@
+"""Everything ``aekit evaluate`` reports about a run, assembled from the focused modules.
+
+Always: reconstruction (``recon_mse``, ``recon_bce``, ``psnr``), code statistics, compression,
+the probes on labelled data, ``pca_recon_mse`` for deterministic models and the ``elbo`` for
+VAEs. On request, because they cost many decoder passes or a classifier: the importance-weighted
+NLL (``iw_samples``) and the sample-quality measures (``fid``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from aekit.config import DataConfig
+from aekit.data.splits import DataBundle, Split, prepare_data
+from aekit.errors import AekitError
+from aekit.evaluation import classifier as clf
+from aekit.evaluation.baselines import pca_reconstruction_mse
+from aekit.evaluation.codes import code_metrics, encode_split
+from aekit.evaluation.compression import compression_metrics
+from aekit.evaluation.frechet import sample_quality
+from aekit.evaluation.likelihood import likelihood_metrics
+from aekit.evaluation.metrics import evaluate_model
+from aekit.models.base import MODELS, Autoencoder
+from aekit.runs import LoadedRun
+
+
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """The opt-in, expensive parts of an evaluation and their sizes."""
+
+    iw_samples: int | None = None  # importance samples per example; None: no IW estimate
+    iw_examples: int | None = None  # estimate on the first N examples only; None: all
+    fid: bool = False
+    fid_samples: int = 10_000
+    labels: tuple[int, ...] | None = None  # conditional models: classes to generate
+
+
+def check_options(model: Autoencoder, options: EvaluationOptions, split: Split) -> None:
+    """Refuse options that do not fit the model or the data, naming the ones that do."""
+    if (options.iw_samples or options.iw_examples) and not model.variational:
+        variational = ", ".join(sorted(n for n, c in MODELS.items() if c.variational))
+        raise AekitError(
+            f"model {model.name!r} is deterministic: it has no posterior to draw importance "
+            f"samples from; --iw-samples/--iw-examples apply to VAEs ({variational})"
+        )
+    if options.iw_examples and not options.iw_samples:
+        raise AekitError("--iw-examples sets the size of the IW estimate; add --iw-samples K")
+    if options.fid and not model.generative:
+        raise AekitError(
+            f"model {model.name!r} is not generative: it has no prior to sample from, so "
+            "--fid does not apply"
+        )
+    if options.labels is not None:
+        if not model.conditional:
+            raise AekitError(f"model {model.name!r} is not conditional; drop --labels")
+        bad = [label for label in options.labels if not 0 <= label < model.num_classes]
+        if bad:
+            raise AekitError(
+                f"--labels {bad[0]} is out of range; this model knows labels "
+                f"0..{model.num_classes - 1}"
+            )
+    if model.conditional and split.y is None:
+        raise AekitError(f"model {model.name!r} is conditional: the data needs labels")
+
+
+def evaluate_run(
+    loaded: LoadedRun,
+    split: Split,
+    options: EvaluationOptions,
+    *,
+    binarized: bool,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """All metrics of ``loaded``'s model on ``split`` (``binarized``: the data is binary);
+    ``log`` hears about slow one-off steps (training the feature classifier)."""
+    model = loaded.model.cpu().eval()
+    check_options(model, options, split)
+    metrics = evaluate_model(model, split)
+    codes = encode_split(model, split)
+    metrics.update(code_metrics(codes, split.y))
+    metrics.update(compression_metrics(model, split, codes))
+    if not model.variational:
+        train = loaded.data().train
+        metrics["pca_recon_mse"] = pca_reconstruction_mse(train.x, split.x, model.code_dim)
+    if options.iw_samples:
+        subset = split.subset(options.iw_examples or len(split))
+        metrics.update(likelihood_metrics(model, subset, options.iw_samples, binarized=binarized))
+    if options.fid:
+        metrics.update(_sample_quality(loaded, split, options, binarized, log))
+    return metrics
+
+
+def _sample_quality(
+    loaded: LoadedRun,
+    split: Split,
+    options: EvaluationOptions,
+    binarized: bool,
+    log: Callable[[str], None] | None,
+) -> dict[str, Any]:
+    source = classifier_data(loaded.config.data)
+    recipe = clf.ClassifierRecipe(
+        dataset=loaded.config.data.dataset,
+        shape=source.shape,
+        num_classes=source.num_classes,
+        train_examples=len(source.train),
+        fingerprint=fingerprint(source.train),
+    )
+    judge = clf.load_or_train(recipe, source.train, log)
+    reference = split
+    if options.labels is not None:
+        keep = torch.isin(split.y, torch.tensor(options.labels))
+        reference = Split(split.x[keep], split.y[keep])
+        if not len(reference):
+            raise AekitError(f"the data has no examples of --labels {list(options.labels)}")
+    metrics = {"classifier_accuracy": clf.accuracy(judge, source.test)}
+    metrics.update(
+        sample_quality(
+            loaded.model, judge, reference.subset(options.fid_samples), binarized=binarized
+        )
+    )
+    return metrics
+
+
+def classifier_data(cfg: DataConfig) -> DataBundle:
+    """The run's data set with its full training split, unbinarized: the judge's data."""
+    bundle = prepare_data(
+        dataclasses.replace(cfg, binarize=None, noise=None, limit=None, validation="test")
+    )
+    if bundle.num_classes is None:
+        raise AekitError(
+            f"{cfg.dataset}: --fid needs a labelled data set to train its feature classifier"
+        )
+    return bundle
+
+
+def fingerprint(split: Split) -> str:
+    """A cheap content hash (labels and every 100th image), so a changed file is noticed."""
+    digest = hashlib.sha256(split.x[::100].numpy().tobytes())
+    digest.update(split.y.numpy().tobytes())
+    return digest.hexdigest()[:16]
