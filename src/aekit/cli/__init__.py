@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from aekit.cli import catalog, train, use
+from aekit.cli import catalog, recipes, train, use
 from aekit.errors import AekitError
 
 
@@ -25,7 +25,7 @@ def cli() -> None:
     """
 
 
-for command in (*train.COMMANDS, *use.COMMANDS, *catalog.COMMANDS):
+for command in (*train.COMMANDS, *use.COMMANDS, *catalog.COMMANDS, *recipes.COMMANDS):
     cli.add_command(command)
 
 
