@@ -25,6 +25,7 @@ from aekit.cli.recipes import Recipe, select_recipes
 from aekit.io import atomic_write
 
 TIMING_FILE = "reproduce.json"  # wall time and command of a run made by this script
+GALLERY_MAX_BYTES = 200 * 1024  # figures committed for the README gallery must stay small
 
 
 @dataclass
@@ -95,6 +96,20 @@ def collect(recipe: Recipe, out: Path, data_dir: str | None) -> Outcome:
         loaded.config.data.data_dir = data_dir
     evaluation = evaluate_model(loaded.model, loaded.data().test)
     return Outcome(recipe, history, evaluation, wall, command, note)
+
+
+def copy_to_gallery(outcome: Outcome, run: Path, gallery: Path) -> list[Path]:
+    """Copy a finished run's small figures to ``gallery/NAME-FIGURE.png``."""
+    if not outcome.evaluation or outcome.note.startswith("unfinished"):
+        return []
+    copied = []
+    for figure in sorted((run / "figures").glob("*.png")):
+        if figure.stat().st_size <= GALLERY_MAX_BYTES:
+            target = gallery / f"{outcome.recipe.name}-{figure.name}"
+            with atomic_write(target) as handle:
+                handle.write(figure.read_bytes())
+            copied.append(target)
+    return copied
 
 
 def article_column(recipe: Recipe) -> str:
@@ -192,7 +207,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--report-only", action="store_true", help="Train nothing; tabulate the runs present."
     )
     parser.add_argument(
-        "--preamble", help="Markdown file whose text goes above the table (notes, analysis)."
+        "--preamble",
+        default="benchmarks/reproduction_notes.md",
+        help="Markdown file whose text goes above the table (notes, analysis); '' for none.",
+    )
+    parser.add_argument(
+        "--gallery",
+        default="benchmarks/gallery",
+        help="Copy finished runs' figures (PNG under 200 KiB) here; '' to skip.",
     )
     parser.add_argument("--recipes-dir", help="Recipe folder (default: the repository's).")
     return parser.parse_args(argv)
@@ -211,6 +233,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"training {recipe.name} ...", flush=True)
             run_recipe(recipe, out, args.data_dir, args.epochs, args.limit)
         outcomes.append(collect(recipe, out, args.data_dir))
+        if args.gallery:
+            copy_to_gallery(outcomes[-1], out, Path(args.gallery))
     preamble = Path(args.preamble).read_text() if args.preamble else ""
     with atomic_write(Path(args.output), "w") as handle:
         handle.write(render(outcomes, preamble))

@@ -97,6 +97,10 @@ def test_reproduce_smoke_writes_the_table(tmp_path, mnist_dir, monkeypatch):
             str(tmp_path / "runs"),
             "--output",
             str(report),
+            "--preamble",
+            "",
+            "--gallery",
+            str(tmp_path / "gallery"),
         ]
     )
     text = report.read_text()
@@ -106,3 +110,5 @@ def test_reproduce_smoke_writes_the_table(tmp_path, mnist_dir, monkeypatch):
     assert "--epochs 1 --limit 300" in row
     assert "| 1 | 0.2263 |" in text  # epoch table against the article's curve
     assert (tmp_path / "runs" / "keras-simple-ae" / "model.safetensors").is_file()
+    gallery = sorted(path.name for path in (tmp_path / "gallery").glob("*.png"))
+    assert "keras-simple-ae-reconstructions.png" in gallery
