@@ -112,3 +112,13 @@ def test_reproduce_smoke_writes_the_table(tmp_path, mnist_dir, monkeypatch):
     assert (tmp_path / "runs" / "keras-simple-ae" / "model.safetensors").is_file()
     gallery = sorted(path.name for path in (tmp_path / "gallery").glob("*.png"))
     assert "keras-simple-ae-reconstructions.png" in gallery
+
+
+def test_train_accepts_a_recipe_name(monkeypatch, tmp_path):
+    from aekit.cli.recipes import config_path
+
+    monkeypatch.chdir(tmp_path)  # no recipes/ here: the repository's own are found
+    assert config_path("keras-simple-ae") == REPO / "recipes" / "keras-simple-ae.yaml"
+    assert config_path("my.yaml") == tmp_path.joinpath("my.yaml").relative_to(tmp_path)
+    with pytest.raises(AekitError, match=r"no config file or recipe named 'nope'.*keras-conv-ae"):
+        config_path("nope")

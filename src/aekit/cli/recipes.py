@@ -85,12 +85,26 @@ def select_recipes(names: list[str], folder: Path | None = None) -> list[Recipe]
     return [by_name[name] for name in names]
 
 
+def config_path(name_or_path: str) -> Path:
+    """A config file path as given, or the file of the recipe of that name (``aekit train
+    --config keras-simple-ae``); a missing file keeps its path so the loader names it."""
+    path = Path(name_or_path)
+    if path.is_file() or path.suffix or len(path.parts) > 1:
+        return path
+    candidate = recipes_dir() / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        known = ", ".join(recipe.name for recipe in all_recipes())
+        raise AekitError(f"no config file or recipe named {name_or_path!r}; recipes: {known}")
+    return candidate
+
+
 @click.command("recipes")
 @click.option("--paths", is_flag=True, help="Print each recipe's file path too.")
 def recipes_command(paths: bool) -> None:
     """List the article recipes: name, the systems (S-IDs) they cover, description.
 
-    Run one with `aekit train --config recipes/NAME.yaml --data-dir DIR`; run several and
+    Run one with `aekit train --config NAME --data-dir DIR` (or the path
+    recipes/NAME.yaml); run several and
     compare with the articles with `python benchmarks/reproduce.py --only NAME,...`.
     """
     for recipe in all_recipes():
