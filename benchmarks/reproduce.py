@@ -26,6 +26,8 @@ from aekit.io import atomic_write
 
 TIMING_FILE = "reproduce.json"  # wall time and command of a run made by this script
 GALLERY_MAX_BYTES = 200 * 1024  # figures committed for the README gallery must stay small
+BASELINE_MAX_CODE = 64  # PCA / probe only for real bottlenecks (a conv feature map is not one)
+BASELINE_TRAIN = 10_000  # training examples for the PCA fit and the probe (kept cheap)
 
 
 @dataclass
@@ -94,8 +96,39 @@ def collect(recipe: Recipe, out: Path, data_dir: str | None) -> Outcome:
     loaded = open_run(out)
     if data_dir:
         loaded.config.data.data_dir = data_dir
-    evaluation = evaluate_model(loaded.model, loaded.data().test)
+    data = loaded.data()
+    evaluation = evaluate_model(loaded.model, data.test)
+    evaluation.update(code_baselines(loaded.model, data))
     return Outcome(recipe, history, evaluation, wall, command, note)
+
+
+def code_baselines(model, data) -> dict[str, float]:
+    """PCA with as many components as the code (test MSE per pixel) and a logistic-regression
+    probe on the codes (test accuracy): what the articles did not report."""
+    import torch
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+
+    from aekit.runs import map_batches
+
+    if model.conditional or not 0 < model.latent_dim <= BASELINE_MAX_CODE:
+        return {}
+    train, test = data.train.subset(min(BASELINE_TRAIN, len(data.train))), data.test
+    flat_train, flat_test = train.x.flatten(1).numpy(), test.x.flatten(1).numpy()
+    pca = PCA(model.latent_dim, random_state=0).fit(flat_train)
+    recon = pca.inverse_transform(pca.transform(flat_test)).clip(0.0, 1.0)
+    result = {"pca_mse": float(((recon - flat_test) ** 2).mean())}
+    if train.y is not None and test.y is not None:
+        model.eval()
+
+        def encode(xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
+            return model.encode(xb).flatten(1)
+
+        with torch.no_grad():
+            codes_train, codes_test = map_batches(encode, train.x), map_batches(encode, test.x)
+        probe = LogisticRegression(max_iter=1000).fit(codes_train.numpy(), train.y.numpy())
+        result["probe_accuracy"] = float(probe.score(codes_test.numpy(), test.y.numpy()))
+    return result
 
 
 def copy_to_gallery(outcome: Outcome, run: Path, gallery: Path) -> list[Path]:
@@ -136,6 +169,10 @@ def aekit_column(outcome: Outcome) -> str:
     parts.append(f"test recon_bce {ev['recon_bce']:.4f}, recon_mse {ev['recon_mse']:.4f}")
     if "elbo" in ev:
         parts.append(f"test ELBO {ev['elbo']:.2f} nats")
+    if "pca_mse" in ev:
+        parts.append(f"PCA at the same code size: test recon_mse {ev['pca_mse']:.4f}")
+    if "probe_accuracy" in ev:
+        parts.append(f"linear probe on the codes: {ev['probe_accuracy']:.1%} test accuracy")
     return "; ".join(parts)
 
 

@@ -108,6 +108,7 @@ def test_reproduce_smoke_writes_the_table(tmp_path, mnist_dir, monkeypatch):
     assert "val_loss 0.1328 after 15 epochs" in row  # the article's number
     assert re.search(r"val_loss 0\.\d{4} after 1 epochs", row)  # aekit's own
     assert "--epochs 1 --limit 300" in row
+    assert "PCA at the same code size" in row and "linear probe on the codes" in row
     assert "| 1 | 0.2263 |" in text  # epoch table against the article's curve
     assert (tmp_path / "runs" / "keras-simple-ae" / "model.safetensors").is_file()
     gallery = sorted(path.name for path in (tmp_path / "gallery").glob("*.png"))
