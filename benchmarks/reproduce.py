@@ -108,6 +108,8 @@ def code_baselines(model, data) -> dict[str, float]:
     import torch
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     from aekit.runs import map_batches
 
@@ -126,7 +128,9 @@ def code_baselines(model, data) -> dict[str, float]:
 
         with torch.no_grad():
             codes_train, codes_test = map_batches(encode, train.x), map_batches(encode, test.x)
-        probe = LogisticRegression(max_iter=1000).fit(codes_train.numpy(), train.y.numpy())
+        # standardised codes: unscaled SELU / ReLU codes keep lbfgs from converging
+        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        probe.fit(codes_train.numpy(), train.y.numpy())
         result["probe_accuracy"] = float(probe.score(codes_test.numpy(), test.y.numpy()))
     return result
 
