@@ -23,6 +23,7 @@ from typing import Any
 
 from aekit.cli.recipes import Recipe, select_recipes
 from aekit.io import atomic_write
+from aekit.training.trainer import TrainingDiverged
 
 TIMING_FILE = "reproduce.json"  # wall time and command of a run made by this script
 GALLERY_MAX_BYTES = 200 * 1024  # figures committed for the README gallery must stay small
@@ -272,7 +273,12 @@ def main(argv: list[str] | None = None) -> None:
         out = runs / recipe.name
         if not args.report_only:
             print(f"training {recipe.name} ...", flush=True)
-            run_recipe(recipe, out, args.data_dir, args.epochs, args.limit)
+            try:
+                run_recipe(recipe, out, args.data_dir, args.epochs, args.limit)
+            except TrainingDiverged as exc:  # report it and go on with the other recipes
+                command = command_for(recipe, args.data_dir, out, {})
+                outcomes.append(Outcome(recipe, [], {}, None, command, f"failed: {exc}"))
+                continue
         outcomes.append(collect(recipe, out, args.data_dir))
         if args.gallery:
             copy_to_gallery(outcomes[-1], out, Path(args.gallery))
