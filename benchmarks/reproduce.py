@@ -100,6 +100,7 @@ def collect(recipe: Recipe, out: Path, data_dir: str | None) -> Outcome:
     data = loaded.data()
     evaluation = evaluate_model(loaded.model, data.test)
     evaluation.update(code_baselines(loaded.model, data))
+    evaluation.update(mean_code_activation(loaded.model, data.test))
     return Outcome(recipe, history, evaluation, wall, command, note)
 
 
@@ -134,6 +135,20 @@ def code_baselines(model, data) -> dict[str, float]:
         probe.fit(codes_train.numpy(), train.y.numpy())
         result["probe_accuracy"] = float(probe.score(codes_test.numpy(), test.y.numpy()))
     return result
+
+
+def mean_code_activation(model, test) -> dict[str, float]:
+    """For sparse autoencoders: the test set's mean code activation (S15 aims at the target)."""
+    import torch
+
+    from aekit.runs import map_batches
+
+    if not hasattr(model, "sparsity_target"):
+        return {}
+    model.eval()
+    with torch.no_grad():
+        codes = map_batches(lambda xb, yb: model.encode(xb), test.x)
+    return {"mean_activation": float(codes.mean()), "sparsity_target": model.sparsity_target}
 
 
 def copy_to_gallery(outcome: Outcome, run: Path, gallery: Path) -> list[Path]:
@@ -176,6 +191,10 @@ def aekit_column(outcome: Outcome) -> str:
         parts.append(f"test ELBO {ev['elbo']:.2f} nats")
     if "pca_mse" in ev:
         parts.append(f"PCA at the same code size: test recon_mse {ev['pca_mse']:.4f}")
+    if "mean_activation" in ev:
+        parts.append(
+            f"mean code activation {ev['mean_activation']:.3f} (target {ev['sparsity_target']})"
+        )
     if "probe_accuracy" in ev:
         parts.append(f"linear probe on the codes: {ev['probe_accuracy']:.1%} test accuracy")
     return "; ".join(parts)
