@@ -116,11 +116,12 @@ class RunConfig:
         """Build from a mapping, naming any unknown section or key."""
         if not isinstance(raw, dict):
             raise AekitError(f"{source}: expected a mapping with model/data/train sections")
-        unknown = set(raw) - {"model", "data", "train", "description"}
+        # ``description`` and ``article`` (a recipe's printed result) are documentation only.
+        unknown = set(raw) - {"model", "data", "train", "description", "article"}
         if unknown:
             raise AekitError(
                 f"{source}: unknown section(s) {', '.join(sorted(unknown))}; "
-                "valid sections: data, description, model, train"
+                "valid sections: article, data, description, model, train"
             )
         model = dict(raw.get("model") or {})
         model.setdefault("name", "ae")

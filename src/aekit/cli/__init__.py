@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from aekit.cli import apps, catalog, plot, report, train, use
+from aekit.cli import apps, catalog, plot, recipes, report, train, use
 from aekit.errors import AekitError
 
 
@@ -32,6 +32,7 @@ for command in (
     *plot.COMMANDS,
     *report.COMMANDS,
     *apps.COMMANDS,
+    *recipes.COMMANDS,
 ):
     cli.add_command(command)
 

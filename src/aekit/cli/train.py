@@ -40,7 +40,7 @@ _OVERRIDES = {
     "--config",
     "config_file",
     type=click.Path(dir_okay=False),
-    help="YAML config or recipe; options below override it.",
+    help="YAML config, or a recipe name (see `aekit recipes`); options below override it.",
 )
 @click.option("--model", help="Model name (see `aekit models`). Default: ae.")
 @click.option(
@@ -143,6 +143,7 @@ def train_command(
       aekit train --model tied-ae --hidden 100 --latent-dim 30 --greedy --finetune-epochs 5
       aekit train --resume runs/vae-mnist           # continue after an interruption
     """
+    from aekit.cli.recipes import config_path
     from aekit.config import RunConfig
     from aekit.training import resume as resume_run
     from aekit.training import train
@@ -155,7 +156,7 @@ def train_command(
             resume, epochs=options["epochs"], log=log, progress=not quiet, callbacks=callbacks
         )
     else:
-        config = RunConfig.load(config_file) if config_file else RunConfig()
+        config = RunConfig.load(config_path(config_file)) if config_file else RunConfig()
         overrides = {_OVERRIDES[k]: v for k, v in options.items() if v is not None}
         overrides.update(parse_assignment(a) for a in assignments)
         config = config.with_overrides(overrides)
