@@ -24,6 +24,7 @@ from aekit.errors import AekitError
 from aekit.models.base import Autoencoder
 from aekit.training.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model
 from aekit.training.rundir import RunDir
+from aekit.training.subnormals import flush_subnormals_to_zero
 
 
 class TrainingDiverged(AekitError):
@@ -99,6 +100,8 @@ class Trainer:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.model = model.to(self.device)
+        if self.device.type == "cpu":
+            flush_subnormals_to_zero()
         self.optimizer = make_optimizer(self.model.parameters(), cfg, self.device)
         reduction = cfg.loss_reduction or model.default_reduction
         self.scale = 1.0 / model.input_dim if reduction == "per_element" else 1.0
