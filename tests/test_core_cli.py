@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from aekit.cli import cli
+from aekit.errors import AekitError
 
 TINY = ["--limit", "300", "--epochs", "1", "--hidden", "32", "--quiet"]
 
@@ -98,6 +99,34 @@ def test_user_mistakes_give_one_line(runs, args, message):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("aekit: error: ") and message in lines[0], lines[0]
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--model", "nope"],
+        ["--set", "model.bogus=1"],
+        ["--model", "sparse-ae", "--greedy"],
+        ["--model", "conv-ae", "--greedy"],
+    ],
+)
+def test_failed_train_leaves_no_run_directory(args, tmp_path, monkeypatch):
+    """The model is built before RUN/ is made: the next default run gets no -2 suffix."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train", *args, "--epochs", "1", "--limit", "100", "--quiet")
+    assert result.exit_code == 1 and isinstance(result.exception, AekitError), result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_failed_overwrite_keeps_the_existing_run(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    files = {"config.yaml": "model: {name: ae}\n", "model.safetensors": "weights"}
+    for name, text in files.items():
+        (out / name).write_text(text)
+    result = invoke("train", "--model", "nope", "--out", out, "--overwrite", "--quiet")
+    assert result.exit_code == 1 and isinstance(result.exception, AekitError)
+    assert {path.name: path.read_text() for path in out.iterdir()} == files
 
 
 def test_decode_rejects_wrong_code_size(runs, tmp_path):

@@ -29,7 +29,7 @@ from aekit.models.base import Autoencoder, build_model
 from aekit.runs import map_batches
 from aekit.training.checkpoint import save_model
 from aekit.training.rundir import RunDir
-from aekit.training.trainer import Callback, Trainer, seed_everything
+from aekit.training.trainer import Callback, Trainer, resolve_device, seed_everything
 
 
 @runtime_checkable
@@ -89,6 +89,19 @@ def stackable_model(config: RunConfig, data: DataBundle) -> Autoencoder:
     return model
 
 
+def greedy_stack(config: RunConfig, data: DataBundle) -> tuple[Autoencoder, list[Autoencoder]]:
+    """Seed, then build the model and one shallow autoencoder per layer (its stages).
+
+    Everything a greedy run can refuse is checked here, before any training: the model, its
+    stacking, the stages and the device.
+    """
+    seed_everything(config.train.seed)
+    model = stackable_model(config, data)
+    stages = [model.stage_model(i) for i in range(len(model.layer_sizes) - 1)]
+    resolve_device(config.train.device)
+    return model, stages
+
+
 def train_greedy(
     config: RunConfig,
     data: DataBundle,
@@ -96,14 +109,15 @@ def train_greedy(
     log: Callable[[str], None] | None = None,
     progress: bool = False,
     callbacks: Sequence[Callback] = (),
+    *,
+    stack: tuple[Autoencoder, list[Autoencoder]] | None = None,
 ) -> tuple[Autoencoder, list[dict[str, Any]]]:
     """Train each layer in turn, stack them, optionally fine-tune; return model and history.
 
-    ``callbacks`` follow the fine-tuning only: they expect the whole model on data inputs.
+    ``stack`` is what :func:`greedy_stack` built (built here when not given). ``callbacks``
+    follow the fine-tuning only: they expect the whole model on data inputs.
     """
-    seed_everything(config.train.seed)
-    model = stackable_model(config, data)
-    stages = [model.stage_model(i) for i in range(len(model.layer_sizes) - 1)]
+    model, stages = stack if stack is not None else greedy_stack(config, data)
     say = log or (lambda _msg: None)
     history: list[dict[str, Any]] = []
     train, val = Split(data.train.x, None), Split(data.val.x, None)

@@ -66,15 +66,23 @@ def train(
     figures: bool = True,
     callbacks: Sequence[Callback] = (),
 ) -> RunResult:
-    """Train a model as configured; with ``out``, record the run in that directory."""
-    data = prepare_data(config.data)
-    run = RunDir.create(out, config, overwrite=overwrite) if out is not None else None
-    if config.train.greedy:
-        from aekit.training.greedy import train_greedy
+    """Train a model as configured; with ``out``, record the run in that directory.
 
-        model, history = train_greedy(config, data, run, log, progress, callbacks)
+    The data, the model (and for greedy runs every stage) and the trainer are built before
+    the run directory is created, so a configuration mistake (an unknown model, a bad model
+    option, a model that cannot be stacked) leaves no half-made run behind.
+    """
+    data = prepare_data(config.data)
+    if config.train.greedy:
+        from aekit.training.greedy import greedy_stack, train_greedy
+
+        stack = greedy_stack(config, data)
+        run = RunDir.create(out, config, overwrite=overwrite) if out is not None else None
+        model, history = train_greedy(config, data, run, log, progress, callbacks, stack=stack)
     else:
-        trainer = build_trainer(config, data, run, log, progress, callbacks)
+        trainer = build_trainer(config, data, None, log, progress, callbacks)
+        run = RunDir.create(out, config, overwrite=overwrite) if out is not None else None
+        trainer.run = run  # the trainer only records into it from fit() on
         begin_callbacks(trainer)
         model, history = trainer.model, trainer.fit(data.train, data.val)
     if run is not None and figures:
