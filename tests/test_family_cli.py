@@ -134,3 +134,13 @@ def test_tied_ae_trains_from_the_command_line(tmp_path):
     assert result.exit_code == 0, result.output
     model = load_model(run / "model.safetensors")
     assert sum(p.numel() for p in model.parameters()) == 784 * 100 + 100 * 30 + 100 + 30 + 100 + 784
+
+
+def test_linear_ae_accepts_its_own_mse_loss_and_refuses_bce(tmp_path):
+    args = ["train", "--model", "linear-ae", "--limit", 200, "--epochs", 1, "--quiet"]
+    result = aekit(*args, "--recon-loss", "mse", "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert load_model(tmp_path / "run" / "model.safetensors").recon_loss == "mse"
+    result = aekit(*args, "--recon-loss", "bce", "--out", tmp_path / "bce")
+    assert result.exit_code == 1 and isinstance(result.exception, AekitError)
+    assert str(result.exception) == "model 'linear-ae' always uses recon_loss 'mse', not 'bce'"

@@ -182,6 +182,11 @@ def build_model(
     if name not in MODELS:
         raise unknown_choice("model", name, MODELS)
     cls = MODELS[name]
+    for key, pinned in cls.fixed.items():  # a pinned option may be restated, not changed
+        if key in spec:
+            given = spec.pop(key)
+            if given != pinned:
+                raise AekitError(f"model {name!r} always uses {key} {pinned!r}, not {given!r}")
     accepted = model_params(cls)
     unknown = set(spec) - set(accepted)
     if unknown:
