@@ -2,9 +2,12 @@
 
 For each recipe in ``recipes/`` the table shows what the article printed, what aekit gets on
 the same split, the wall time on this machine and the exact command that reproduces the run.
-Runs are written under ``runs/reproduce/NAME/``; ``--report-only`` rebuilds the table from
-runs already there (for example ones started by hand with ``aekit train``), and lists every
-recipe that has no finished run as "not run yet" rather than leaving it out.
+Runs are written under ``runs/reproduce/NAME/``. The report always covers every recipe, each
+from its run there (for example one started by hand with ``aekit train``), and lists a recipe
+that has no finished run as "not run yet" rather than leaving it out: ``--only`` chooses what
+to train (and which figures to copy to the gallery), not which rows to keep, so a subset run
+updates its rows of the report without dropping the others. ``--report-only`` trains nothing
+and rebuilds the report from the runs present.
 
     PYTHONPATH=src python benchmarks/reproduce.py --data-dir ../shared/data --only keras-simple-ae
     PYTHONPATH=src python benchmarks/reproduce.py --report-only
@@ -258,7 +261,12 @@ def render(outcomes: list[Outcome], preamble: str = "") -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="", help="Comma-separated recipe names (default all).")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="Comma-separated recipes to train (default all); the report still lists every "
+        "recipe, from the runs present.",
+    )
     parser.add_argument("--data-dir", help="Folder with mnist/ and fashion-mnist/.")
     parser.add_argument("--epochs", type=int, help="Override every recipe's epochs (smoke runs).")
     parser.add_argument("--limit", type=int, help="Use only the first N training examples.")
@@ -285,22 +293,26 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     names = [name for name in args.only.split(",") if name]
     folder = Path(args.recipes_dir) if args.recipes_dir else None
-    recipes = select_recipes(names, folder)
+    chosen = select_recipes(names, folder)
     runs = Path(args.runs)
-    outcomes = []
-    for recipe in recipes:
-        out = runs / recipe.name
-        if not args.report_only:
+    failed: dict[str, Outcome] = {}
+    if not args.report_only:
+        for recipe in chosen:
+            out = runs / recipe.name
             print(f"training {recipe.name} ...", flush=True)
             try:
                 run_recipe(recipe, out, args.data_dir, args.epochs, args.limit)
             except TrainingDiverged as exc:  # report it and go on with the other recipes
                 command = command_for(recipe, args.data_dir, out, {})
-                outcomes.append(Outcome(recipe, [], {}, None, command, f"failed: {exc}"))
-                continue
-        outcomes.append(collect(recipe, out, args.data_dir))
-        if args.gallery:
-            copy_to_gallery(outcomes[-1], out, Path(args.gallery))
+                failed[recipe.name] = Outcome(recipe, [], {}, None, command, f"failed: {exc}")
+    gallery = {recipe.name for recipe in chosen} if args.gallery else set()
+    outcomes = []
+    for recipe in select_recipes([], folder):  # every recipe: a subset run keeps the others
+        out = runs / recipe.name
+        outcome = failed.get(recipe.name) or collect(recipe, out, args.data_dir)
+        outcomes.append(outcome)
+        if recipe.name in gallery:
+            copy_to_gallery(outcome, out, Path(args.gallery))
     preamble = Path(args.preamble).read_text() if args.preamble else ""
     with atomic_write(Path(args.output), "w") as handle:
         handle.write(render(outcomes, preamble))

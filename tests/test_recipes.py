@@ -115,6 +115,21 @@ def test_reproduce_smoke_writes_the_table(tmp_path, mnist_dir, monkeypatch):
     assert "keras-simple-ae-reconstructions.png" in gallery
 
 
+def test_reproduce_subset_keeps_every_recipe_in_the_report(tmp_path, monkeypatch):
+    """--only picks what to train; the report (by default benchmarks/REPRODUCTION.md) keeps
+    a row for every recipe, read from the runs present, instead of only the subset's."""
+    module = _reproduce_module(monkeypatch)
+    trained = []
+    monkeypatch.setattr(module, "run_recipe", lambda recipe, *_args: trained.append(recipe.name))
+    report = tmp_path / "REPRODUCTION.md"
+    args = ["--only", "keras-simple-ae", "--runs", str(tmp_path / "runs")]
+    module.main([*args, "--output", str(report), "--preamble", "", "--gallery", ""])
+    assert trained == ["keras-simple-ae"]
+    rows = [line for line in report.read_text().splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == [path.stem for path in RECIPES]
+    assert all("not run yet" in row for row in rows)  # no run under tmp_path/runs
+
+
 def test_train_accepts_a_recipe_name(monkeypatch, tmp_path):
     from aekit.cli.recipes import config_path
 
