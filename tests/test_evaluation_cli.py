@@ -31,6 +31,11 @@ def runs(tmp_path_factory):
             data={"dataset": "digits", "limit": None},
             train={"epochs": 2},
         ),
+        "wide": quick_config(  # a code as long as the 8x8 input: nothing to compare PCA with
+            model={"name": "ae", "latent_dim": 64, "hidden": [16]},
+            data={"dataset": "digits", "limit": 300},
+            train={"epochs": 1},
+        ),
     }
     for name, config in specs.items():
         train(config, root / name, figures=False)
@@ -67,6 +72,13 @@ def test_deterministic_model_reports_pca_probes_codes_and_compression(runs):
     assert metrics["compression_ratio"] == 784 / (8 * 4)
     assert 0.0 <= metrics["pca_recon_mse"] < 0.1
     assert 0.1 <= metrics["probe_accuracy"] <= 1.0
+
+
+def test_no_pca_baseline_when_the_code_is_not_smaller_than_the_input(runs):
+    metrics = evaluate_json(runs / "wide")
+    assert "pca_recon_mse" not in metrics
+    assert metrics["compression_ratio"] == 64 / (64 * 4)  # honest: the code is bigger
+    assert {"recon_mse", "probe_accuracy", "float16_recon_mse"} <= set(metrics)
 
 
 def test_vae_reports_elbo_iw_nll_and_bits_per_dim(runs):

@@ -61,8 +61,9 @@ def evaluate_command(
     (mean_activation, near_zero_fraction: |code| < 0.01), compression_ratio (8-bit input
     bytes / float32 code bytes) with float16 distortion, and on labelled data the probes
     probe_accuracy (logistic regression) and knn_accuracy (k=5) on a fixed 50/50 split of the
-    test codes. Deterministic models: pca_recon_mse at the same code size. VAEs: elbo (nats);
-    with --iw-samples, nll_iw (nats) and on binarized data bits_per_dim.
+    test codes. Deterministic models with a code smaller than the input: pca_recon_mse at
+    the same code size. VAEs: elbo (nats); with --iw-samples, nll_iw (nats) and on binarized
+    data bits_per_dim.
     """
     from aekit.evaluation.report import EvaluationOptions, evaluate_run
     from aekit.runs import load_inputs, open_run

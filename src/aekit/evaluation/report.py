@@ -1,9 +1,10 @@
 """Everything ``aekit evaluate`` reports about a run, assembled from the focused modules.
 
 Always: reconstruction (``recon_mse``, ``recon_bce``, ``psnr``), code statistics, compression,
-the probes on labelled data, ``pca_recon_mse`` for deterministic models and the ``elbo`` for
-VAEs. On request, because they cost many decoder passes or a classifier: the importance-weighted
-NLL (``iw_samples``) and the sample-quality measures (``fid``).
+the probes on labelled data, ``pca_recon_mse`` for deterministic models whose code is smaller
+than the input (PCA with as many axes as the input reconstructs it exactly: no baseline) and
+the ``elbo`` for VAEs. On request, because they cost many decoder passes or a classifier:
+the importance-weighted NLL (``iw_samples``) and the sample-quality measures (``fid``).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def evaluate_run(
     codes = encode_split(model, split)
     metrics.update(code_metrics(codes, split.y))
     metrics.update(compression_metrics(model, split, codes))
-    if not model.variational:
+    if not model.variational and model.code_dim < model.input_dim:
         train = loaded.data().train
         metrics["pca_recon_mse"] = pca_reconstruction_mse(train.x, split.x, model.code_dim)
     if options.iw_samples:
