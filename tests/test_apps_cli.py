@@ -39,7 +39,9 @@ def test_denoise_improves_psnr_and_writes_the_figure(denoising_run, capsys, tmp_
     report = json.loads(out)
     assert report["noise"] == "gaussian:0.5" and report["examples"] == 500
     assert report["psnr_denoised_db"] > report["psnr_noisy_db"] + 1.0
-    assert (denoising_run / "figures" / "denoised.png").stat().st_size > 1000
+    assert report["out"] == str(denoising_run / "figures" / "denoise.png")  # as `aekit plot`
+    assert (denoising_run / "figures" / "denoise.png").stat().st_size > 1000
+    assert not (denoising_run / "figures" / "denoised.png").exists()
 
     code, out, _ = run_cli(
         ["denoise", denoising_run, "--noise", "gaussian:0.3", "--out", tmp_path / "d.npy"],

@@ -94,7 +94,7 @@ def anomaly_command(run, source, data_dir, score, contamination, rule, out) -> N
     "--out",
     type=click.Path(dir_okay=False),
     help="PNG (rows noisy / denoised / clean) or .npy (all denoised outputs). "
-    "Default: RUN/figures/denoised.png.",
+    "Default: RUN/figures/denoise.png (as `aekit plot RUN denoise`).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> None:
@@ -111,7 +111,7 @@ def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> 
     split = load_inputs(source, loaded.model, data_dir) if source else loaded.data().test
     _require_labels(loaded.model, split.y)
     result = denoise(loaded.model, split.x, parse_noise(spec), split.y, seed)
-    path = Path(out) if out else loaded.run.figures / "denoised.png"
+    path = Path(out) if out else loaded.run.figures / "denoise.png"
     if path.suffix == ".npy":
         _save_npy(path, result.denoised.numpy())
     elif denoise_figure(result, _png(path), count) is None:
