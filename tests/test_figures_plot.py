@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from aekit.cli import cli
 from aekit.errors import AekitError
 from aekit.figures.kinds import KINDS
 from aekit.training import train
-from tests.conftest import quick_config
+from tests.conftest import REPO, quick_config
 
 
 def _train(root: Path, name: str, model: dict, **data) -> Path:
@@ -163,3 +165,19 @@ def test_every_kind_draws_sequence_data_as_line_plots(tmp_path):
     assert {"samples", "traverse", "interpolate", "manifold", "denoise", "latent"} <= set(kinds)
     for kind in kinds:
         assert_real_png(draw(subject, kind, PlotOptions(points=60)), min_side=100)
+
+
+def test_gallery_captions_fit_the_figures():
+    """benchmarks/gallery.py writes docs/gallery/gallery.md: the cvae conditions encoder and
+    decoder on the label, and S8 (t-SNE of the codes) is the t-SNE plot's, not the manifold's."""
+    spec = importlib.util.spec_from_file_location("gallery", REPO / "benchmarks" / "gallery.py")
+    gallery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gallery)
+    written = {stem: caption for stem, _run, _kind, _options, caption in gallery.FIGURES}
+    markdown = (REPO / "docs" / "gallery" / "gallery.md").read_text()
+    shown = dict(re.findall(r"!\[([\w-]+)\.\w+\]\([^)]*\)<br>([^<]*)<br>", markdown))
+    assert set(shown) == set(written)
+    for captions in (written, shown):
+        assert "(S8)" in captions["latent-tsne"] and "(S8)" not in captions["manifold"]
+        assert "ignores the label" not in captions["samples-cvae"]
+    assert "encoder and decoder both see the label" in written["samples-cvae"]
