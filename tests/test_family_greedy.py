@@ -10,6 +10,7 @@ from aekit.cli import cli
 from aekit.config import RunConfig
 from aekit.errors import AekitError
 from aekit.models import build_model
+from aekit.models.mlp import greedy_model_names
 from aekit.training import resume, train
 from aekit.training.checkpoint import load_model
 from aekit.training.rundir import RunDir
@@ -80,22 +81,36 @@ def test_greedy_stack_reconstructs_without_finetuning(tmp_path):
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        ({"name": "conv-ae"}, "model 'conv-ae' has none to stack"),
-        ({"name": "recurrent-ae"}, "model 'recurrent-ae' has none to stack"),
+        ({"name": "conv-ae"}, "not available for conv-ae \\(it is not a stack of dense"),
+        ({"name": "recurrent-ae"}, "not available for recurrent-ae \\(it is not a stack"),
+        ({"name": "vae"}, "not available for vae \\(it is not a stack of dense layers"),
         (
             {"name": "ae", "hidden": [], "latent_dim": 8},
             "at least two layers.*single layer \\(784 -> 8\\)",
         ),
         ({"name": "linear-ae"}, "at least two layers"),
-        ({"name": "sparse-ae", "latent_dim": 16}, "not available for sparse-ae"),
+        ({"name": "sparse-ae", "latent_dim": 16}, "not available for sparse-ae \\(its sparsity"),
+        ({"name": "sparse-ae", "hidden": []}, "not available for sparse-ae"),
     ],
 )
 def test_greedy_refuses_models_without_layers_to_stack(model, message, tmp_path):
     config = RunConfig.from_dict(
         {"model": model, "data": {"limit": 100}, "train": {"epochs": 1, "greedy": True}}
     )
-    with pytest.raises(AekitError, match=message):
+    with pytest.raises(AekitError, match=message) as refusal:
         train(config, out=tmp_path / "run")
+    if "not available" in message:  # every refusal names the same models, the ones that work
+        assert str(refusal.value).endswith(
+            f"; use ae, linear-ae or tied-ae, or train {model['name']} without --greedy"
+        )
+
+
+def test_greedy_trains_every_model_its_refusals_name():
+    assert greedy_model_names() == ["ae", "linear-ae", "tied-ae"]
+    for name in greedy_model_names():
+        model = {"name": name, "hidden": [16], "latent_dim": 4}
+        result = train(greedy_config(model, epochs=1, lr=3e-3), figures=False)
+        assert [r["stage"] for r in result.history] == ["layer1", "layer2"], name
 
 
 def test_finetune_epochs_need_greedy():
@@ -127,4 +142,4 @@ def test_cli_greedy_on_a_convolutional_model_is_a_clean_error(tmp_path):
     result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "run")])
     assert result.exit_code == 1
     assert isinstance(result.exception, AekitError)
-    assert "has none to stack" in str(result.exception)
+    assert "not available for conv-ae" in str(result.exception)

@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from aekit.models.base import Autoencoder, build_model, model_params, register_model
+from aekit.errors import AekitError
+from aekit.models.base import MODELS, Autoencoder, build_model, model_params, register_model
 from aekit.models.layers import init_glorot, mlp
 
 
@@ -37,6 +38,7 @@ class LayerwiseStacking:
     layer_sizes: list[int]
     hidden_activation: str
     code_activation: str
+    greedy_refusal: ClassVar[str] = ""  # why a subclass cannot be trained greedily, if it cannot
 
     def layer_parameters(self, index: int) -> list[nn.Parameter]:
         """The tensors of layer ``index``, in the same order for a stack and for a stage."""
@@ -72,6 +74,25 @@ class LayerwiseStacking:
         """Copy a trained stage's weights into layer ``index`` of this stack."""
         for mine, theirs in zip(self.layer_parameters(index), stage.layer_parameters(0)):
             mine.copy_(theirs)
+
+
+def greedy_model_names() -> list[str]:
+    """The registered models that greedy layer-wise training (``--greedy``) can stack."""
+    return sorted(
+        name
+        for name, cls in MODELS.items()
+        if issubclass(cls, LayerwiseStacking) and not cls.greedy_refusal
+    )
+
+
+def greedy_unavailable(name: str, reason: str) -> AekitError:
+    """The one refusal of ``--greedy`` for a model it cannot stack, naming those it can."""
+    *rest, last = greedy_model_names()
+    names = f"{', '.join(rest)} or {last}" if rest else last
+    return AekitError(
+        f"greedy layer-wise training is not available for {name} ({reason}); "
+        f"use {names}, or train {name} without --greedy"
+    )
 
 
 @register_model("ae")

@@ -9,7 +9,7 @@ import torch
 
 from aekit.errors import AekitError, unknown_choice
 from aekit.models.base import Autoencoder, register_model
-from aekit.models.mlp import MLPAutoencoder
+from aekit.models.mlp import MLPAutoencoder, greedy_unavailable
 
 _EPS = 1e-7  # Keras' epsilon: its kl_divergence clips probabilities to [eps, 1]
 
@@ -50,6 +50,7 @@ class SparseAutoencoder(MLPAutoencoder):
     """
 
     fixed: ClassVar[dict[str, Any]] = {"code_activation": "sigmoid"}
+    greedy_refusal: ClassVar[str] = "its sparsity penalty belongs to the final code only"
 
     def __init__(
         self,
@@ -91,7 +92,4 @@ class SparseAutoencoder(MLPAutoencoder):
 
     def stage_model(self, index: int) -> Autoencoder:
         """Greedy stacking would put the sparsity penalty on every stage's code."""
-        raise AekitError(
-            "greedy layer-wise training is not available for sparse-ae (its penalty belongs "
-            "to the final code only); use ae or tied-ae, or train sparse-ae without --greedy"
-        )
+        raise greedy_unavailable(self.name, self.greedy_refusal)

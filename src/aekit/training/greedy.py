@@ -26,6 +26,7 @@ from aekit.data.splits import DataBundle, Split
 from aekit.data.transforms import parse_noise
 from aekit.errors import AekitError
 from aekit.models.base import Autoencoder, build_model
+from aekit.models.mlp import greedy_unavailable
 from aekit.runs import map_batches
 from aekit.training.checkpoint import save_model
 from aekit.training.rundir import RunDir
@@ -76,10 +77,12 @@ def stackable_model(config: RunConfig, data: DataBundle) -> Autoencoder:
     """Build the configured model, refusing one that cannot be trained layer by layer."""
     model = build_model(config.model, data.shape, data.num_classes)
     if not isinstance(model, Stackable):
-        raise AekitError(
-            f"--greedy stacks dense layers; model {model.name!r} has none to stack "
-            "(use ae, linear-ae or tied-ae)"
+        raise greedy_unavailable(
+            model.name, "it is not a stack of dense layers that can be trained one at a time"
         )
+    refusal = getattr(model, "greedy_refusal", "")  # e.g. sparse-ae's penalty on the code
+    if refusal:
+        raise greedy_unavailable(model.name, refusal)
     if len(model.layer_sizes) < 3:
         raise AekitError(
             f"--greedy needs at least two layers to stack, but this {model.name!r} has a single "
