@@ -29,6 +29,7 @@ from aekit.io import atomic_write
 from aekit.training.trainer import TrainingDiverged
 
 TIMING_FILE = "reproduce.json"  # wall time and command of a run made by this script
+RECORD_FIELDS = ("history", "evaluation", "wall_s", "command", "note")
 GALLERY_MAX_BYTES = 200 * 1024  # figures committed for the README gallery must stay small
 BASELINE_MAX_CODE = 64  # PCA / probe only for real bottlenecks (a conv feature map is not one)
 BASELINE_TRAIN = 10_000  # training examples for the PCA fit and the probe (kept cheap)
@@ -44,6 +45,23 @@ class Outcome:
     wall_s: float | None
     command: str
     note: str = ""
+
+
+def save_record(outcome: Outcome, records: Path) -> None:
+    """Keep a finished run's row in ``records/NAME.json`` (run directories are not versioned)."""
+    record = {field: getattr(outcome, field) for field in RECORD_FIELDS}
+    with atomic_write(records / f"{outcome.recipe.name}.json", "w") as handle:
+        json.dump(record, handle, indent=1)
+        handle.write("\n")
+
+
+def load_record(recipe: Recipe, records: Path) -> Outcome | None:
+    """The row recorded by an earlier report, when this checkout has no run for the recipe."""
+    path = records / f"{recipe.name}.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return Outcome(recipe, **{field: record[field] for field in RECORD_FIELDS})
 
 
 def command_for(recipe: Recipe, data_dir: str | None, out: Path, overrides: dict) -> str:
@@ -273,6 +291,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", default="runs/reproduce", help="Where the runs are written.")
     parser.add_argument("--output", default="benchmarks/REPRODUCTION.md", help="Report path.")
     parser.add_argument(
+        "--records",
+        default="benchmarks/reproduction",
+        help="Folder of per-recipe JSON rows, kept for recipes whose run is not present.",
+    )
+    parser.add_argument(
         "--report-only", action="store_true", help="Train nothing; tabulate the runs present."
     )
     parser.add_argument(
@@ -307,9 +330,14 @@ def main(argv: list[str] | None = None) -> None:
                 failed[recipe.name] = Outcome(recipe, [], {}, None, command, f"failed: {exc}")
     gallery = {recipe.name for recipe in chosen} if args.gallery else set()
     outcomes = []
+    records = Path(args.records)
     for recipe in select_recipes([], folder):  # every recipe: a subset run keeps the others
         out = runs / recipe.name
         outcome = failed.get(recipe.name) or collect(recipe, out, args.data_dir)
+        if outcome.evaluation:
+            save_record(outcome, records)
+        elif not outcome.history:
+            outcome = load_record(recipe, records) or outcome
         outcomes.append(outcome)
         if recipe.name in gallery:
             copy_to_gallery(outcome, out, Path(args.gallery))

@@ -86,13 +86,17 @@ def test_sample_and_reconstruct(runs, tmp_path):
         (["sample", "RUN_CVAE", "--label", "12"], "--label 12 is out of range"),
     ],
 )
-def test_user_mistakes_give_one_line(runs, args, message):
+def test_user_mistakes_give_one_line(runs, args, message, tmp_path):
     args = [
         str(runs / "ae") if a == "RUN_AE" else str(runs / "cvae") if a == "RUN_CVAE" else a
         for a in args
     ]
     proc = subprocess.run(
-        [sys.executable, "-m", "aekit", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "aekit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,  # a default run directory, if any, lands here and not in the checkout
     )
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()

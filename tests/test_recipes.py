@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 import sys
 
 import pytest
@@ -101,6 +102,8 @@ def test_reproduce_smoke_writes_the_table(tmp_path, mnist_dir, monkeypatch):
             "",
             "--gallery",
             str(tmp_path / "gallery"),
+            "--records",
+            str(tmp_path / "records"),
         ]
     )
     text = report.read_text()
@@ -113,6 +116,25 @@ def test_reproduce_smoke_writes_the_table(tmp_path, mnist_dir, monkeypatch):
     assert (tmp_path / "runs" / "keras-simple-ae" / "model.safetensors").is_file()
     gallery = sorted(path.name for path in (tmp_path / "gallery").glob("*.png"))
     assert "keras-simple-ae-reconstructions.png" in gallery
+    assert (tmp_path / "records" / "keras-simple-ae.json").is_file()
+
+
+def test_reproduce_report_keeps_recorded_rows_when_runs_are_gone(tmp_path, mnist_dir, monkeypatch):
+    """Run directories are not versioned: the committed record still gives the row."""
+    module = _reproduce_module(monkeypatch)
+    common = ["--runs", str(tmp_path / "runs"), "--records", str(tmp_path / "records")]
+    common += ["--preamble", "", "--gallery", ""]
+    train = ["--only", "keras-simple-ae", "--data-dir", str(mnist_dir), "--epochs", "1"]
+    module.main([*train, "--limit", "200", *common, "--output", str(tmp_path / "first.md")])
+    shutil.rmtree(tmp_path / "runs")
+    module.main(["--report-only", *common, "--output", str(tmp_path / "second.md")])
+
+    def row(name: str) -> str:
+        lines = (tmp_path / name).read_text().splitlines()
+        return next(line for line in lines if line.startswith("| `keras-simple-ae`"))
+
+    assert "not run yet" not in row("second.md")
+    assert row("second.md") == row("first.md")
 
 
 def test_reproduce_subset_keeps_every_recipe_in_the_report(tmp_path, monkeypatch):
@@ -123,6 +145,7 @@ def test_reproduce_subset_keeps_every_recipe_in_the_report(tmp_path, monkeypatch
     monkeypatch.setattr(module, "run_recipe", lambda recipe, *_args: trained.append(recipe.name))
     report = tmp_path / "REPRODUCTION.md"
     args = ["--only", "keras-simple-ae", "--runs", str(tmp_path / "runs")]
+    args += ["--records", str(tmp_path / "records")]
     module.main([*args, "--output", str(report), "--preamble", "", "--gallery", ""])
     assert trained == ["keras-simple-ae"]
     rows = [line for line in report.read_text().splitlines() if line.startswith("| `")]

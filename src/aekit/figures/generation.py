@@ -1,5 +1,5 @@
 """Figures that decode chosen points of the code space: samples (S2, S5, S17), traversals (S4),
-interpolations (S18), the 2-d manifold (S8), and denoising (S21)."""
+interpolations (S18), the 2-d manifold, and denoising (S21)."""
 
 from __future__ import annotations
 
@@ -161,7 +161,7 @@ def _default_pairs(test: Split, rows: int = 4) -> list[tuple[int, int]]:
 
 
 def manifold_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
-    """A grid of decodings over the 2-d code plane (S8): prior quantiles, or the training box."""
+    """A grid of decodings over the 2-d code plane: prior quantiles, or the training box."""
     model = subject.model
     if model.code_dim != 2:
         raise AekitError(
@@ -191,7 +191,7 @@ def manifold_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
 
 
 def _manifold_axes(subject: Subject, options: PlotOptions, n: int):
-    """Coordinates along each axis: Gaussian quantiles 5%..95% (as S8) for a prior, else even
+    """Coordinates along each axis: Gaussian quantiles 5%..95% for a prior, else even
     steps across the training box or ``--range``."""
     if options.span is None and subject.model.generative:
         quantiles = torch.linspace(0.05, 0.95, n)

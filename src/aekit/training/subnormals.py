@@ -17,6 +17,7 @@ OpenMP parallel region, which runs on every thread of the pool.
 from __future__ import annotations
 
 import ctypes
+
 import torch
 
 _OPENMP_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
