@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from sklearn.decomposition import PCA
 
 from aekit.config import RunConfig
+from aekit.errors import AekitError
 from aekit.evaluation import evaluate_model
 from aekit.training import TrainingDiverged, resume, train
 from aekit.training.checkpoint import load_model
@@ -140,3 +141,41 @@ def test_bf16_mixed_precision_trains_close_to_fp32(tmp_path):
         "val_loss"
     ]
     assert abs(bf16 - fp32) / fp32 < 0.05
+
+
+def _inputs_seen_per_epoch(config: RunConfig) -> list[dict[bytes, torch.Tensor]]:
+    """For each epoch of ``fit``: clean example (as bytes) -> the input the model was given."""
+    from aekit.data import prepare_data
+    from aekit.training.run import build_trainer
+
+    data = prepare_data(config.data)
+    trainer = build_trainer(config, data, run=None)
+    pairs: list[tuple[bytes, torch.Tensor]] = []
+    loss_terms = trainer.model.loss_terms
+
+    def recording(x, target, y=None):
+        if trainer.model.training:  # not the validation passes
+            pairs.extend((t.numpy().tobytes(), i.detach().clone()) for i, t in zip(x, target))
+        return loss_terms(x, target, y)
+
+    trainer.model.loss_terms = recording
+    trainer.fit(data.train, data.val)
+    n = len(data.train.x)
+    assert len(pairs) == config.train.epochs * n
+    return [dict(pairs[e * n : (e + 1) * n]) for e in range(config.train.epochs)]
+
+
+@pytest.mark.parametrize("once", [False, True])
+def test_noise_once_feeds_each_example_the_same_corrupted_input(once):
+    config = quick_config(data={"noise": "gaussian:0.5", "noise_once": once, "limit": 200})
+    first, second = _inputs_seen_per_epoch(config)
+    assert first.keys() == second.keys()
+    same = [torch.equal(first[key], second[key]) for key in first]
+    assert all(same) if once else not any(same)
+    clean = [torch.frombuffer(bytearray(key), dtype=torch.float32) for key in first]
+    assert not any(torch.equal(first[k].flatten(), c) for k, c in zip(first, clean))
+
+
+def test_noise_once_needs_noise():
+    with pytest.raises(AekitError, match="noise_once needs --noise"):
+        quick_config(data={"noise_once": True})

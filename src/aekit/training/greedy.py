@@ -161,6 +161,7 @@ def _trainer(
         model,
         cfg,
         noise=noise,
+        noise_once=noise is not None and config.data.noise_once,
         dynamic_binarize=data_space and config.data.binarize == "dynamic",
         callbacks=[recorder, *callbacks],
         log=log,

@@ -39,6 +39,7 @@ def build_trainer(
         model,
         config.train,
         noise=parse_noise(config.data.noise) if config.data.noise else None,
+        noise_once=config.data.noise_once,
         dynamic_binarize=config.data.binarize == "dynamic",
         run=run,
         log=log,

@@ -91,6 +91,7 @@ class Trainer:
         cfg: TrainConfig,
         *,
         noise: Noise | None = None,
+        noise_once: bool = False,
         dynamic_binarize: bool = False,
         run: RunDir | None = None,
         callbacks: Sequence[Callback] = (),
@@ -106,6 +107,7 @@ class Trainer:
         reduction = cfg.loss_reduction or model.default_reduction
         self.scale = 1.0 / model.input_dim if reduction == "per_element" else 1.0
         self.noise = noise
+        self.noise_once = noise_once
         self.dynamic_binarize = dynamic_binarize
         self.run = run
         self.callbacks = list(callbacks)
@@ -123,10 +125,11 @@ class Trainer:
     def fit(self, train: Split, val: Split) -> list[dict[str, Any]]:
         """Train until ``cfg.epochs`` (or early stopping); return the per-epoch metrics."""
         x, y = train.x.to(self.device), _to(train.y, self.device)
+        inputs = self._corrupt_once(x, self.cfg.seed + 3) if self.noise_once else None
         val_inputs = self._validation_inputs(val)
         for epoch in range(self.epoch + 1, self.cfg.epochs + 1):
             start = time.perf_counter()
-            row = {"epoch": epoch, **self.train_epoch(x, y, epoch)}
+            row = {"epoch": epoch, **self.train_epoch(x, y, epoch, inputs)}
             row.update(self.evaluate(val_inputs, val.x, val.y, prefix="val_"))
             row["seconds"] = round(time.perf_counter() - start, 3)
             self._end_epoch(row)
@@ -187,10 +190,21 @@ class Trainer:
         """Validation inputs are corrupted once, with a fixed seed, so epochs are comparable."""
         if self.noise is None or not self.noise.corrupts_validation:
             return val.x
-        generator = torch.Generator(val.x.device).manual_seed(self.cfg.seed + 2)
-        return self.noise.apply(val.x, generator)
+        return self._corrupt_once(val.x, self.cfg.seed + 2)
 
-    def train_epoch(self, x: torch.Tensor, y: torch.Tensor | None, epoch: int) -> dict[str, float]:
+    def _corrupt_once(self, x: torch.Tensor, seed: int) -> torch.Tensor:
+        """One fixed noisy copy of ``x``, the same after a resume (it depends on the seed only)."""
+        return self.noise.apply(x, torch.Generator(x.device).manual_seed(seed))
+
+    def train_epoch(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        epoch: int,
+        inputs: torch.Tensor | None = None,
+    ) -> dict[str, float]:
+        """One pass over ``x`` in shuffled batches; ``inputs``, if given, are fixed corrupted
+        versions of ``x`` fed to the model instead of corrupting each batch afresh."""
         self.model.train()
         n, totals = len(x), {}
         batches = batch_indices(n, self.cfg.batch_size, self.shuffle_rng)
@@ -201,9 +215,14 @@ class Trainer:
             yb = None if y is None else y.index_select(0, idx)
             if self.dynamic_binarize:
                 target = binarize_dynamic(target, self.noise_rng)
-            inputs = target if self.noise is None else self.noise.apply(target, self.noise_rng)
+            if inputs is not None:
+                batch = inputs.index_select(0, idx)
+            elif self.noise is not None:
+                batch = self.noise.apply(target, self.noise_rng)
+            else:
+                batch = target
             with self._autocast():
-                terms = self.model.loss_terms(inputs, target, yb)
+                terms = self.model.loss_terms(batch, target, yb)
             loss = terms["loss"] * self.scale
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
