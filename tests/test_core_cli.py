@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,3 +150,14 @@ def test_models_and_datasets_listed():
     datasets = invoke("datasets").output
     for name in ("mnist-5k", "mnist", "fashion-mnist", "kmnist", "digits"):
         assert name in datasets
+
+
+def test_default_run_directory_is_named_after_the_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("my-experiment.yaml").write_text("model: {name: ae, latent_dim: 2, hidden: [16]}\n")
+    args = ["--epochs", "1", "--limit", "100", "--quiet", "--no-progress-gif"]
+    assert invoke("train", "--config", "my-experiment.yaml", *args).exit_code == 0
+    assert invoke("train", "--config", "my-experiment.yaml", *args).exit_code == 0
+    assert invoke("train", "--model", "ae", "--latent-dim", "2", *args).exit_code == 0
+    runs = sorted(path.name for path in Path("runs").iterdir())
+    assert runs == ["ae-mnist-5k", "my-experiment", "my-experiment-2"]

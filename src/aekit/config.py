@@ -27,7 +27,7 @@ class DataConfig:
     data_dir: str | None = None
     binarize: str | None = None  # None, "static" (>= 0.5, as S17) or "dynamic" (Bernoulli)
     noise: str | None = None  # None, "gaussian:FACTOR" (S21) or "dropout:P" (S14)
-    noise_once: bool = False  # corrupt the training inputs once (S21's x_train_noisy), not per batch
+    noise_once: bool = False  # corrupt the training set once (S21's x_train_noisy), not per batch
     val_fraction: float = 0.1
     test_fraction: float = 0.1  # used only when the data set has no official test split
     validation: str = "split"  # "split": hold out val_fraction of train; "test": use the test split

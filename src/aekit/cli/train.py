@@ -113,7 +113,7 @@ _OVERRIDES = {
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
-    help="Run directory. Default: runs/MODEL-DATASET[-N].",
+    help="Run directory. Default: runs/CONFIG[-N] with --config, else runs/MODEL-DATASET[-N].",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
 @click.option(
@@ -160,7 +160,7 @@ def train_command(
         overrides = {_OVERRIDES[k]: v for k, v in options.items() if v is not None}
         overrides.update(parse_assignment(a) for a in assignments)
         config = config.with_overrides(overrides)
-        out = out or _default_out(config)
+        out = out or _default_out(config, config_file)
         result = train(
             config, out, overwrite=overwrite, log=log, progress=not quiet, callbacks=callbacks
         )
@@ -191,12 +191,15 @@ def _reject_with_resume(config_file, options, assignments) -> None:
         )
 
 
-def _default_out(config) -> str:
-    """runs/MODEL-DATASET, with -2, -3, ... if that run already exists."""
-    stem = (
-        Path(config.data.dataset).stem if Path(config.data.dataset).suffix else config.data.dataset
-    )
-    base = Path("runs") / f"{config.model['name']}-{Path(stem).name}"
+def _default_out(config, config_file: str | None) -> str:
+    """runs/CONFIG for a config file or recipe (runs/keras-simple-ae), else runs/MODEL-DATASET;
+    with -2, -3, ... if that run already exists."""
+    if config_file:
+        name = Path(config_file).stem
+    else:
+        dataset = Path(config.data.dataset)
+        name = f"{config.model['name']}-{(dataset.stem if dataset.suffix else dataset.name)}"
+    base = Path("runs") / name
     candidate, n = base, 1
     while (candidate / "config.yaml").exists():
         n += 1
