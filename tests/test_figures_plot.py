@@ -181,3 +181,34 @@ def test_gallery_captions_fit_the_figures():
         assert "(S8)" in captions["latent-tsne"] and "(S8)" not in captions["manifold"]
         assert "ignores the label" not in captions["samples-cvae"]
     assert "encoder and decoder both see the label" in written["samples-cvae"]
+
+
+def test_curves_of_a_greedy_run_are_split_by_stage(tmp_path):
+    """Each greedy stage optimises its own loss: no line joins two stages, a marker divides them."""
+    import matplotlib
+
+    from aekit.figures import run_figures
+
+    matplotlib.use("Agg")
+    names = ["layer1", "layer1", "layer2", "layer2", "finetune"]
+    history = [
+        {"stage": s, "epoch": i + 1, "train_loss": 1.0 / (i + 1), "val_loss": 1.1 / (i + 1)}
+        for i, s in enumerate(names)
+    ]
+    assert run_figures._stages(history) == [("layer1", 0, 2), ("layer2", 2, 4), ("finetune", 4, 5)]
+    drawn = []
+    original = run_figures.save_figure
+
+    def keep(fig, path):
+        drawn.append(fig)
+        return original(fig, path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(run_figures, "save_figure", keep)
+        assert run_figures.curves_figure(history, tmp_path / "curves.png").is_file()
+    ax = drawn[0].axes[0]
+    segments = [line for line in ax.get_lines() if line.get_marker() in ("o", "s")]
+    assert sorted(len(line.get_xdata()) for line in segments) == [1, 1, 2, 2, 2, 2]
+    dividers = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert [line.get_xdata()[0] for line in dividers] == [2.5, 4.5]
+    assert [text.get_text() for text in ax.texts] == ["layer1", "layer2", "finetune"]

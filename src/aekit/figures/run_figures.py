@@ -90,19 +90,64 @@ def curves_figure(history: list[dict[str, Any]], path: Path) -> Path | None:
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
     for ax in axes.flat[len(metrics) :]:
         ax.set_axis_off()
+    stages = _stages(history)
     for ax, metric in zip(axes.flat, metrics):
-        for split, style in (("train", "-o"), ("val", "-s")):
-            values = [row.get(f"{split}_{metric}", np.nan) for row in history]
-            if not all(np.isnan(values)):
-                ax.plot(epochs, values, style, markersize=3, label=split)
+        for split, style, color in (("train", "-o", "C0"), ("val", "-s", "C1")):
+            values = np.array([row.get(f"{split}_{metric}", np.nan) for row in history])
+            if np.isnan(values).all():
+                continue
+            for i, (_, start, stop) in enumerate(stages):  # no line across a stage change
+                label = split if i == 0 else None
+                ax.plot(
+                    epochs[start:stop],
+                    values[start:stop],
+                    style,
+                    color=color,
+                    markersize=3,
+                    label=label,
+                )
+        _mark_stages(ax, stages, epochs)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
-        ax.set_title(metric)
+        ax.set_title(metric, pad=14 if len(stages) > 1 else 6)  # room for the stage names
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _stages(history: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
+    """(stage, first row, end row) of a greedy run (layer1, layer2, ..., finetune); one
+    unnamed stage for ordinary runs."""
+    bounds: list[tuple[str, int, int]] = []
+    for i, row in enumerate(history):
+        name = row.get("stage", "")
+        if bounds and bounds[-1][0] == name:
+            bounds[-1] = (name, bounds[-1][1], i + 1)
+        else:
+            bounds.append((name, i, i + 1))
+    return bounds
+
+
+def _mark_stages(ax, stages: list[tuple[str, int, int]], epochs: list[int]) -> None:
+    """Greedy runs: a dashed line between stages (each optimises a different loss) and the
+    stage's name at the top of its span."""
+    if len(stages) < 2:
+        return
+    for i, (name, start, stop) in enumerate(stages):
+        if i > 0:
+            ax.axvline(epochs[start] - 0.5, color="grey", linestyle="--", linewidth=0.8)
+        middle = (epochs[start] + epochs[stop - 1]) / 2
+        ax.annotate(
+            name,
+            (middle, 1.0),
+            xycoords=("data", "axes fraction"),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="grey",
+        )
 
 
 def write_run_figures(
