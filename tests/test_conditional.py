@@ -16,8 +16,7 @@ def _label_accuracy(conditioning: str) -> float:
     config = RunConfig.from_dict(
         {
             "model": {
-                "name": "cvae",
-                "latent_dim": 2,
+                "name": "cvae",  # with the default code size (2-d), which this test is about
                 "hidden": [256],
                 "conditioning": conditioning,
             },
