@@ -12,6 +12,10 @@ and rebuilds the report from the runs present.
     PYTHONPATH=src python benchmarks/reproduce.py --data-dir ../shared/data --only keras-simple-ae
     PYTHONPATH=src python benchmarks/reproduce.py --report-only
     PYTHONPATH=src python benchmarks/reproduce.py --only keras-simple-ae --epochs 1 --limit 300
+
+A smoke run (``--epochs`` or ``--limit``) is not the recipe as written, so it never touches
+the real results: its runs go to ``runs/reproduce-smoke/``, its table to
+``reproduce-smoke.md``, no figure reaches the gallery and no row is recorded.
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ GALLERY_MAX_BYTES = 200 * 1024  # figures committed for the README gallery must 
 BASELINE_MAX_CODE = 64  # PCA / probe only for real bottlenecks (a conv feature map is not one)
 BASELINE_TRAIN = 10_000  # training examples for the PCA fit and the probe (kept cheap)
 IW_SAMPLES, IW_EXAMPLES = 1000, 200  # IWAE NLL of the VAEs: K and the first N test images
+FULL_DEFAULTS = {
+    "runs": "runs/reproduce",
+    "output": "benchmarks/REPRODUCTION.md",
+    "gallery": "benchmarks/gallery",
+}
+SMOKE_DEFAULTS = {"runs": "runs/reproduce-smoke", "output": "reproduce-smoke.md", "gallery": ""}
 
 
 @dataclass
@@ -304,12 +314,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", help="Folder with mnist/ and fashion-mnist/.")
     parser.add_argument("--epochs", type=int, help="Override every recipe's epochs (smoke runs).")
     parser.add_argument("--limit", type=int, help="Use only the first N training examples.")
-    parser.add_argument("--runs", default="runs/reproduce", help="Where the runs are written.")
-    parser.add_argument("--output", default="benchmarks/REPRODUCTION.md", help="Report path.")
+    parser.add_argument(
+        "--runs", help="Where the runs are written (runs/reproduce, or runs/reproduce-smoke)."
+    )
+    parser.add_argument(
+        "--output", help="Report path (benchmarks/REPRODUCTION.md, or reproduce-smoke.md)."
+    )
     parser.add_argument(
         "--records",
         default="benchmarks/reproduction",
-        help="Folder of per-recipe JSON rows, kept for recipes whose run is not present.",
+        help="Folder of per-recipe JSON rows, kept for recipes whose run is not present "
+        "(not used by smoke runs).",
     )
     parser.add_argument(
         "--report-only", action="store_true", help="Train nothing; tabulate the runs present."
@@ -321,11 +336,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--gallery",
-        default="benchmarks/gallery",
-        help="Copy finished runs' figures (PNG under 200 KiB) here; '' to skip.",
+        help="Copy finished runs' figures (PNG under 200 KiB) here (default benchmarks/gallery, "
+        "none for smoke runs); '' to skip.",
     )
     parser.add_argument("--recipes-dir", help="Recipe folder (default: the repository's).")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.smoke = args.epochs is not None or args.limit is not None
+    defaults = SMOKE_DEFAULTS if args.smoke else FULL_DEFAULTS
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -350,9 +371,10 @@ def main(argv: list[str] | None = None) -> None:
     for recipe in select_recipes([], folder):  # every recipe: a subset run keeps the others
         out = runs / recipe.name
         outcome = failed.get(recipe.name) or collect(recipe, out, args.data_dir)
-        if outcome.evaluation:
+        recorded = not args.smoke  # smoke rows are not results: not kept, not mixed with them
+        if recorded and outcome.evaluation:
             save_record(outcome, records)
-        elif not outcome.history:
+        elif recorded and not outcome.history:
             outcome = load_record(recipe, records) or outcome
         outcomes.append(outcome)
         if recipe.name in gallery:

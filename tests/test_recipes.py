@@ -116,16 +116,40 @@ def test_reproduce_smoke_writes_the_table(tmp_path, mnist_dir, monkeypatch):
     assert (tmp_path / "runs" / "keras-simple-ae" / "model.safetensors").is_file()
     gallery = sorted(path.name for path in (tmp_path / "gallery").glob("*.png"))
     assert "keras-simple-ae-reconstructions.png" in gallery
-    assert (tmp_path / "records" / "keras-simple-ae.json").is_file()
+    assert not (tmp_path / "records").exists()  # a smoke row is not a result to keep
+
+
+def test_reproduce_smoke_leaves_the_real_results_alone(tmp_path, mnist_dir, monkeypatch):
+    """With default paths, a smoke run writes beside the real runs, table and records."""
+    module = _reproduce_module(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    real = {
+        "runs/reproduce/keras-simple-ae/config.yaml": "a finished full run\n",
+        "benchmarks/REPRODUCTION.md": "the real table\n",
+        "benchmarks/reproduction/keras-simple-ae.json": "{}\n",
+    }
+    for path, text in real.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    smoke = ["--only", "keras-simple-ae", "--data-dir", str(mnist_dir), "--epochs", "1"]
+    module.main([*smoke, "--limit", "200", "--preamble", ""])
+    assert {path: (tmp_path / path).read_text() for path in real} == real
+    assert (tmp_path / "runs/reproduce-smoke/keras-simple-ae/model.safetensors").is_file()
+    assert "| `keras-simple-ae`" in (tmp_path / "reproduce-smoke.md").read_text()
+    assert not (tmp_path / "benchmarks/gallery").exists()
 
 
 def test_reproduce_report_keeps_recorded_rows_when_runs_are_gone(tmp_path, mnist_dir, monkeypatch):
     """Run directories are not versioned: the committed record still gives the row."""
     module = _reproduce_module(monkeypatch)
+    recipe = yaml.safe_load((REPO / "recipes" / "keras-simple-ae.yaml").read_text())
+    recipe["train"]["epochs"], recipe["data"]["limit"] = 1, 200  # a quick recipe, run as written
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "keras-simple-ae.yaml").write_text(yaml.safe_dump(recipe))
     common = ["--runs", str(tmp_path / "runs"), "--records", str(tmp_path / "records")]
-    common += ["--preamble", "", "--gallery", ""]
-    train = ["--only", "keras-simple-ae", "--data-dir", str(mnist_dir), "--epochs", "1"]
-    module.main([*train, "--limit", "200", *common, "--output", str(tmp_path / "first.md")])
+    common += ["--preamble", "", "--gallery", "", "--recipes-dir", str(tmp_path / "recipes")]
+    train = ["--only", "keras-simple-ae", "--data-dir", str(mnist_dir)]
+    module.main([*train, *common, "--output", str(tmp_path / "first.md")])
     shutil.rmtree(tmp_path / "runs")
     module.main(["--report-only", *common, "--output", str(tmp_path / "second.md")])
 
