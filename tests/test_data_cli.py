@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pooch
 import pytest
 
 from aekit.cli import main
@@ -166,3 +167,56 @@ def test_datasets_lists_named_sets_and_formats(capsys, tmp_path):
     for fmt in (".npz", ".npy", ".csv", "FOLDER", "kind='sequence'", "min-max"):
         assert fmt in out
     assert "[downloaded on first use]" in out and str(tmp_path) in out
+
+
+def small_mnist_folder(root: Path) -> Path:
+    """``root/mnist/`` with 60 random 28x28 training images and 20 test images."""
+    folder = root / "mnist"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    arrays = []
+    for n in (60, 20):
+        arrays += [rng.integers(0, 256, (n, 28, 28), np.uint8), np.arange(n, dtype=np.uint8) % 10]
+    for name, array in zip(sources.IDX_FILES, arrays):
+        (folder / name).write_bytes(idx_gz(array))
+    return root
+
+
+def test_a_run_finds_its_data_from_anywhere_and_moved_data_can_be_named(
+    capsys,
+    monkeypatch,
+    tmp_path,
+    closed_port,  # noqa: F811
+):
+    """A relative --data-dir is stored absolute, so the run works from another directory;
+    when the stored folder is gone, --data-dir or $AEKIT_DATA_DIR say where the data is now."""
+    small_mnist_folder(tmp_path / "work" / "data")
+    monkeypatch.chdir(tmp_path / "work")
+    code, _, err = run_cli(
+        capsys,
+        "train", "--dataset", "mnist", "--data-dir", "data", "--epochs", "1",
+        "--hidden", "8", "--latent-dim", "2", "--quiet", "--out", "run",
+    )  # fmt: skip
+    assert code == 0, err
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = str(tmp_path / "work" / "run")
+    assert run_cli(capsys, "reconstruct", run, "--out", "r.npy")[0] == 0
+    assert np.load("r.npy").shape == (10, 1, 28, 28)
+
+    (tmp_path / "work" / "data").rename(tmp_path / "moved")
+    monkeypatch.setenv("AEKIT_DATA_DIR", str(tmp_path / "empty"))
+    spec = dataclasses.replace(sources.IDX_SETS["mnist"], mirrors=(closed_port,))
+    monkeypatch.setitem(sources.IDX_SETS, "mnist", spec)
+    # pooch's logger keeps the stderr of the test that first used it, closed by now
+    monkeypatch.setattr(pooch.get_logger(), "disabled", True)
+    code, _, err = run_cli(capsys, "plot", run, "latent", "--out", "latent.png")
+    assert_one_error_line(code, err, str(tmp_path / "empty" / "mnist"), "--data-dir")
+    for args in (["evaluate", run, "--data-dir", str(tmp_path / "moved")],
+                 ["plot", run, "latent", "--data-dir", str(tmp_path / "moved")]):  # fmt: skip
+        code, _, err = run_cli(capsys, *args)
+        assert code == 0, err
+    monkeypatch.setenv("AEKIT_DATA_DIR", str(tmp_path / "moved"))
+    code, _, err = run_cli(capsys, "report", run)
+    assert code == 0, err

@@ -9,6 +9,7 @@ Model hyper-parameters stay a plain mapping because each registered model declar
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,9 @@ class DataConfig:
     split_seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.data_dir is not None:
+            # Absolute, so the run's config still finds the data from another working directory.
+            self.data_dir = os.path.abspath(os.path.expanduser(self.data_dir))
         if self.binarize not in (None, "static", "dynamic"):
             raise AekitError(f"bad --binarize {self.binarize!r}; choose one of: static, dynamic")
         if self.validation not in ("split", "test"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,13 +28,34 @@ class LoadedRun:
         """The run's own splits, rebuilt deterministically from its config."""
         return prepare_data(self.config.data)
 
+    def inputs(self, name_or_path: str | None = None) -> Split:
+        """The run's test split, or all of another data set / file (named data sets are read
+        from the run's data folder) in the model's input shape."""
+        if name_or_path is None:
+            return self.data().test
+        return load_inputs(name_or_path, self.model, self.config.data.data_dir)
 
-def open_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedRun:
-    """Load a run directory's config and trained model."""
+
+def open_run(
+    path: str | os.PathLike, device: str | torch.device = "cpu", data_dir: str | None = None
+) -> LoadedRun:
+    """Load a run directory's config and trained model; ``data_dir`` (a folder with one
+    sub-folder per named data set) overrides where the run's own data set is read from."""
     run = RunDir.open(path)
     if not run.model.is_file():
         raise AekitError(f"{run.path} has no trained model yet (model.safetensors is missing)")
-    return LoadedRun(run, run.load_config(), load_model(run.model, device))
+    config = _reading_data_from(run.load_config(), data_dir)
+    return LoadedRun(run, config, load_model(run.model, device))
+
+
+def _reading_data_from(config: RunConfig, data_dir: str | None) -> RunConfig:
+    """``data_dir`` if given, else the folder the run was trained from while it exists, else
+    the default ($AEKIT_DATA_DIR, then the cache): a run copied to another machine, or whose
+    data folder moved, still opens with its data there."""
+    stored = config.data.data_dir
+    if data_dir is None and (stored is None or Path(stored).is_dir()):
+        return config
+    return config.with_overrides({"data.data_dir": data_dir})
 
 
 def load_inputs(name_or_path: str, model: Autoencoder, data_dir: str | None = None) -> Split:

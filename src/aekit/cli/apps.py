@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from aekit.cli.options import SizeList, run_argument
+from aekit.cli.options import SizeList, data_dir_option, run_argument
 from aekit.errors import AekitError
 
 
 @click.command("anomaly")
 @run_argument
 @click.option("--input", "source", help="Data set name or file to score. Default: the test split.")
-@click.option("--data-dir", help="Folder with one sub-folder per named data set.")
+@data_dir_option
 @click.option(
     "--score",
     type=click.Choice(["mse", "recon", "elbo"]),
@@ -50,13 +50,13 @@ def anomaly_command(run, source, data_dir, score, contamination, rule, out) -> N
     score is above the threshold, which is set on the run's own training data.
     """
     from aekit.apps.anomaly import ThresholdRule, anomaly_scores, parse_threshold
-    from aekit.runs import load_inputs, open_run
+    from aekit.runs import open_run
 
     if Path(out).suffix not in (".csv", ".npy"):
         raise AekitError(f"{out}: write scores as .csv or .npy")
-    loaded = open_run(run)
+    loaded = open_run(run, data_dir=data_dir)
     model = loaded.model
-    split = load_inputs(source, model, data_dir) if source else loaded.data().test
+    split = loaded.inputs(source)
     _require_labels(model, split.y)
     threshold_rule = (
         parse_threshold(rule) if rule else ThresholdRule("contamination", contamination)
@@ -76,7 +76,7 @@ def anomaly_command(run, source, data_dir, score, contamination, rule, out) -> N
 @click.command("denoise")
 @run_argument
 @click.option("--input", "source", help="Data set name or file. Default: the run's test split.")
-@click.option("--data-dir", help="Folder with one sub-folder per named data set.")
+@data_dir_option
 @click.option(
     "--noise",
     help="gaussian:FACTOR or dropout:P. Default: the noise the run was trained with.",
@@ -102,13 +102,13 @@ def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> 
     from aekit.apps.denoise import denoise, denoise_figure
     from aekit.cli.use import _png, _save_npy
     from aekit.data.transforms import parse_noise
-    from aekit.runs import load_inputs, open_run
+    from aekit.runs import open_run
 
-    loaded = open_run(run)
+    loaded = open_run(run, data_dir=data_dir)
     spec = noise or loaded.config.data.noise
     if spec is None:
         raise AekitError("this run was trained without noise; give --noise gaussian:FACTOR")
-    split = load_inputs(source, loaded.model, data_dir) if source else loaded.data().test
+    split = loaded.inputs(source)
     _require_labels(loaded.model, split.y)
     result = denoise(loaded.model, split.x, parse_noise(spec), split.y, seed)
     path = Path(out) if out else loaded.run.figures / "denoise.png"
@@ -145,7 +145,7 @@ def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> 
     "--freeze", is_flag=True, help="Keep the pre-trained encoder fixed; train only the head."
 )
 @click.option("--dataset", help="Labelled data set / file instead of the run's own data.")
-@click.option("--data-dir", help="Folder with one sub-folder per named data set.")
+@data_dir_option
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
@@ -170,8 +170,8 @@ def finetune_command(
     from aekit.config import TrainConfig
     from aekit.runs import open_run
 
-    loaded = open_run(run)
-    data = _labelled_data(loaded, dataset, data_dir) if dataset else loaded.data()
+    loaded = open_run(run, data_dir=data_dir)
+    data = _labelled_data(loaded, dataset) if dataset else loaded.data()
     cfg = TrainConfig(batch_size=batch_size, lr=lr, seed=seed, device=loaded.config.train.device)
     counts = sorted(set(label_counts))
     results = finetune(loaded.model, data, counts, cfg, freeze, epochs)
@@ -192,8 +192,9 @@ def finetune_command(
         click.echo(f"wrote {figure}")
 
 
-def _labelled_data(loaded, dataset: str, data_dir: str | None):
-    """Another data set's splits (the run's split settings), in the model's input shape."""
+def _labelled_data(loaded, dataset: str):
+    """Another data set's splits (the run's split settings and data folder), in the model's
+    input shape."""
     from dataclasses import replace
 
     import torch
@@ -201,7 +202,7 @@ def _labelled_data(loaded, dataset: str, data_dir: str | None):
     from aekit.data.splits import prepare_data
     from aekit.runs import fit_shape
 
-    data = prepare_data(replace(loaded.config.data, dataset=dataset, data_dir=data_dir))
+    data = prepare_data(replace(loaded.config.data, dataset=dataset))
     for split in (data.train, data.test):
         split.x = torch.from_numpy(fit_shape(split.x.numpy(), loaded.model.input_shape, dataset))
     return data

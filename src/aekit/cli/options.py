@@ -40,3 +40,10 @@ def parse_assignment(text: str) -> tuple[str, object]:
 
 
 run_argument = click.argument("run", type=click.Path(file_okay=False, path_type=str))
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Folder with one sub-folder per named data set. Default: the one the run was trained "
+    "from, else $AEKIT_DATA_DIR, else the cache.",
+)

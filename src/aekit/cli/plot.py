@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from aekit.cli.options import run_argument
+from aekit.cli.options import data_dir_option, run_argument
 
 
 class NumberList(click.ParamType):
@@ -95,7 +95,8 @@ def _kinds_help() -> str:
 )
 @click.option("--noise", help="denoise: gaussian:FACTOR or dropout:P (default: the run's own).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def plot_command(run, kind, out, other, **options) -> None:
+@data_dir_option
+def plot_command(run, kind, out, other, data_dir, **options) -> None:
     """Draw one figure of a trained run.
 
     \b
@@ -115,9 +116,10 @@ def plot_command(run, kind, out, other, **options) -> None:
     from aekit.figures.subject import PlotOptions, Subject
 
     get_kind(kind)  # an unknown kind fails before the run is loaded
-    subject = Subject.from_run(run)
+    subject = Subject.from_run(run, data_dir)
     options["pairs"] = list(options["pairs"]) or None
-    settings = PlotOptions(**options, other=Subject.from_run(other) if other else None)
+    second = Subject.from_run(other, data_dir) if other else None
+    settings = PlotOptions(**options, other=second)
     path = plot(subject, kind, settings, Path(out) if out else None)
     click.echo(f"wrote {path}")
 

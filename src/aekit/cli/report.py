@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from aekit.cli.options import data_dir_option
+
 
 @click.command("report")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
@@ -14,7 +16,8 @@ import click
     type=click.Path(dir_okay=False),
     help="HTML file. Default: RUN/report.html for one run, report.html for several.",
 )
-def report_command(runs, out) -> None:
+@data_dir_option
+def report_command(runs, out, data_dir) -> None:
     """Write one HTML page: configuration, final and test metrics, curves and every figure.
 
     Figures the run does not have yet are drawn first (into RUN/figures/). The page embeds its
@@ -32,7 +35,7 @@ def report_command(runs, out) -> None:
     path = path or Path("report.html")
     if path.suffix.lower() not in (".html", ".htm"):
         raise AekitError(f"{path}: the report is an HTML page; give --out FILE.html")
-    write_report(list(runs), path)
+    write_report(list(runs), path, data_dir)
     click.echo(f"wrote {path}")
 
 

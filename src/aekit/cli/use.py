@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from aekit.cli.options import run_argument
+from aekit.cli.options import data_dir_option, run_argument
 from aekit.errors import AekitError
 
 
@@ -17,7 +17,7 @@ from aekit.errors import AekitError
 @click.option(
     "--dataset", help="Evaluate on all of this data set / file instead of the run's test split."
 )
-@click.option("--data-dir", help="Folder with one sub-folder per named data set.")
+@data_dir_option
 @click.option(
     "--iw-samples",
     type=click.IntRange(min=1),
@@ -66,10 +66,10 @@ def evaluate_command(
     data bits_per_dim.
     """
     from aekit.evaluation.report import EvaluationOptions, evaluate_run
-    from aekit.runs import load_inputs, open_run
+    from aekit.runs import open_run
 
-    loaded = open_run(run)
-    split = load_inputs(dataset, loaded.model, data_dir) if dataset else loaded.data().test
+    loaded = open_run(run, data_dir=data_dir)
+    split = loaded.inputs(dataset)
     options = EvaluationOptions(
         iw_samples=iw_samples,
         iw_examples=iw_examples,
@@ -104,18 +104,19 @@ def evaluate_command(
 @click.option(
     "--dataset", help="Reconstruct examples of this data set / file instead of the test split."
 )
+@data_dir_option
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
     help="PNG figure or .npy array. Default: RUN/figures/reconstructions.png.",
 )
-def reconstruct_command(run, count, dataset, out) -> None:
+def reconstruct_command(run, count, dataset, data_dir, out) -> None:
     """Originals above their reconstructions."""
     from aekit.figures.run_figures import reconstruction_figure
-    from aekit.runs import load_inputs, open_run
+    from aekit.runs import open_run
 
-    loaded = open_run(run)
-    split = load_inputs(dataset, loaded.model) if dataset else loaded.data().test
+    loaded = open_run(run, data_dir=data_dir)
+    split = loaded.inputs(dataset)
     split = split.subset(count)
     labels = split.y if loaded.model.conditional else None
     recon = loaded.model.reconstruct(split.x, labels)
@@ -182,7 +183,7 @@ def sample_command(run, count, label, seed, out) -> None:
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False), help="Codes as .npy (N x code size)."
 )
-@click.option("--data-dir", help="Folder with one sub-folder per named data set.")
+@data_dir_option
 @click.option(
     "--float16",
     is_flag=True,
@@ -193,10 +194,10 @@ def encode_command(run, source, out, data_dir, float16) -> None:
     """Encode data to codes (the posterior mean for VAEs)."""
     import numpy as np
 
-    from aekit.runs import load_inputs, map_batches, open_run
+    from aekit.runs import map_batches, open_run
 
-    model = open_run(run).model
-    split = load_inputs(source, model, data_dir)
+    loaded = open_run(run, data_dir=data_dir)
+    model, split = loaded.model, loaded.inputs(source)
     if model.conditional and split.y is None:
         raise AekitError(f"model {model.name!r} is conditional: the input needs labels")
     codes = map_batches(model.encode, split.x, split.y if model.conditional else None).numpy()

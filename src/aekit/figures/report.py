@@ -49,12 +49,12 @@ class RunSummary:
         return sum(p.numel() for p in self.subject.model.parameters())
 
 
-def summarise(path: str | Path) -> RunSummary:
+def summarise(path: str | Path, data_dir: str | None = None) -> RunSummary:
     """Open a run, draw whichever figures it lacks, and evaluate it on its test split."""
     from aekit.evaluation import evaluate_model
     from aekit.training.rundir import RunDir
 
-    subject = Subject.from_run(path)
+    subject = Subject.from_run(path, data_dir)
     for name in applicable(subject):
         if not default_path(subject, name).is_file():
             plot(subject, name, PlotOptions())
@@ -76,9 +76,10 @@ def _figure_files(folder: Path) -> list[Path]:
     )
 
 
-def write_report(runs: list[str | Path], out: Path) -> Path:
-    """Write the HTML page for one run, or a comparison of several, to ``out``."""
-    summaries = [summarise(run) for run in runs]
+def write_report(runs: list[str | Path], out: Path, data_dir: str | None = None) -> Path:
+    """Write the HTML page for one run, or a comparison of several, to ``out``; ``data_dir``
+    overrides where the runs' data sets are read from."""
+    summaries = [summarise(run, data_dir) for run in runs]
     if len(summaries) == 1:
         only = summaries[0]
         title = f"aekit run {only.subject.name}"

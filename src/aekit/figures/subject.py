@@ -53,11 +53,12 @@ class Subject:
     figures: Path | None = None
 
     @classmethod
-    def from_run(cls, path: str | Path) -> Subject:
-        """Open a run directory (config, weights, splits, metrics) for plotting."""
+    def from_run(cls, path: str | Path, data_dir: str | None = None) -> Subject:
+        """Open a run directory (config, weights, splits, metrics) for plotting; ``data_dir``
+        overrides where its data set is read from."""
         from aekit.runs import open_run
 
-        loaded = open_run(path)
+        loaded = open_run(path, data_dir=data_dir)
         return cls(
             name=loaded.run.path.name,
             model=loaded.model.eval(),
