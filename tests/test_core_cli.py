@@ -161,3 +161,43 @@ def test_default_run_directory_is_named_after_the_config(tmp_path, monkeypatch):
     assert invoke("train", "--model", "ae", "--latent-dim", "2", *args).exit_code == 0
     runs = sorted(path.name for path in Path("runs").iterdir())
     assert runs == ["ae-mnist-5k", "my-experiment", "my-experiment-2"]
+
+
+def test_ctrl_c_says_what_was_kept_and_resume_finishes_the_run(tmp_path, monkeypatch, capsys):
+    """Ctrl-C in epoch 3 exits 130 with one line naming the saved epochs and the command that
+    continues; that command then trains epochs 3-4 and leaves the run complete."""
+    from aekit.cli import main
+    from aekit.training.trainer import Trainer
+
+    train_epoch = Trainer.train_epoch
+
+    def interrupted_in_epoch_3(self, x, y, epoch, inputs=None):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return train_epoch(self, x, y, epoch, inputs)
+
+    out = tmp_path / "run"
+    args = ["train", "--limit", "300", "--epochs", "4", "--hidden", "16", "--out", str(out)]
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "train_epoch", interrupted_in_epoch_3)
+        with pytest.raises(SystemExit) as exited:
+            main([*args, "--quiet"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 130 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        f"aekit: error: interrupted; {out} keeps every finished epoch (1-2): "
+        f"continue with `aekit train --resume {out}`"
+    ]
+    assert invoke("train", "--resume", out, "--quiet").exit_code == 0
+    epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").open()]
+    assert epochs == [1, 2, 3, 4]
+
+
+def test_resume_refuses_fewer_epochs_than_trained_and_keeps_the_config(tmp_path):
+    out = tmp_path / "run"
+    assert invoke("train", "--out", out, *TINY, "--epochs", "2").exit_code == 0
+    config = (out / "config.yaml").read_text()
+    result = invoke("train", "--resume", out, "--epochs", "2", "--quiet")
+    assert result.exit_code == 1
+    assert "has already trained 2 epochs; give --epochs N with N > 2" in str(result.exception)
+    assert (out / "config.yaml").read_text() == config

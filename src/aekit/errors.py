@@ -13,6 +13,14 @@ from collections.abc import Iterable
 class AekitError(Exception):
     """A problem the user can fix; the message says what and how."""
 
+    exit_code = 1
+
+
+class Interrupted(AekitError):
+    """The user stopped the work (Ctrl-C); the message says what was kept."""
+
+    exit_code = 130
+
 
 def unknown_choice(kind: str, value: str, choices: Iterable[str]) -> AekitError:
     """Build the error for a name that is not among the valid ones, listing them."""

@@ -43,12 +43,12 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="aekit", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
-    except click.Abort:
-        _fail("aborted", 130)
+    except click.Abort:  # Ctrl-C (or end of input) outside a training loop
+        _fail("interrupted", 130)
     except click.ClickException as exc:
         _fail(exc.format_message().replace("\n", " "), exc.exit_code)
     except AekitError as exc:
-        _fail(str(exc).replace("\n", " "), 1)
+        _fail(str(exc).replace("\n", " "), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     sys.exit(code if isinstance(code, int) else 0)

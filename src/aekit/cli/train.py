@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import click
 
 from aekit.cli.options import SizeList, parse_assignment
+from aekit.errors import Interrupted
 
 # option name -> dotted config key
 _OVERRIDES = {
@@ -148,25 +150,39 @@ def train_command(
     from aekit.training import resume as resume_run
     from aekit.training import train
 
-    log = None if quiet else _echo
-    callbacks = _figure_callbacks(progress_gif, tensorboard)
+    settings = {"log": None if quiet else _echo, "progress": not quiet}
+    settings["callbacks"] = _figure_callbacks(progress_gif, tensorboard)
     if resume:
         _reject_with_resume(config_file, options, assignments)
-        result = resume_run(
-            resume, epochs=options["epochs"], log=log, progress=not quiet, callbacks=callbacks
-        )
+        out = resume
+        start = partial(resume_run, resume, epochs=options["epochs"], **settings)
     else:
         config = RunConfig.load(config_path(config_file)) if config_file else RunConfig()
         overrides = {_OVERRIDES[k]: v for k, v in options.items() if v is not None}
         overrides.update(parse_assignment(a) for a in assignments)
         config = config.with_overrides(overrides)
         out = out or _default_out(config, config_file)
-        result = train(
-            config, out, overwrite=overwrite, log=log, progress=not quiet, callbacks=callbacks
-        )
+        start = partial(train, config, out, overwrite=overwrite, **settings)
+    try:
+        result = start()
+    except KeyboardInterrupt:
+        raise _interrupted(Path(out)) from None
     final = result.history[-1] if result.history else {}
     summary = ", ".join(f"{k} {final[k]:.4f}" for k in ("val_loss", "val_elbo") if k in final)
     click.echo(f"run saved in {result.run.path}" + (f" ({summary})" if summary else ""))
+
+
+def _interrupted(run: Path) -> Interrupted:
+    """Ctrl-C: say what the run directory kept and how to go on from there."""
+    from aekit.training.rundir import RunDir
+
+    if not (run / "checkpoint.safetensors").is_file():
+        return Interrupted(f"interrupted; {run} has no checkpoint to resume from")
+    epoch = RunDir.open(run).read_metrics()[-1]["epoch"]
+    return Interrupted(
+        f"interrupted; {run} keeps every finished epoch (1-{epoch}): "
+        f"continue with `aekit train --resume {run}`"
+    )
 
 
 def _figure_callbacks(progress_gif: bool | None, tensorboard: bool) -> list:

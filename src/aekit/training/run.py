@@ -109,15 +109,21 @@ def resume(
         raise AekitError(f"{run.path} is a greedy layer-wise run; those cannot be resumed")
     if epochs is not None:
         config = config.with_overrides({"train.epochs": epochs})
-        from aekit.io import write_yaml
-
-        write_yaml(run.config, config.to_dict())
     data = prepare_data(config.data)
     trainer = build_trainer(config, data, run, log, progress, callbacks)
     if run.checkpoint.is_file():
         trainer.resume()
     elif log is not None:
         log(f"{run.path} has no checkpoint yet: starting from epoch 1")
+    if trainer.epoch >= config.train.epochs:
+        raise AekitError(
+            f"{run.path} has already trained {trainer.epoch} epochs; "
+            f"give --epochs N with N > {trainer.epoch} to train it further"
+        )
+    if epochs is not None:
+        from aekit.io import write_yaml
+
+        write_yaml(run.config, config.to_dict())
     begin_callbacks(trainer)
     history = trainer.fit(data.train, data.val)
     if figures:

@@ -209,37 +209,49 @@ class Trainer:
         n, totals = len(x), {}
         batches = batch_indices(n, self.cfg.batch_size, self.shuffle_rng)
         bar = self._bar(math.ceil(n / self.cfg.batch_size), epoch)
-        for step, idx in enumerate(batches):
-            idx = idx.to(self.device)
-            target = x.index_select(0, idx)
-            yb = None if y is None else y.index_select(0, idx)
-            if self.dynamic_binarize:
-                target = binarize_dynamic(target, self.noise_rng)
-            if inputs is not None:
-                batch = inputs.index_select(0, idx)
-            elif self.noise is not None:
-                batch = self.noise.apply(target, self.noise_rng)
-            else:
-                batch = target
-            with self._autocast():
-                terms = self.model.loss_terms(batch, target, yb)
-            loss = terms["loss"] * self.scale
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-            self.optimizer.step()
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise TrainingDiverged(self._diverged_message(epoch, step))
-            for key, term in terms.items():
-                totals[key] = totals.get(key, 0.0) + float(term.detach()) * len(idx)
+        try:
+            for step, idx in enumerate(batches):
+                idx = idx.to(self.device)
+                batch, target, yb = self._batch(x, y, idx, inputs)
+                with self._autocast():
+                    terms = self.model.loss_terms(batch, target, yb)
+                loss = terms["loss"] * self.scale
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+                self.optimizer.step()
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise TrainingDiverged(self._diverged_message(epoch, step))
+                for key, term in terms.items():
+                    totals[key] = totals.get(key, 0.0) + float(term.detach()) * len(idx)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+        finally:  # also on Ctrl-C, so the error line does not land on the bar
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{value:.4f}", refresh=False)
-        if bar is not None:
-            bar.close()
+                bar.close()
         return self._summarise(totals, n, "train_")
+
+    def _batch(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        idx: torch.Tensor,
+        inputs: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The examples at ``idx`` as (model input, target, labels): binarized, and corrupted
+        afresh or taken from the fixed noisy copy ``inputs``, as the run asks."""
+        target = x.index_select(0, idx)
+        yb = None if y is None else y.index_select(0, idx)
+        if self.dynamic_binarize:
+            target = binarize_dynamic(target, self.noise_rng)
+        if inputs is not None:
+            return inputs.index_select(0, idx), target, yb
+        if self.noise is not None:
+            return self.noise.apply(target, self.noise_rng), target, yb
+        return target, target, yb
 
     def _summarise(self, totals: dict[str, float], n: int, prefix: str) -> dict[str, float]:
         """Average per example; ``loss`` in the optimised scale, terms in nats per example."""
