@@ -287,3 +287,45 @@ def test_models_list_includes_the_family():
     assert result.exit_code == 0
     for name in ("tied-ae", "recurrent-ae", "sparse-ae", "conv-cvae"):
         assert name in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("ae", {"latent_dim": 0}, "model 'ae': bad latent_dim 0; it must be a whole number >= 1"),
+        ("vae", {"latent_dim": 2.5}, "model 'vae': bad latent_dim 2.5"),
+        ("conv-ae", {"kernel_size": 0}, "model 'conv-ae': bad kernel_size 0"),
+        ("ae", {"hidden": [256, 0]}, r"bad hidden \[256, 0\]; give whole numbers >= 1"),
+        ("tied-ae", {"hidden": "64,x"}, "bad hidden '64,x'"),
+        ("vae", {"decoder_hidden": [-5]}, r"bad decoder_hidden \[-5\]"),
+        ("conv-vae", {"channels": []}, r"bad channels \[\]; give one or more whole numbers"),
+        ("conv-ae", {"channels": [8, True]}, r"bad channels \[8, True\]"),
+    ],
+)
+def test_bad_layer_sizes_from_a_config_are_named(name, options, message):
+    """YAML and --set skip the command line's own checks; the model still names the mistake
+    instead of failing inside PyTorch (or building a 0-d code)."""
+    with pytest.raises(AekitError, match=message):
+        build_model({"name": name, **options}, (1, 28, 28), num_classes=10)
+
+
+@pytest.mark.parametrize("hidden", [[], "", None, 64, "64,32", [64, 32]])
+def test_layer_sizes_in_every_accepted_form(hidden):
+    model = build_model({"name": "ae", "hidden": hidden, "latent_dim": 2}, (8,))
+    assert model.encode(torch.zeros(3, 8)).shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("train", "weight_decay", -1.0),
+        ("train", "momentum", -0.5),
+        ("train", "seed", -1),
+        ("train", "eps", 0.0),
+        ("train", "grad_clip", -1.0),
+        ("data", "split_seed", -2),
+    ],
+)
+def test_bad_numbers_in_a_config_are_named(section, key, value):
+    with pytest.raises(AekitError, match=f"bad {key} {value}"):
+        RunConfig.from_dict({section: {key: value}})

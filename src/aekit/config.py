@@ -45,6 +45,8 @@ class DataConfig:
             raise AekitError(f"bad validation {self.validation!r}; choose one of: split, test")
         if not 0.0 <= self.val_fraction < 1.0 or not 0.0 <= self.test_fraction < 1.0:
             raise AekitError("val_fraction and test_fraction must be in [0, 1)")
+        if self.split_seed < 0:
+            raise AekitError(f"bad split_seed {self.split_seed}; it must be >= 0")
         if self.limit is not None and self.limit < 1:
             raise AekitError(f"bad limit {self.limit}; it must be a positive number of examples")
         if self.noise is not None:
@@ -98,6 +100,12 @@ class TrainConfig:
             )
         if self.early_stopping is not None and self.early_stopping < 1:
             raise AekitError("early_stopping patience must be at least 1 epoch")
+        for key in ("weight_decay", "momentum", "seed"):
+            if getattr(self, key) < 0:
+                raise AekitError(f"bad {key} {getattr(self, key)}; it must be >= 0")
+        for key in ("eps", "grad_clip"):
+            if getattr(self, key) is not None and getattr(self, key) <= 0:
+                raise AekitError(f"bad {key} {getattr(self, key)}; it must be positive (or null)")
         if self.greedy_finetune_epochs < 0:
             raise AekitError(
                 f"bad greedy_finetune_epochs {self.greedy_finetune_epochs}; it must be >= 0"

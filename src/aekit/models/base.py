@@ -195,9 +195,19 @@ def build_model(
             f"its options are: {', '.join(sorted(accepted))}"
         )
     values = {**accepted, **{k: _coerce(v, accepted[k]) for k, v in spec.items()}}
+    for key in ("latent_dim", "kernel_size"):
+        if values.get(key) is not None and not is_positive_int(values[key]):
+            raise AekitError(
+                f"model {name!r}: bad {key} {values[key]!r}; it must be a whole number >= 1"
+            )
     model = cls(tuple(input_shape), num_classes=num_classes, **values, **cls.fixed)
     model.hparams = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
     return model
+
+
+def is_positive_int(value: Any) -> bool:
+    """A layer width or code size: an int >= 1 (not a bool, not 2.5)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _coerce(value: Any, default: Any) -> Any:

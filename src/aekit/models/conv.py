@@ -45,7 +45,7 @@ class ConvAutoencoder(Autoencoder):
             raise unknown_choice("upsampling", upsampling, ["nearest", "transpose"])
         if pool_padding not in ("valid", "same"):
             raise unknown_choice("pool_padding", pool_padding, ["same", "valid"])
-        chans = parse_sizes(channels)
+        chans = parse_sizes(channels, "channels", required=True)
         k, ceil = int(kernel_size), pool_padding == "same"
         sizes = [(height, width)]
         encoder: list[nn.Module] = []

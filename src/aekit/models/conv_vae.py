@@ -38,7 +38,7 @@ class ConvVAE(VariationalAutoencoder):
     ) -> None:
         super().__init__(input_shape, **base)
         in_channels, height, width = image_shape(self.name, self.input_shape)
-        chans = parse_sizes(channels)
+        chans = parse_sizes(channels, "channels", required=True)
         self.latent_dim = int(latent_dim)
         layers: list[nn.Module] = []
         h, w = height, width

@@ -9,19 +9,31 @@ import torch
 from torch import nn
 
 from aekit.errors import AekitError
-from aekit.models.base import MODELS, Autoencoder, build_model, model_params, register_model
+from aekit.models.base import (
+    MODELS,
+    Autoencoder,
+    build_model,
+    is_positive_int,
+    model_params,
+    register_model,
+)
 from aekit.models.layers import init_glorot, mlp
 
 
-def parse_sizes(hidden: Sequence[int] | str | int | None) -> list[int]:
-    """Hidden layer sizes from a list, an int, or ``"256,128"``."""
-    if hidden is None or hidden == "":
-        return []
-    if isinstance(hidden, int):
-        return [hidden]
-    if isinstance(hidden, str):
-        return [int(s) for s in hidden.split(",") if s.strip()]
-    return [int(s) for s in hidden]
+def parse_sizes(
+    hidden: Sequence[int] | str | int | None, option: str = "hidden", required: bool = False
+) -> list[int]:
+    """Layer sizes from a list, an int, or ``"256,128"``; anything but positive integers (a
+    YAML typo, a 0, none where ``required``) is the user's mistake, said in one line instead
+    of failing inside PyTorch."""
+    items = [] if hidden is None or hidden == "" else hidden
+    items = items.split(",") if isinstance(items, str) else items
+    items = items if isinstance(items, Sequence) else [items]
+    sizes = [int(s) if isinstance(s, str) and s.strip().isdigit() else s for s in items]
+    if (required and not sizes) or not all(is_positive_int(s) for s in sizes):
+        count = "one or more " if required else ""
+        raise AekitError(f"bad {option} {hidden!r}; give {count}whole numbers >= 1, e.g. [32, 64]")
+    return sizes
 
 
 class LayerwiseStacking:

@@ -133,7 +133,11 @@ class MLPVAE(VariationalAutoencoder):
         super().__init__(input_shape, **base)
         self.latent_dim = int(latent_dim)
         enc = [self.input_dim, *parse_sizes(hidden)]
-        dec = parse_sizes(hidden)[::-1] if decoder_hidden is None else parse_sizes(decoder_hidden)
+        dec = (
+            parse_sizes(hidden)[::-1]
+            if decoder_hidden is None
+            else parse_sizes(decoder_hidden, "decoder_hidden")
+        )
         self.encoder = mlp(enc, activation, activation) if len(enc) > 1 else nn.Identity()
         self.mean_head = nn.Linear(enc[-1], self.latent_dim)
         self.logvar_head = nn.Linear(enc[-1], self.latent_dim)
