@@ -104,6 +104,7 @@ def test_text_output_lists_every_metric(runs):
         ("vae", ["--iw-examples", "10"], "add --iw-samples"),
         ("ae", ["--fid"], "not generative"),
         ("vae", ["--labels", "1"], "not conditional"),
+        ("ae", ["--labels", "1"], "not conditional; drop --labels"),
         ("cvae", ["--labels", "12"], "out of range"),
     ],
 )

@@ -52,11 +52,6 @@ def check_options(model: Autoencoder, options: EvaluationOptions, split: Split) 
         )
     if options.iw_examples and not options.iw_samples:
         raise AekitError("--iw-examples sets the size of the IW estimate; add --iw-samples K")
-    if options.fid and not model.generative:
-        raise AekitError(
-            f"model {model.name!r} is not generative: it has no prior to sample from, so "
-            "--fid does not apply"
-        )
     if options.labels is not None:
         if not model.conditional:
             raise AekitError(f"model {model.name!r} is not conditional; drop --labels")
@@ -66,6 +61,11 @@ def check_options(model: Autoencoder, options: EvaluationOptions, split: Split) 
                 f"--labels {bad[0]} is out of range; this model knows labels "
                 f"0..{model.num_classes - 1}"
             )
+    if options.fid and not model.generative:
+        raise AekitError(
+            f"model {model.name!r} is not generative: it has no prior to sample from, so "
+            "--fid does not apply"
+        )
     if model.conditional and split.y is None:
         raise AekitError(f"model {model.name!r} is conditional: the data needs labels")
 
