@@ -150,8 +150,11 @@ def train_command(
     from aekit.training import resume as resume_run
     from aekit.training import train
 
-    settings = {"log": None if quiet else _echo, "progress": not quiet}
-    settings["callbacks"] = _figure_callbacks(progress_gif, tensorboard)
+    settings = {
+        "log": None if quiet else _echo,
+        "progress": not quiet,
+        "callbacks": _figure_callbacks(progress_gif, tensorboard),
+    }
     if resume:
         _reject_with_resume(config_file, options, assignments)
         out = resume
