@@ -40,6 +40,16 @@ def test_every_command_has_help():
         assert result.exit_code == 0 and "Usage" in result.output, name
 
 
+def test_bare_aekit_prints_the_help_not_an_error(capsys):
+    from aekit.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 0 and err == ""
+    assert out.startswith("Usage: aekit") and "\n  train " in out
+
+
 def test_evaluate_json(runs):
     result = invoke("evaluate", runs / "ae", "--json")
     assert result.exit_code == 0, result.output

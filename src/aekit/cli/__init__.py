@@ -37,12 +37,19 @@ for command in (
     cli.add_command(command)
 
 
+# click >= 8.2 raises this for a bare `aekit`; older versions print the help themselves
+_NO_ARGUMENTS = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and of ``python -m aekit``."""
     try:
         code = cli.main(args=argv, prog_name="aekit", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
+    except _NO_ARGUMENTS as exc:  # plain `aekit`: the help, as `aekit --help` prints it
+        click.echo(exc.format_message())
+        code = 0
     except click.Abort:  # Ctrl-C (or end of input) outside a training loop
         _fail("interrupted", 130)
     except click.ClickException as exc:
