@@ -368,10 +368,10 @@ def main(argv: list[str] | None = None) -> None:
     gallery = {recipe.name for recipe in chosen} if args.gallery else set()
     outcomes = []
     records = Path(args.records)
+    recorded = not args.smoke  # smoke rows are not results: not kept, not mixed with them
     for recipe in select_recipes([], folder):  # every recipe: a subset run keeps the others
         out = runs / recipe.name
         outcome = failed.get(recipe.name) or collect(recipe, out, args.data_dir)
-        recorded = not args.smoke  # smoke rows are not results: not kept, not mixed with them
         if recorded and outcome.evaluation:
             save_record(outcome, records)
         elif recorded and not outcome.history:

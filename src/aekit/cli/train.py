@@ -179,9 +179,9 @@ def _interrupted(run: Path) -> Interrupted:
     """Ctrl-C: say what the run directory kept and how to go on from there."""
     from aekit.training.rundir import RunDir
 
-    if not (run / "checkpoint.safetensors").is_file():
+    if not RunDir(run).checkpoint.is_file():
         return Interrupted(f"interrupted; {run} has no checkpoint to resume from")
-    epoch = RunDir.open(run).read_metrics()[-1]["epoch"]
+    epoch = RunDir(run).read_metrics()[-1]["epoch"]
     return Interrupted(
         f"interrupted; {run} keeps every finished epoch (1-{epoch}): "
         f"continue with `aekit train --resume {run}`"
