@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from aekit.data.splits import Split
+from aekit.evaluation import likelihood
 from aekit.evaluation.likelihood import bits_per_dim, iwae_log_likelihood, likelihood_metrics
 from aekit.models.base import build_model
 from aekit.models.vae import VariationalAutoencoder
@@ -101,10 +102,17 @@ def test_vae_iwae_is_above_its_elbo():
     assert iwae > elbo
 
 
-@pytest.mark.parametrize("samples, max_rows", [(1, 16384), (7, 16384), (500, 64), (1000, 300)])
-def test_exact_posterior_gives_the_exact_likelihood_in_any_chunking(samples, max_rows):
+@pytest.mark.parametrize(
+    "samples, max_rows, decode_rows",
+    [(1, 16384, 512), (7, 16384, 512), (500, 64, 512), (1000, 300, 512), (30, 16384, 7)],
+)
+def test_exact_posterior_gives_the_exact_likelihood_in_any_chunking(
+    samples, max_rows, decode_rows, monkeypatch
+):
     """With q(z|x) = p(z|x) every weight is p(x): any K, split into any number of passes
-    over examples and samples, must return log p(x) itself."""
+    over examples and samples, and decoded in slices that cut across examples, must return
+    log p(x) itself (a slice scored against the wrong examples would not)."""
+    monkeypatch.setattr(likelihood, "DECODE_ROWS", decode_rows)
     model = ProbabilisticPCA(exact_posterior=True)
     x = model.draw(40)
     got = estimate(model, x, samples, max_rows=max_rows)

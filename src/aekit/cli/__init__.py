@@ -23,6 +23,10 @@ def cli() -> None:
     Start with `aekit train` (a small MLP autoencoder on 5,000 bundled MNIST digits), then
     `aekit evaluate RUN`, `aekit sample RUN`, ... on the run directory it writes.
     """
+    # Every command runs models on batches; freed batch memory is reused, not faulted back in.
+    from aekit.training.allocator import keep_freed_memory
+
+    keep_freed_memory()
 
 
 for command in (

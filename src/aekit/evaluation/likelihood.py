@@ -5,8 +5,10 @@ The ELBO is only a lower bound on log p(x). With K posterior samples z_k ~ q(z|x
     log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K
 
 is a tighter bound whose expectation rises monotonically to log p(x) as K grows (K = 1 is the
-ELBO; the literature reports K = 5000). The K samples are drawn in chunks so that K = 5000 fits
-in memory on a CPU: at most ``max_rows`` decoder inputs are alive at any time.
+ELBO; the literature reports K = 5000). The K samples are drawn in chunks of at most
+``max_rows`` decoder inputs, which fixes the random numbers, and decoded ``DECODE_ROWS`` at a
+time, which bounds memory: a conv-vae decoding 16,384 rows at once peaked at 5.8 GiB and took
+3.7x as long, its activations too large for the allocator to reuse (``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import torch
 from aekit.data.splits import Split
 from aekit.models.vae import VariationalAutoencoder, log_normal
 
-DEFAULT_MAX_ROWS = 16384  # decoder inputs per forward pass (rows x pixels floats in memory)
+DEFAULT_MAX_ROWS = 16384  # posterior samples drawn per chunk (sets the random stream)
+DECODE_ROWS = 512  # decoder inputs per forward pass (what sets the memory)
 
 
 @torch.no_grad()
@@ -66,14 +69,25 @@ def _iwae_batch(
         k = min(chunk, samples - start)
         eps = torch.randn((k, *mean.shape), generator=generator, dtype=mean.dtype)
         z = mean + eps.to(mean.device) * torch.exp(0.5 * logvar)  # (k, n, latent)
-        flat_z = z.reshape(k * n, -1)
-        targets = x.expand(k, *x.shape).reshape(k * n, *x.shape[1:])
-        labels = None if y is None else y.expand(k, n).reshape(k * n)
-        log_px_z = model.log_likelihood(model.decode(flat_z, labels), targets).reshape(k, n)
+        log_px_z = _decoded_log_likelihood(model, z.reshape(k * n, -1), x, y).reshape(k, n)
         log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
         log_qz = log_normal(z, mean, logvar)
         log_weights.append(log_px_z + log_pz - log_qz)
     return torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(samples)
+
+
+def _decoded_log_likelihood(
+    model: VariationalAutoencoder, flat_z: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None
+) -> torch.Tensor:
+    """log p(x|z) for codes ``flat_z`` laid out sample-major over the ``n`` examples of ``x``
+    (row ``r`` belongs to example ``r % n``), decoded ``DECODE_ROWS`` rows at a time."""
+    n, parts = len(x), []
+    for start in range(0, len(flat_z), DECODE_ROWS):
+        rows = torch.arange(start, min(start + DECODE_ROWS, len(flat_z)), device=x.device) % n
+        labels = None if y is None else y[rows]
+        out = model.decode(flat_z[start : start + DECODE_ROWS], labels)
+        parts.append(model.log_likelihood(out, x[rows]))
+    return torch.cat(parts)
 
 
 def bits_per_dim(nll_nats: float, dims: int) -> float:

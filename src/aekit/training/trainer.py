@@ -22,6 +22,7 @@ from aekit.data.splits import Split
 from aekit.data.transforms import Noise, binarize_dynamic
 from aekit.errors import AekitError
 from aekit.models.base import Autoencoder
+from aekit.training.allocator import keep_freed_memory
 from aekit.training.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model
 from aekit.training.rundir import RunDir
 from aekit.training.subnormals import flush_subnormals_to_zero
@@ -103,6 +104,7 @@ class Trainer:
         self.model = model.to(self.device)
         if self.device.type == "cpu":
             flush_subnormals_to_zero()
+            keep_freed_memory()
         self.optimizer = make_optimizer(self.model.parameters(), cfg, self.device)
         reduction = cfg.loss_reduction or model.default_reduction
         self.scale = 1.0 / model.input_dim if reduction == "per_element" else 1.0
