@@ -4,10 +4,11 @@ Why: PyTorch allocates every activation and gradient of a CPU training step with
 and frees it a moment later. glibc gives large freed blocks back to the kernel (blocks above
 its mmap threshold are unmapped; free space above its trim threshold at the top of the heap is
 released), so the next step's tensors land on fresh pages and the kernel has to fault in and
-zero every 4 KiB page again. Measured here (``benchmarks/page_faults.py``, ``aekit train
---epochs 2`` on full MNIST): conv-ae took 3.4 million page faults and 24.9 s, conv-vae 8.9
-million and 45.6 s; with the two thresholds raised, 0.07 million and 21.1 s / 34.7 s, with the
-same losses to the last digit. What stays resident is what the next step reuses anyway.
+zero every 4 KiB page again. Measured here (``benchmarks/page_faults.py``: ``aekit train
+--epochs 2`` on full MNIST, two runs): conv-ae and conv-vae took 1.8 to 23 million page faults
+with glibc's defaults and about 70 thousand with the two thresholds raised, and ran 1.13-1.18x
+and 1.32-1.71x faster, with the same losses to the last digit. What stays resident (14-23 MiB
+more at peak) is what the next step reuses anyway.
 """
 
 from __future__ import annotations
