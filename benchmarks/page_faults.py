@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from aekit.cli import main as cli_main
-from aekit.config import RunConfig
+from aekit.config import DataConfig
 from aekit.data import prepare_data
 from aekit.evaluation import likelihood
 from aekit.models import build_model
@@ -45,14 +45,12 @@ from aekit.training.rundir import RunDir
 OLD_DECODE_ROWS = 16384
 
 
-def config(args: argparse.Namespace, model: str) -> RunConfig:
-    return RunConfig.from_dict(
-        {"model": {"name": model}, "data": {"dataset": args.dataset, "data_dir": args.data_dir}}
-    )
-
-
 def faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def train_variant(args: argparse.Namespace, model: str, keep: bool) -> dict[str, Any]:
@@ -72,7 +70,7 @@ def train_variant(args: argparse.Namespace, model: str, keep: bool) -> dict[str,
         "seconds": seconds,
         "faults": faults() - before,
         "loss": last["val_loss"],
-        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mib": peak_mib(),
     }
 
 
@@ -82,8 +80,7 @@ def likelihood_variant(args: argparse.Namespace, decode_rows: int, keep: bool) -
     if keep:
         allocator.keep_freed_memory()
     likelihood.DECODE_ROWS = decode_rows
-    cfg = config(args, "conv-vae")
-    data = prepare_data(cfg.data)
+    data = prepare_data(DataConfig(dataset=args.dataset, data_dir=args.data_dir))
     torch.manual_seed(0)
     model = build_model({"name": "conv-vae"}, data.shape).eval()
     x = data.test.x[: args.iw_examples]
@@ -93,7 +90,7 @@ def likelihood_variant(args: argparse.Namespace, decode_rows: int, keep: bool) -
     return {
         "seconds": time.perf_counter() - start,
         "faults": faults() - before,
-        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mib": peak_mib(),
         "nll": nll.item(),
     }
 
