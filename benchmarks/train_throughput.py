@@ -6,6 +6,9 @@ the same data with the same batch size for the same number of epochs:
 - ``plain``: the S1 article's loop (a ``DataLoader`` over a tensor), as a user writes it;
 - ``aekit-fp32``: aekit's trainer, same math in float32;
 - ``aekit-bf16``: aekit's trainer with ``--precision bf16`` (mixed precision);
+- ``aekit-fp32-compile``, ``aekit-bf16-compile``: the same with ``--compile`` (forward,
+  backward and Adam in one compiled graph); epoch 1 includes compiling it, which Inductor's
+  on-disk cache makes faster after the first round;
 - ``plain-ftz``: the plain loop with subnormal floats flushed to zero the way aekit's trainer
   does it (``aekit.training.subnormals``), to show how much of the gap that setting is alone.
 
@@ -80,7 +83,7 @@ def plain_loop(
     return seconds, total / len(x_train)
 
 
-def aekit_config(args: argparse.Namespace, precision: str) -> RunConfig:
+def aekit_config(args: argparse.Namespace, precision: str, compile: bool = False) -> RunConfig:
     return RunConfig.from_dict(
         {
             "model": {
@@ -97,6 +100,7 @@ def aekit_config(args: argparse.Namespace, precision: str) -> RunConfig:
                 "batch_size": args.batch_size,
                 "lr": 1e-3,
                 "precision": precision,
+                "compile": compile,
                 "seed": args.seed,
                 "device": "cpu",
             },
@@ -104,9 +108,12 @@ def aekit_config(args: argparse.Namespace, precision: str) -> RunConfig:
     )
 
 
-def aekit_loop(args: argparse.Namespace, precision: str, data) -> tuple[list[float], float]:
-    """aekit's trainer on the same data; returns (seconds per epoch, last epoch's mean loss)."""
-    trainer = build_trainer(aekit_config(args, precision), data, run=None)
+def aekit_loop(
+    args: argparse.Namespace, precision: str, compile: bool, data
+) -> tuple[list[float], float]:
+    """aekit's trainer on the same data; returns (seconds per epoch, last epoch's mean loss).
+    With ``compile``, epoch 1 includes compiling the step."""
+    trainer = build_trainer(aekit_config(args, precision, compile), data, run=None)
     seconds = []
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
@@ -119,7 +126,8 @@ def run_variant(args: argparse.Namespace) -> dict[str, Any]:
     """Train one variant in this process (the child's side of ``--variant``)."""
     data = prepare_data(aekit_config(args, "fp32").data)
     if args.variant.startswith("aekit-"):
-        seconds, loss = aekit_loop(args, args.variant.removeprefix("aekit-"), data)
+        precision, _, compiled = args.variant.removeprefix("aekit-").partition("-")
+        seconds, loss = aekit_loop(args, precision, compiled == "compile", data)
     else:
         if args.variant == "plain-ftz":
             from aekit.training.subnormals import flush_subnormals_to_zero
@@ -171,6 +179,8 @@ VARIANTS = {
     "plain": "plain PyTorch loop (S1 article)",
     "aekit-fp32": "aekit Trainer, fp32",
     "aekit-bf16": "aekit Trainer, --precision bf16",
+    "aekit-fp32-compile": "aekit Trainer, --compile",
+    "aekit-bf16-compile": "aekit Trainer, --compile, bf16",
     "plain-ftz": "plain loop, subnormals flushed",
 }
 
@@ -201,7 +211,9 @@ def main() -> None:
 
 
 def print_table(args: argparse.Namespace, results: dict[str, list[dict[str, Any]]]) -> None:
-    """Samples/s per variant, its ratio to the plain loop's, mean final loss over the seeds.
+    """Samples/s per variant and its ratio to the plain loop's, over all epochs and over epochs
+    2+ (without ``--compile``'s one-time compilation, which falls in epoch 1), and the mean
+    final loss over the seeds.
 
     The time of epoch e is the fastest of the rounds' epoch e: the load of a shared machine
     comes in bursts that slow any one run by up to 10x, and the minimum is what the code costs.
@@ -209,23 +221,36 @@ def print_table(args: argparse.Namespace, results: dict[str, list[dict[str, Any]
     (subnormals in the plain loop) stay in.
     """
     examples = results["plain"][0]["examples"]
-    speed = {}
-    for name, runs in results.items():
-        best = [min(epoch) for epoch in zip(*(r["epoch_seconds"] for r in runs))]
-        speed[name] = examples * len(best) / sum(best)
+    best = {
+        name: [min(epoch) for epoch in zip(*(r["epoch_seconds"] for r in runs))]
+        for name, runs in results.items()
+    }
+    speed = {name: examples * len(b) / sum(b) for name, b in best.items()}
+    later = {name: examples * (len(b) - 1) / sum(b[1:]) for name, b in best.items()}
     loss = {name: statistics.fmean(r["loss"] for r in runs) for name, runs in results.items()}
     print(
         f"{examples} examples x {args.epochs} epochs, batch {args.batch_size}, "
         f"{args.rounds} rounds (seeds {args.seed}..{args.seed + args.rounds - 1}), "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}"
     )
-    print(f"| {'loop':<34} | {'samples/s':>10} | {'speed-up':>8} | {'mean final loss':>15} |")
-    print(f"|{'-' * 36}|{'-' * 12}|{'-' * 10}|{'-' * 17}|")
+    print(
+        f"| {'loop':<34} | {'samples/s':>10} | {'speed-up':>8} | {'epochs 2+':>10} "
+        f"| {'speed-up':>8} | {'mean final loss':>15} |"
+    )
+    print(f"|{'-' * 36}|{'-' * 12}|{'-' * 10}|{'-' * 12}|{'-' * 10}|{'-' * 17}|")
     for name, label in VARIANTS.items():
-        ratio = speed[name] / speed["plain"]
-        print(f"| {label:<34} | {speed[name]:>10.0f} | {ratio:>7.2f}x | {loss[name]:>15.5f} |")
-    change = 100 * (loss["aekit-bf16"] - loss["aekit-fp32"]) / loss["aekit-fp32"]
-    print(f"bf16 mean final loss vs fp32: {change:+.2f}%")
+        ratio, later_ratio = speed[name] / speed["plain"], later[name] / later["plain"]
+        print(
+            f"| {label:<34} | {speed[name]:>10.0f} | {ratio:>7.2f}x | {later[name]:>10.0f} "
+            f"| {later_ratio:>7.2f}x | {loss[name]:>15.5f} |"
+        )
+    for bf16, fp32 in (("aekit-bf16", "aekit-fp32"), ("aekit-bf16-compile", "aekit-fp32-compile")):
+        change = 100 * (loss[bf16] - loss[fp32]) / loss[fp32]
+        print(f"{VARIANTS[bf16]}: mean final loss vs fp32's: {change:+.2f}%")
+    for name, runs in results.items():
+        print(
+            f"{VARIANTS[name]}: final loss per seed " + ", ".join(f"{r['loss']:.5f}" for r in runs)
+        )
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ def test_sample_and_reconstruct(runs, tmp_path):
         (["train", "--binarize", "maybe"], "'maybe' is not one of 'static', 'dynamic'"),
         (["train", "--set", "model.bogus=1"], "model 'ae' has no option(s) bogus"),
         (["train", "--epochs", "0"], "0 is not in the range x>=1"),
+        (["train", "--compile", "--optimizer", "sgd"], "--compile supports --optimizer adam only"),
         (["evaluate", "no/such/run"], "run directory not found"),
         (["sample", "RUN_AE"], "model 'ae' is not generative"),
         (["sample", "RUN_CVAE"], "is conditional: give --label"),

@@ -74,6 +74,7 @@ class TrainConfig:
     loss_reduction: str | None = None  # "per_element" or "per_example"; None: the model's default
     early_stopping: int | None = None  # patience in epochs on val_loss; None: off
     precision: str = "fp32"  # fp32 or bf16 (mixed precision autocast)
+    compile: bool = False  # forward, backward and Adam compiled into one graph (torch.compile)
     device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
     seed: int = 0
     grad_clip: float | None = None
@@ -93,6 +94,8 @@ class TrainConfig:
             )
         if self.precision not in ("fp32", "bf16"):
             raise AekitError(f"bad --precision {self.precision!r}; choose one of: bf16, fp32")
+        if self.compile and self.optimizer != "adam":
+            raise AekitError(f"--compile supports --optimizer adam only, not {self.optimizer!r}")
         if self.loss_reduction not in (None, "per_element", "per_example"):
             raise AekitError(
                 f"bad loss_reduction {self.loss_reduction!r}; "

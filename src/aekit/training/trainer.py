@@ -24,6 +24,7 @@ from aekit.errors import AekitError
 from aekit.models.base import Autoencoder
 from aekit.training.allocator import keep_freed_memory
 from aekit.training.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model
+from aekit.training.compiled import CompiledAdamStep, CompileFailed
 from aekit.training.rundir import RunDir
 from aekit.training.subnormals import flush_subnormals_to_zero
 
@@ -108,6 +109,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.model.parameters(), cfg, self.device)
         reduction = cfg.loss_reduction or model.default_reduction
         self.scale = 1.0 / model.input_dim if reduction == "per_element" else 1.0
+        self.compiled_step = self._compiled_step() if cfg.compile else None
         self.noise = noise
         self.noise_once = noise_once
         self.dynamic_binarize = dynamic_binarize
@@ -188,6 +190,15 @@ class Trainer:
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
+    def _compiled_step(self) -> CompiledAdamStep:
+        return CompiledAdamStep(
+            self.model,
+            self.optimizer,
+            scale=self.scale,
+            autocast_dtype=torch.bfloat16 if self.cfg.precision == "bf16" else None,
+            grad_clip=self.cfg.grad_clip,
+        )
+
     def _validation_inputs(self, val: Split) -> torch.Tensor:
         """Validation inputs are corrupted once, with a fixed seed, so epochs are comparable."""
         if self.noise is None or not self.noise.corrupts_validation:
@@ -215,15 +226,8 @@ class Trainer:
             for step, idx in enumerate(batches):
                 idx = idx.to(self.device)
                 batch, target, yb = self._batch(x, y, idx, inputs)
-                with self._autocast():
-                    terms = self.model.loss_terms(batch, target, yb)
-                loss = terms["loss"] * self.scale
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.cfg.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-                self.optimizer.step()
-                value = float(loss.detach())
+                terms = self._step(batch, target, yb)
+                value = float(terms["loss"].detach()) * self.scale
                 if not math.isfinite(value):
                     raise TrainingDiverged(self._diverged_message(epoch, step))
                 for key, term in terms.items():
@@ -235,6 +239,29 @@ class Trainer:
             if bar is not None:
                 bar.close()
         return self._summarise(totals, n, "train_")
+
+    def _step(
+        self, batch: torch.Tensor, target: torch.Tensor, yb: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """One optimiser step on a batch; returns its loss terms. Full batches go through the
+        compiled step when the run asks for one (a smaller last batch would need a second
+        graph for its shape, so it steps eagerly on the same optimizer state)."""
+        if self.compiled_step is not None and len(batch) == self.cfg.batch_size:
+            if not self.compiled_step.compiled:
+                self.log("compiling the training step (--compile; once per run, seconds)")
+            try:
+                return self.compiled_step(batch, target, yb)
+            except CompileFailed as exc:
+                self.log(f"{exc}; training without --compile")
+                self.compiled_step = None
+        with self._autocast():
+            terms = self.model.loss_terms(batch, target, yb)
+        self.optimizer.zero_grad(set_to_none=True)
+        (terms["loss"] * self.scale).backward()
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        return terms
 
     def _batch(
         self,

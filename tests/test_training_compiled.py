@@ -1,0 +1,112 @@
+"""``--compile``: forward, backward and Adam in one compiled graph, sharing the eager state."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import aekit.training.compiled as compiled_module
+from aekit.config import RunConfig
+from aekit.data import prepare_data
+from aekit.errors import AekitError
+from aekit.training import resume, train
+from aekit.training.run import build_trainer
+from tests.conftest import quick_config
+
+# quick_config's 540 training examples in batches of 64: eight compiled steps and a last batch
+# of 28 that steps eagerly, every epoch.
+
+
+def _fit(config: RunConfig, messages: list[str] | None = None):
+    """Train without a run directory; return the trainer (to look at its compiled step)."""
+    data = prepare_data(config.data)
+    log = None if messages is None else messages.append
+    trainer = build_trainer(config, data, run=None, log=log)
+    trainer.fit(data.train, data.val)
+    return trainer
+
+
+def _assert_weights_close(a: torch.nn.Module, b: torch.nn.Module, **tolerance) -> None:
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(y, x, msg=name, **tolerance)
+
+
+@pytest.mark.parametrize(
+    ("options", "tested"),
+    [
+        ({}, None),
+        ({"weight_decay": 0.01}, "weight_decay"),
+        # eps 1 makes Adam's steps scale with the gradient, so clipping it shows in the weights
+        ({"grad_clip": 0.001, "eps": 1.0}, "grad_clip"),
+    ],
+    ids=["adam", "weight-decay", "clipping"],
+)
+def test_compiled_step_follows_the_eager_step(options, tested):
+    eager = _fit(quick_config(train=options))
+    compiled = _fit(quick_config(train={**options, "compile": True}))
+    assert compiled.compiled_step is not None and compiled.compiled_step.compiled
+    _assert_weights_close(eager.model, compiled.model, rtol=1e-4, atol=1e-5)
+    eager_state = eager.optimizer.state_dict()["state"]
+    compiled_state = compiled.optimizer.state_dict()["state"]
+    assert [s["step"].item() for s in compiled_state.values()] == [
+        s["step"].item() for s in eager_state.values()
+    ]
+    if tested:  # the option changes the weights, so agreeing above tested its code path
+        without = _fit(quick_config(train={k: v for k, v in options.items() if k != tested}))
+        with pytest.raises(AssertionError):
+            _assert_weights_close(without.model, eager.model, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "sections",
+    [
+        {},
+        {  # random numbers drawn inside the compiled graph, plus the trainer's own
+            "model": {"name": "vae", "latent_dim": 4, "hidden": [32]},
+            "data": {"binarize": "dynamic", "noise": "gaussian:0.3"},
+        },
+    ],
+    ids=["ae", "vae-dynamic-noise"],
+)
+def test_compiled_resume_equals_uninterrupted(tmp_path, sections):
+    def config(epochs: int) -> RunConfig:
+        return quick_config(**sections, train={"epochs": epochs, "compile": True})
+
+    full = train(config(3), tmp_path / "full")
+    cut = train(config(1), tmp_path / "cut")
+    resumed = resume(cut.run.path, epochs=3)
+    final_full = load_file(str(full.run.model))
+    final_resumed = load_file(str(resumed.run.model))
+    for key in final_full:
+        assert torch.equal(final_full[key], final_resumed[key]), key
+    assert resumed.history[-1]["val_loss"] == full.history[-1]["val_loss"]
+
+
+def test_bf16_compiled_step_trains_like_fp32():
+    fp32 = _fit(quick_config(train={"compile": True, "epochs": 3}))
+    bf16 = _fit(quick_config(train={"compile": True, "epochs": 3, "precision": "bf16"}))
+    assert bf16.compiled_step.compiled
+    first, last = bf16.history[0]["val_loss"], bf16.history[-1]["val_loss"]
+    assert last < first
+    assert last == pytest.approx(fp32.history[-1]["val_loss"], rel=0.02)
+
+
+def test_a_failing_compiler_falls_back_to_eager_steps(monkeypatch):
+    def no_compiler(fn, **_options):
+        def fail(*args):
+            raise RuntimeError("no C++ compiler found\nlong details")
+
+        return fail
+
+    monkeypatch.setattr(compiled_module.torch, "compile", no_compiler)
+    messages: list[str] = []
+    fallen_back = _fit(quick_config(train={"compile": True}), messages)
+    assert fallen_back.compiled_step is None
+    assert "torch.compile failed (no C++ compiler found); training without --compile" in messages
+    _assert_weights_close(_fit(quick_config()).model, fallen_back.model, rtol=0, atol=0)
+
+
+def test_compile_needs_adam():
+    with pytest.raises(AekitError, match="--compile supports --optimizer adam only, not 'sgd'"):
+        quick_config(train={"compile": True, "optimizer": "sgd"})
