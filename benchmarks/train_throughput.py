@@ -83,7 +83,7 @@ def plain_loop(
     return seconds, total / len(x_train)
 
 
-def aekit_config(args: argparse.Namespace, precision: str, compile: bool = False) -> RunConfig:
+def aekit_config(args: argparse.Namespace, precision: str, compile_step: bool = False) -> RunConfig:
     return RunConfig.from_dict(
         {
             "model": {
@@ -100,7 +100,7 @@ def aekit_config(args: argparse.Namespace, precision: str, compile: bool = False
                 "batch_size": args.batch_size,
                 "lr": 1e-3,
                 "precision": precision,
-                "compile": compile,
+                "compile": compile_step,
                 "seed": args.seed,
                 "device": "cpu",
             },
@@ -109,11 +109,11 @@ def aekit_config(args: argparse.Namespace, precision: str, compile: bool = False
 
 
 def aekit_loop(
-    args: argparse.Namespace, precision: str, compile: bool, data
+    args: argparse.Namespace, precision: str, compile_step: bool, data
 ) -> tuple[list[float], float]:
     """aekit's trainer on the same data; returns (seconds per epoch, last epoch's mean loss).
-    With ``compile``, epoch 1 includes compiling the step."""
-    trainer = build_trainer(aekit_config(args, precision, compile), data, run=None)
+    With ``compile_step``, epoch 1 includes compiling the step."""
+    trainer = build_trainer(aekit_config(args, precision, compile_step), data, run=None)
     seconds = []
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()

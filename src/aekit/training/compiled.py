@@ -85,6 +85,7 @@ class CompiledAdamStep:
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None
     ) -> dict[str, torch.Tensor]:
         weights = [p.detach() for p in self.params]
+        # Looked up on every call: resuming (load_state_dict) replaces the state's tensors.
         states = [self._state(p) for p in self.params]
         with torch.no_grad():
             if self.compiled:

@@ -109,7 +109,17 @@ class Trainer:
         self.optimizer = make_optimizer(self.model.parameters(), cfg, self.device)
         reduction = cfg.loss_reduction or model.default_reduction
         self.scale = 1.0 / model.input_dim if reduction == "per_element" else 1.0
-        self.compiled_step = self._compiled_step() if cfg.compile else None
+        self.compiled_step = (
+            CompiledAdamStep(
+                self.model,
+                self.optimizer,
+                scale=self.scale,
+                autocast_dtype=torch.bfloat16 if cfg.precision == "bf16" else None,
+                grad_clip=cfg.grad_clip,
+            )
+            if cfg.compile
+            else None
+        )
         self.noise = noise
         self.noise_once = noise_once
         self.dynamic_binarize = dynamic_binarize
@@ -189,15 +199,6 @@ class Trainer:
         if self.cfg.precision == "bf16":
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
-
-    def _compiled_step(self) -> CompiledAdamStep:
-        return CompiledAdamStep(
-            self.model,
-            self.optimizer,
-            scale=self.scale,
-            autocast_dtype=torch.bfloat16 if self.cfg.precision == "bf16" else None,
-            grad_clip=self.cfg.grad_clip,
-        )
 
     def _validation_inputs(self, val: Split) -> torch.Tensor:
         """Validation inputs are corrupted once, with a fixed seed, so epochs are comparable."""
