@@ -87,13 +87,13 @@ class CompiledAdamStep:
         weights = [p.detach() for p in self.params]
         # Looked up on every call: resuming (load_state_dict) replaces the state's tensors.
         states = [self._state(p) for p in self.params]
-        with torch.no_grad():
-            if self.compiled:
-                return self.step_fn(weights, states, x, target, y)
-            try:
+        try:
+            with torch.no_grad():
                 terms = self.step_fn(weights, states, x, target, y)
-            except Exception as exc:  # any compiler failure: the caller falls back to eager
-                raise CompileFailed(f"torch.compile failed ({_reason(exc)})") from exc
+        except Exception as exc:  # on the first call, any compiler failure: fall back to eager
+            if self.compiled:
+                raise
+            raise CompileFailed(f"torch.compile failed ({_reason(exc)})") from exc
         self.compiled = True
         return terms
 
