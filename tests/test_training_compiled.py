@@ -18,6 +18,15 @@ from tests.conftest import quick_config
 # of 28 that steps eagerly, every epoch.
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _own_cache_dir(tmp_path_factory):
+    """aekit's cache (where a passed vector-instruction probe is remembered) in a temporary
+    folder shared by this module's tests, not the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 def _fit(config: RunConfig, messages: list[str] | None = None):
     """Train without a run directory; return the trainer (to look at its compiled step)."""
     data = prepare_data(config.data)
@@ -43,6 +52,8 @@ def _assert_weights_close(a: torch.nn.Module, b: torch.nn.Module, **tolerance) -
     ids=["adam", "weight-decay", "clipping"],
 )
 def test_compiled_step_follows_the_eager_step(options, tested):
+    """Each case compiles its own graph: the hyper-parameters are constants in it, and with
+    Dynamo's guards skipped a shared graph would give the later cases the first one's math."""
     eager = _fit(quick_config(train=options))
     compiled = _fit(quick_config(train={**options, "compile": True}))
     assert compiled.compiled_step is not None and compiled.compiled_step.compiled
@@ -92,7 +103,9 @@ def test_bf16_compiled_step_trains_like_fp32():
     assert last == pytest.approx(fp32.history[-1]["val_loss"], rel=0.02)
 
 
-def test_a_failing_compiler_falls_back_to_eager_steps(monkeypatch):
+def test_a_failing_compiler_falls_back_to_eager_steps(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+
     def no_compiler(fn, **_options):
         def fail(*args):
             raise RuntimeError("no C++ compiler found\nlong details")
@@ -104,7 +117,23 @@ def test_a_failing_compiler_falls_back_to_eager_steps(monkeypatch):
     fallen_back = _fit(quick_config(train={"compile": True}), messages)
     assert fallen_back.compiled_step is None
     assert "torch.compile failed (no C++ compiler found); training without --compile" in messages
+    assert not compiled_module._isa_probe_marker().is_file()
     _assert_weights_close(_fit(quick_config()).model, fallen_back.model, rtol=0, atol=0)
+
+
+def test_the_vector_instruction_probe_is_remembered_after_a_compile(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert "cpp.vec_isa_ok" not in compiled_module._compile_options("cpu")
+    _fit(quick_config(train={"compile": True, "epochs": 1}))
+    assert compiled_module._isa_probe_marker().is_file()
+    assert compiled_module._compile_options("cpu")["cpp.vec_isa_ok"] is True
+
+
+def test_a_batch_of_another_shape_is_refused():
+    step = _fit(quick_config(train={"compile": True, "epochs": 1})).compiled_step
+    other = torch.rand(32, 1, 28, 28)
+    with pytest.raises(ValueError, match=r"compiled for batches .*\(64, 1, 28, 28\)"):
+        step(other, other, None)
 
 
 def test_compile_needs_adam():

@@ -16,7 +16,13 @@ graph for its shape) all share one optimizer state.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import platform
+import sys
+import types
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -74,28 +80,42 @@ class CompiledAdamStep:
             "grad_clip": grad_clip,
             "autocast_dtype": autocast_dtype,
         }
-        device = self.params[0].device
-        options = {"cpp_wrapper": True} if device.type == "cpu" else None
-        # Static shapes: another model in the same process gets its own graph, not a slower
-        # shape-generic one.
-        self.step_fn = torch.compile(self._step, fullgraph=True, dynamic=False, options=options)
-        self.compiled = False
+        # Detached once: loading a checkpoint copies into the same tensors.
+        self.weights = [p.detach() for p in self.params]
+        self.device_type = self.params[0].device.type
+        # Static shapes: a graph for this batch shape, not a slower shape-generic one.
+        self.step_fn = torch.compile(
+            _own_code(self._step),
+            fullgraph=True,
+            dynamic=False,
+            options=_compile_options(self.device_type),
+        )
+        self.batch_signature: tuple | None = None
 
     def __call__(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None
     ) -> dict[str, torch.Tensor]:
-        weights = [p.detach() for p in self.params]
+        signature = _signature(x, target, y)
+        if self.batch_signature not in (None, signature):
+            raise ValueError(f"compiled for batches {self.batch_signature}, not {signature}")
         # Looked up on every call: resuming (load_state_dict) replaces the state's tensors.
         states = [self._state(p) for p in self.params]
         try:
             with torch.no_grad():
-                terms = self.step_fn(weights, states, x, target, y)
+                terms = self.step_fn(self.weights, states, x, target, y)
         except Exception as exc:  # on the first call, any compiler failure: fall back to eager
             if self.compiled:
                 raise
             raise CompileFailed(f"torch.compile failed ({_reason(exc)})") from exc
-        self.compiled = True
+        if not self.compiled and self.device_type == "cpu":
+            _remember_isa_probe_passed()
+        self.batch_signature = signature
         return terms
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the first call has compiled the step."""
+        return self.batch_signature is not None
 
     def _state(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
         """The optimizer's state for ``p``, created the way fused Adam creates it."""
@@ -147,9 +167,71 @@ class CompiledAdamStep:
         p.sub_(step_size * state["exp_avg"] / denom)
 
 
+def _compile_options(device_type: str) -> dict:
+    """Inductor options that make the compiled step cheaper to call and to build.
+
+    Guards: before each call Dynamo checks ~100 guards (every module's hooks, every tensor's
+    shape), ~5% of a bf16 S1 step. None can change between one CompiledAdamStep's calls: the
+    graph is its own (``_own_code``), its hyper-parameters are fixed, the trainer steps in
+    train mode under no_grad, and ``__call__`` checks the batch. On the CPU, the C++ wrapper
+    calls the kernels without Python in between, and Inductor's probe of which vector
+    instructions the C++ compiler can build (~1 s per process) is skipped once it has passed
+    with this torch, Python and compiler on this machine.
+    """
+    options: dict = {}
+    skip_guards = getattr(torch.compiler, "skip_all_guards_unsafe", None)  # torch >= 2.8
+    if skip_guards is not None:
+        options["guard_filter_fn"] = skip_guards
+    if device_type == "cpu":
+        options["cpp_wrapper"] = True
+        if _isa_probe_marker().is_file():
+            options["cpp.vec_isa_ok"] = True
+    return options
+
+
+def _isa_probe_marker() -> Path:
+    """An empty file in aekit's cache whose presence says Inductor's vector-instruction probe
+    passed here before (keyed by what the probe depends on)."""
+    import platformdirs
+
+    toolchain = [torch.__version__, sys.executable, platform.node(), os.environ.get("CXX", "")]
+    toolchain.append(torch.backends.cpu.get_cpu_capability())
+    digest = hashlib.sha256("|".join(toolchain).encode()).hexdigest()[:16]
+    return Path(platformdirs.user_cache_dir("aekit")) / "compile" / f"isa-probe-{digest}.ok"
+
+
+def _remember_isa_probe_passed() -> None:
+    """Create the marker after a compile succeeded (which ran the probe or trusted it)."""
+    marker = _isa_probe_marker()
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:  # a read-only cache only costs the next run the probe
+        pass
+
+
+def _own_code(method):
+    """``method`` bound to a copy of its function with a code object of its own.
+
+    Why: Dynamo caches compiled graphs per code object. With the guards skipped, a second
+    CompiledAdamStep in the same process would otherwise run the first one's graph, and
+    several would share Dynamo's limit of 8 graphs per code object.
+    """
+    func = method.__func__
+    own = types.FunctionType(
+        func.__code__.replace(), func.__globals__, func.__name__, func.__defaults__
+    )
+    return types.MethodType(own, method.__self__)
+
+
+def _signature(*tensors: torch.Tensor | None) -> tuple:
+    """What the compiled graph assumes about its batch: shapes and dtypes (None stays None)."""
+    return tuple(None if t is None else (tuple(t.shape), t.dtype) for t in tensors)
+
+
 def _reason(exc: BaseException) -> str:
-    """The first line of the innermost cause: Dynamo wraps the informative error (e.g. "Dynamo
-    recompile limit exceeded") in a generic one."""
+    """The first line of the innermost cause: Dynamo wraps the informative error (e.g.
+    "Attempted to wrap RNN, GRU, or LSTM") in a generic one."""
     while exc.__cause__ is not None:
         exc = exc.__cause__
     lines = str(exc).strip().splitlines()
