@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import sys
 import types
 from contextlib import nullcontext
 from pathlib import Path
@@ -176,7 +175,7 @@ def _compile_options(device_type: str) -> dict:
     train mode under no_grad, and ``__call__`` checks the batch. On the CPU, the C++ wrapper
     calls the kernels without Python in between, and Inductor's probe of which vector
     instructions the C++ compiler can build (~1 s per process) is skipped once it has passed
-    with this torch, Python and compiler on this machine.
+    with this torch installation and compiler on this machine.
     """
     options: dict = {}
     skip_guards = getattr(torch.compiler, "skip_all_guards_unsafe", None)  # torch >= 2.8
@@ -194,7 +193,7 @@ def _isa_probe_marker() -> Path:
     passed here before (keyed by what the probe depends on)."""
     import platformdirs
 
-    toolchain = [torch.__version__, sys.executable, platform.node(), os.environ.get("CXX", "")]
+    toolchain = [torch.__version__, torch.__file__, platform.node(), os.environ.get("CXX", "")]
     toolchain.append(torch.backends.cpu.get_cpu_capability())
     digest = hashlib.sha256("|".join(toolchain).encode()).hexdigest()[:16]
     return Path(platformdirs.user_cache_dir("aekit")) / "compile" / f"isa-probe-{digest}.ok"
