@@ -90,6 +90,7 @@ def test_sample_and_reconstruct(runs, tmp_path):
         (["train", "--noise", "salt:3"], "bad --noise 'salt:3'"),
         (["train", "--binarize", "maybe"], "'maybe' is not one of 'static', 'dynamic'"),
         (["train", "--set", "model.bogus=1"], "model 'ae' has no option(s) bogus"),
+        (["train", "--set", "model.init=keras"], "unknown init 'keras'; choose one of: glorot,"),
         (["train", "--epochs", "0"], "0 is not in the range x>=1"),
         (["train", "--compile", "--optimizer", "sgd"], "--compile supports --optimizer adam only"),
         (["evaluate", "no/such/run"], "run directory not found"),

@@ -140,6 +140,25 @@ def test_recurrent_ae_default_is_the_article_layout():
     assert (model.readout.in_features, model.readout.out_features) == (100, 28)
 
 
+def test_recurrent_ae_starts_from_keras_lstm_weights():
+    """Keras' LSTM defaults (S13's framework): orthogonal recurrent kernels, zero biases but a
+    forget gate (PyTorch's second block of each bias) of 1; ``init=torch`` keeps PyTorch's."""
+    lstm = build_model({"name": "recurrent-ae"}, (1, 28, 28)).encoder[0]
+    gates = lstm.bias_ih_l0.detach().view(4, 100)
+    assert torch.equal(gates[1], torch.ones(100)) and not gates[[0, 2, 3]].any()
+    assert not lstm.bias_hh_l0.any()
+    recurrent = lstm.weight_hh_l0.detach()  # (4 * 100, 100): orthonormal columns
+    torch.testing.assert_close(recurrent.T @ recurrent, torch.eye(100), atol=1e-5, rtol=0)
+    torch_init = build_model({"name": "recurrent-ae", "init": "torch"}, (1, 28, 28))
+    assert torch_init.encoder[0].bias_hh_l0.any()
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "tied-ae", "conv-ae", "conv-vae", "recurrent-ae"])
+def test_unknown_init_is_named(name):
+    with pytest.raises(AekitError, match="unknown init 'keras'; choose one of: glorot, torch"):
+        build_model({"name": name, "init": "keras"}, (1, 28, 28))
+
+
 @pytest.mark.parametrize("shape", [(3, 32, 32), (2, 4, 4, 4)])
 def test_recurrent_ae_rejects_data_it_cannot_read_as_sequences(shape):
     with pytest.raises(AekitError, match=r"recurrent-ae.*reads sequences.*shaped"):

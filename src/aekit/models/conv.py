@@ -11,7 +11,7 @@ from torch import nn
 from aekit.errors import unknown_choice
 from aekit.models.base import Autoencoder, register_model
 from aekit.models.layers import activation as make_activation
-from aekit.models.layers import image_shape, init_glorot, transpose_padding
+from aekit.models.layers import image_shape, initialize, transpose_padding
 from aekit.models.mlp import parse_sizes
 
 
@@ -68,8 +68,7 @@ class ConvAutoencoder(Autoencoder):
         out_chans = [*chans[-2::-1], in_channels]
         build = self._transpose_decoder if upsampling == "transpose" else self._nearest_decoder
         self.decoder = build(chans[-1], out_chans, sizes[-1], targets, k, activation)
-        if init == "glorot":
-            init_glorot(self)
+        initialize(self, init)
 
     @staticmethod
     def _transpose_decoder(c_in, out_chans, size, targets, k, act) -> nn.Sequential:

@@ -9,7 +9,7 @@ from torch import nn
 
 from aekit.models.base import register_model
 from aekit.models.layers import activation as make_activation
-from aekit.models.layers import image_shape, init_glorot, transpose_padding
+from aekit.models.layers import image_shape, initialize, transpose_padding
 from aekit.models.mlp import parse_sizes
 from aekit.models.vae import LabelConditioned, VariationalAutoencoder
 
@@ -74,8 +74,7 @@ class ConvVAE(VariationalAutoencoder):
             c_in = c_out
         decoder.append(nn.ConvTranspose2d(c_in, in_channels, 3, stride=1, padding=1))
         self.decoder = nn.Sequential(*decoder)
-        if init == "glorot":
-            init_glorot(self)
+        initialize(self, init)
 
     def encode_dist(
         self, x: torch.Tensor, y: torch.Tensor | None = None

@@ -47,13 +47,42 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+INITS = ("torch", "glorot")
+
+
+def initialize(module: nn.Module, init: str) -> None:
+    """Set ``module``'s starting weights: ``torch`` keeps PyTorch's defaults, ``glorot``
+    applies Keras' (the articles' framework), for faithful reproductions."""
+    if init not in INITS:
+        raise unknown_choice("init", init, INITS)
+    if init == "glorot":
+        init_glorot(module)
+
+
 def init_glorot(module: nn.Module) -> None:
-    """Keras' defaults (Glorot-uniform kernels, zero biases), for faithful reproductions."""
+    """Keras' defaults: Glorot-uniform kernels and zero biases; for LSTMs also orthogonal
+    recurrent kernels and a forget-gate bias of 1 (Keras' ``unit_forget_bias``)."""
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LSTM):
+            _init_lstm_like_keras(m)
+
+
+@torch.no_grad()
+def _init_lstm_like_keras(lstm: nn.LSTM) -> None:
+    """PyTorch stacks the gates (input, forget, cell, output: Keras' order) along dim 0."""
+    for name, p in lstm.named_parameters():
+        if name.startswith("weight_ih"):
+            nn.init.xavier_uniform_(p)
+        elif name.startswith("weight_hh"):
+            nn.init.orthogonal_(p)
+        else:  # Keras has one bias; PyTorch adds bias_ih and bias_hh
+            nn.init.zeros_(p)
+            if name.startswith("bias_ih"):
+                p[lstm.hidden_size : 2 * lstm.hidden_size] = 1.0
 
 
 class LabelConditioning(nn.Module):

@@ -17,7 +17,7 @@ from aekit.models.base import (
     model_params,
     register_model,
 )
-from aekit.models.layers import init_glorot, mlp
+from aekit.models.layers import initialize, mlp
 
 
 def parse_sizes(
@@ -132,8 +132,7 @@ class MLPAutoencoder(LayerwiseStacking, Autoencoder):
         self.hidden_activation, self.code_activation = activation, code_activation
         self.encoder = mlp(self.layer_sizes, activation, code_activation)
         self.decoder = mlp(self.layer_sizes[::-1], activation, None)
-        if init == "glorot":
-            init_glorot(self)
+        initialize(self, init)
 
     def layer_parameters(self, index: int) -> list[nn.Parameter]:
         encoder = linear_layers(self.encoder)[index]

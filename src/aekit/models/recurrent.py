@@ -10,6 +10,7 @@ from torch import nn
 
 from aekit.errors import AekitError
 from aekit.models.base import Autoencoder, register_model
+from aekit.models.layers import initialize
 from aekit.models.mlp import parse_sizes
 
 
@@ -56,6 +57,9 @@ class RecurrentAutoencoder(Autoencoder):
     Expect a plateau: for the first few hundred optimiser steps the reconstruction is the
     mean example (on MNIST rows, val BCE ~0.286 per pixel) before the code starts to carry
     the example's shape; the article trains 10 epochs of 55,000 digits at batch size 32.
+    ``init`` defaults to ``glorot``, Keras' LSTM initialisation (the article's), which leaves
+    the plateau sooner than PyTorch's: on mnist-5k with S13's settings, val BCE after 4
+    epochs 0.259-0.264 against 0.267-0.286 (seeds 0-2).
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class RecurrentAutoencoder(Autoencoder):
         *,
         latent_dim: int = 30,
         hidden: Sequence[int] = (100,),
+        init: str = "glorot",
         **base,
     ) -> None:
         super().__init__(input_shape, **base)
@@ -75,6 +80,7 @@ class RecurrentAutoencoder(Autoencoder):
         decoder_widths = widths[::-1] or [self.latent_dim]
         self.decoder = lstm_stack([self.latent_dim, *decoder_widths])
         self.readout = nn.Linear(decoder_widths[-1], self.features)
+        initialize(self, init)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.input_shape:

@@ -10,7 +10,7 @@ from torch import nn
 
 from aekit.models.base import Autoencoder, register_model
 from aekit.models.layers import activation as make_activation
-from aekit.models.layers import init_glorot, mlp
+from aekit.models.layers import initialize, mlp
 from aekit.models.mlp import LayerwiseStacking, linear_layers, parse_sizes
 
 
@@ -45,8 +45,7 @@ class TiedAutoencoder(LayerwiseStacking, Autoencoder):
             nn.Parameter(torch.zeros(size)) for size in self.layer_sizes[:-1]
         )
         self.decoder_activation = make_activation(activation)
-        if init == "glorot":
-            init_glorot(self)
+        initialize(self, init)
 
     def layer_parameters(self, index: int) -> list[nn.Parameter]:
         layer = linear_layers(self.encoder)[index]

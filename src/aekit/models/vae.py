@@ -16,7 +16,7 @@ from torch import nn
 
 from aekit.errors import AekitError, unknown_choice
 from aekit.models.base import Autoencoder, register_model
-from aekit.models.layers import LabelConditioning, init_glorot, mlp
+from aekit.models.layers import LabelConditioning, initialize, mlp
 from aekit.models.mlp import parse_sizes
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -142,8 +142,7 @@ class MLPVAE(VariationalAutoencoder):
         self.mean_head = nn.Linear(enc[-1], self.latent_dim)
         self.logvar_head = nn.Linear(enc[-1], self.latent_dim)
         self.decoder = mlp([self.decoder_input_dim(), *dec, self.input_dim], activation, None)
-        if init == "glorot":
-            init_glorot(self)
+        initialize(self, init)
 
     def encode_dist(
         self, x: torch.Tensor, y: torch.Tensor | None = None
