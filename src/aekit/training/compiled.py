@@ -81,13 +81,13 @@ class CompiledAdamStep:
         }
         # Detached once: loading a checkpoint copies into the same tensors.
         self.weights = [p.detach() for p in self.params]
-        self.device_type = self.params[0].device.type
+        on_cpu = self.params[0].device.type == "cpu"
+        options = _compile_options(on_cpu)
+        # Without the marker, the first successful compile ran the probe: remember it then.
+        self.probe_unremembered = on_cpu and "cpp.vec_isa_ok" not in options
         # Static shapes: a graph for this batch shape, not a slower shape-generic one.
         self.step_fn = torch.compile(
-            _own_code(self._step),
-            fullgraph=True,
-            dynamic=False,
-            options=_compile_options(self.device_type),
+            _own_code(self._step), fullgraph=True, dynamic=False, options=options
         )
         self.batch_signature: tuple | None = None
 
@@ -106,8 +106,9 @@ class CompiledAdamStep:
             if self.compiled:
                 raise
             raise CompileFailed(f"torch.compile failed ({_reason(exc)})") from exc
-        if not self.compiled and self.device_type == "cpu":
+        if self.probe_unremembered:
             _remember_isa_probe_passed()
+            self.probe_unremembered = False
         self.batch_signature = signature
         return terms
 
@@ -166,7 +167,7 @@ class CompiledAdamStep:
         p.sub_(step_size * state["exp_avg"] / denom)
 
 
-def _compile_options(device_type: str) -> dict:
+def _compile_options(on_cpu: bool) -> dict:
     """Inductor options that make the compiled step cheaper to call and to build.
 
     Guards: before each call Dynamo checks ~100 guards (every module's hooks, every tensor's
@@ -181,7 +182,7 @@ def _compile_options(device_type: str) -> dict:
     skip_guards = getattr(torch.compiler, "skip_all_guards_unsafe", None)  # torch >= 2.8
     if skip_guards is not None:
         options["guard_filter_fn"] = skip_guards
-    if device_type == "cpu":
+    if on_cpu:
         options["cpp_wrapper"] = True
         if _isa_probe_marker().is_file():
             options["cpp.vec_isa_ok"] = True
