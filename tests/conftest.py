@@ -37,12 +37,14 @@ def _quiet_threads():
 
 
 def quick_config(**sections) -> RunConfig:
-    """A tiny run: a few hundred bundled MNIST digits, 2 epochs."""
+    """A tiny run: a few hundred bundled MNIST digits, 2 epochs. Sections update the
+    defaults, except that a model section naming a model replaces the default model."""
     raw = {
         "model": {"name": "ae", "latent_dim": 8, "hidden": [64]},
         "data": {"dataset": "mnist-5k", "limit": 600},
         "train": {"epochs": 2, "batch_size": 64},
     }
     for section, values in sections.items():
-        raw[section] = {**raw.get(section, {}), **values}
+        replaces = section == "model" and "name" in values
+        raw[section] = values if replaces else {**raw.get(section, {}), **values}
     return RunConfig.from_dict(raw)

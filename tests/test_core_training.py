@@ -53,8 +53,11 @@ def test_same_seed_same_numbers(tmp_path):
             "model": {"name": "vae", "latent_dim": 4, "hidden": [32]},
             "data": {"binarize": "dynamic", "noise": "gaussian:0.3"},
         },
+        # channels-last weights: the checkpoint's contiguous Adam averages must be laid out
+        # like them again, or fused Adam updates the wrong elements
+        {"model": {"name": "conv-ae", "channels": [4, 4]}, "data": {"limit": 200}},
     ],
-    ids=["ae", "vae-dynamic-noise"],
+    ids=["ae", "vae-dynamic-noise", "conv-ae-channels-last"],
 )
 def test_resume_equals_uninterrupted(tmp_path, sections):
     full = train(quick_config(**sections, train={"epochs": 4}), tmp_path / "full")
@@ -114,6 +117,15 @@ def test_early_stopping_keeps_best_weights(tmp_path):
     )
     for mine, saved in zip(result.model.parameters(), reloaded.parameters()):
         assert torch.equal(mine.cpu(), saved)
+
+
+def test_resuming_an_early_stopped_run_says_it_is_finished(tmp_path):
+    config = quick_config(train={"epochs": 6, "early_stopping": 1})
+    run = train(config, tmp_path / "run", callbacks=[_WreckAfterFirstEpoch()]).run
+    metrics = run.metrics.read_text()
+    with pytest.raises(AekitError, match=r"stopped early at epoch 2 .*it is finished"):
+        resume(run.path, epochs=8)
+    assert run.metrics.read_text() == metrics
 
 
 def test_ae_beats_pca_on_held_out_mnist(mnist_dir):

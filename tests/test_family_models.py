@@ -81,6 +81,26 @@ def test_save_load_encode_round_trip(name, tmp_path):
     assert (result.run.figures / "reconstructions.png").is_file()
 
 
+def test_conv_ae_weights_are_channels_last_also_after_loading(tmp_path):
+    """Channels-last is what makes conv-ae's max-pooling fast on the CPU; conv-vae measured
+    faster in the default layout (benchmarks/RESULTS.md)."""
+    from aekit.training.checkpoint import save_model
+
+    def kernels(model):
+        return [p for p in model.parameters() if p.dim() == 4 and p.shape[1] > 1]
+
+    model = build_model({"name": "conv-ae", "channels": [4, 8]}, (1, 28, 28))
+    save_model(model, tmp_path / "model.safetensors")
+    loaded = load_model(tmp_path / "model.safetensors")
+    for built, reloaded in zip(kernels(model), kernels(loaded), strict=True):
+        assert built.is_contiguous(memory_format=torch.channels_last)
+        assert not built.is_contiguous()
+        assert reloaded.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(built, reloaded)
+    vae = build_model({"name": "conv-vae", "channels": [4, 8]}, (1, 28, 28))
+    assert all(p.is_contiguous() for p in kernels(vae))
+
+
 @pytest.mark.parametrize("noise", ["dropout:0.5", "gaussian:0.3"])
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_denoising_works_for_every_model(name, noise, digits):

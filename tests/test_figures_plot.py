@@ -31,7 +31,9 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
     return {
         "vae": _train(root, "vae", {"name": "vae", "latent_dim": 2, "hidden": [64]}),
-        "ae": _train(root, "ae", {"name": "ae", "latent_dim": 8}, noise="gaussian:0.3"),
+        "ae": _train(
+            root, "ae", {"name": "ae", "latent_dim": 8, "hidden": [64]}, noise="gaussian:0.3"
+        ),
         "cvae": _train(root, "cvae", {"name": "cvae", "latent_dim": 2, "hidden": [64]}),
     }
 

@@ -93,8 +93,8 @@ _OVERRIDES = {
     is_flag=True,
     default=None,
     help="Compile forward, backward and Adam into one graph (torch.compile; needs a C++ "
-    "compiler). Costs 2-7 s once per run (~16 s the first time on a machine); pays off on "
-    "long runs of dense models (ae, vae), not on conv-vae. Adam only.",
+    "compiler). Costs 2-7 s once per run (~16 s the first time on a machine); each epoch "
+    "then runs 5-15% faster (ae 14%, conv-ae 8%). Adam only.",
 )
 @click.option("--device", help="auto (default), cpu, cuda, cuda:N or mps.")
 @click.option(

@@ -48,6 +48,8 @@ class Autoencoder(nn.Module):
     variational: ClassVar[bool] = False  # has an ELBO
     default_reduction: ClassVar[str] = "per_element"  # Keras-style mean per pixel
     fixed: ClassVar[dict[str, Any]] = {}  # inherited options this model pins (not user options)
+    # Layout of the 4-d weights, hence of the convolutions' activations; build_model applies it.
+    memory_format: ClassVar[torch.memory_format] = torch.contiguous_format
 
     def __init__(
         self,
@@ -202,7 +204,7 @@ def build_model(
             )
     model = cls(tuple(input_shape), num_classes=num_classes, **values, **cls.fixed)
     model.hparams = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
-    return model
+    return model.to(memory_format=cls.memory_format)
 
 
 def is_positive_int(value: Any) -> bool:

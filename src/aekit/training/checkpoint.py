@@ -120,5 +120,21 @@ def load_checkpoint(
     for index, entries in meta["optim_scalars"].items():
         state.setdefault(int(index), {}).update(entries)
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    _match_parameter_layouts(optimizer)
     rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng/")}
     return rng, meta["trainer"]
+
+
+def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each loaded state tensor its parameter's memory layout (channels-last weights).
+
+    Why: the file holds contiguous tensors, and fused Adam walks a parameter and its averages
+    as flat memory, so averages in another layout than the weights update the wrong elements,
+    silently.
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            entry = optimizer.state.get(param, {})
+            for key, value in entry.items():
+                if torch.is_tensor(value) and value.shape == param.shape:
+                    entry[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from aekit.errors import AekitError
+from aekit.models.base import Autoencoder
 
 CLIP_EPS = 1e-6  # what torch.nn.utils.clip_grad_norm_ adds to the norm
 
@@ -57,7 +58,7 @@ class CompiledAdamStep:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: Autoencoder,
         optimizer: torch.optim.Optimizer,
         *,
         scale: float,
@@ -82,7 +83,7 @@ class CompiledAdamStep:
         # Detached once: loading a checkpoint copies into the same tensors.
         self.weights = [p.detach() for p in self.params]
         on_cpu = self.params[0].device.type == "cpu"
-        options = _compile_options(on_cpu)
+        options = _compile_options(on_cpu, model.memory_format == torch.channels_last)
         # Without the marker, the first successful compile ran the probe: remember it then.
         self.probe_unremembered = on_cpu and "cpp.vec_isa_ok" not in options
         # Static shapes: a graph for this batch shape, not a slower shape-generic one.
@@ -167,8 +168,9 @@ class CompiledAdamStep:
         p.sub_(step_size * state["exp_avg"] / denom)
 
 
-def _compile_options(on_cpu: bool) -> dict:
-    """Inductor options that make the compiled step cheaper to call and to build.
+def _compile_options(on_cpu: bool, channels_last: bool) -> dict:
+    """Inductor options that make the compiled step cheaper to call and to build, and that
+    keep the model's own memory layout.
 
     Guards: before each call Dynamo checks ~100 guards (every module's hooks, every tensor's
     shape), ~5% of a bf16 S1 step. None can change between one CompiledAdamStep's calls: the
@@ -177,8 +179,11 @@ def _compile_options(on_cpu: bool) -> dict:
     calls the kernels without Python in between, and Inductor's probe of which vector
     instructions the C++ compiler can build (~1 s per process) is skipped once it has passed
     with this torch installation and compiler on this machine.
+
+    Layout: Inductor turns every graph with convolutions channels-last. That made conv-vae's
+    step slower than eager (0.85x); compiled in its own layout it is faster (1.05x).
     """
-    options: dict = {}
+    options: dict = {"layout_optimization": channels_last}
     skip_guards = getattr(torch.compiler, "skip_all_guards_unsafe", None)  # torch >= 2.8
     if skip_guards is not None:
         options["guard_filter_fn"] = skip_guards

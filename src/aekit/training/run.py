@@ -115,6 +115,11 @@ def resume(
         trainer.resume()
     elif log is not None:
         log(f"{run.path} has no checkpoint yet: starting from epoch 1")
+    if trainer.stopped_early:  # training on would stop again after one more epoch
+        raise AekitError(
+            f"{run.path} stopped early at epoch {trainer.epoch} ({trainer.patience_used}): "
+            f"it is finished; its best weights are in {run.model}"
+        )
     if trainer.epoch >= config.train.epochs:
         raise AekitError(
             f"{run.path} has already trained {trainer.epoch} epochs; "

@@ -147,8 +147,8 @@ class Trainer:
             row.update(self.evaluate(val_inputs, val.x, val.y, prefix="val_"))
             row["seconds"] = round(time.perf_counter() - start, 3)
             self._end_epoch(row)
-            if self._should_stop():
-                self.log(f"early stopping: no improvement for {self.bad_epochs} epochs")
+            if self.stopped_early:
+                self.log(f"early stopping: {self.patience_used}")
                 break
         if self.cfg.early_stopping and self.run is not None and self.run.model.is_file():
             best = load_model(self.run.model, self.device)
@@ -343,8 +343,16 @@ class Trainer:
         if improved or not self.cfg.early_stopping:
             save_model(self.model, self.run.model)
 
-    def _should_stop(self) -> bool:
+    @property
+    def stopped_early(self) -> bool:
+        """Whether early stopping's patience has run out (the run is finished)."""
         return bool(self.cfg.early_stopping) and self.bad_epochs >= self.cfg.early_stopping
+
+    @property
+    def patience_used(self) -> str:
+        """Why early stopping fired, for messages."""
+        epochs = "epoch" if self.bad_epochs == 1 else f"{self.bad_epochs} epochs"
+        return f"no improvement in the last {epochs}"
 
 
 def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
