@@ -94,7 +94,7 @@ _OVERRIDES = {
     default=None,
     help="Compile forward, backward and Adam into one graph (torch.compile; needs a C++ "
     "compiler). Costs 2-7 s once per run (~16 s the first time on a machine); each epoch "
-    "then runs 5-15% faster (ae 14%, conv-ae 8%). Adam only.",
+    "then runs 5-14% faster (ae 14%, conv-ae 8%, conv-vae 5%). Adam only.",
 )
 @click.option("--device", help="auto (default), cpu, cuda, cuda:N or mps.")
 @click.option(
