@@ -7,8 +7,9 @@ the same data with the same batch size for the same number of epochs:
 - ``aekit-fp32``: aekit's trainer, same math in float32;
 - ``aekit-bf16``: aekit's trainer with ``--precision bf16`` (mixed precision);
 - ``aekit-fp32-compile``, ``aekit-bf16-compile``: the same with ``--compile`` (forward,
-  backward and Adam in one compiled graph); epoch 1 includes compiling it, which Inductor's
-  on-disk cache makes faster after the first round;
+  backward and Adam in one compiled graph); epoch 1 includes loading the compiled step from
+  aekit's cache, or building it there if the cache lacks it (the first round on a machine;
+  the epoch-1 time of every round is printed);
 - ``plain-ftz``: the plain loop with subnormal floats flushed to zero the way aekit's trainer
   does it (``aekit.training.subnormals``), to show how much of the gap that setting is alone.
 
@@ -251,6 +252,9 @@ def print_table(args: argparse.Namespace, results: dict[str, list[dict[str, Any]
         print(
             f"{VARIANTS[name]}: final loss per seed " + ", ".join(f"{r['loss']:.5f}" for r in runs)
         )
+    for name in ("aekit-fp32-compile", "aekit-bf16-compile"):
+        firsts = ", ".join(f"{r['epoch_seconds'][0]:.2f}" for r in results[name])
+        print(f"{VARIANTS[name]}: epoch 1 per round (s): {firsts}")
 
 
 if __name__ == "__main__":

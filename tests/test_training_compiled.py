@@ -20,8 +20,8 @@ from tests.conftest import quick_config
 
 @pytest.fixture(autouse=True, scope="module")
 def _own_cache_dir(tmp_path_factory):
-    """aekit's cache (where a passed vector-instruction probe is remembered) in a temporary
-    folder shared by this module's tests, not the user's."""
+    """aekit's cache (where built steps are kept) in a temporary folder shared by this module's
+    tests, not the user's: each different step is built once here, and later tests load it."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
         yield
@@ -52,8 +52,8 @@ def _assert_weights_close(a: torch.nn.Module, b: torch.nn.Module, **tolerance) -
     ids=["adam", "weight-decay", "clipping"],
 )
 def test_compiled_step_follows_the_eager_step(options, tested):
-    """Each case compiles its own graph: the hyper-parameters are constants in it, and with
-    Dynamo's guards skipped a shared graph would give the later cases the first one's math."""
+    """Each case builds its own package: the hyper-parameters are constants in its graph, so a
+    cache key that missed one would give the later cases the first one's math."""
     eager = _fit(quick_config(train=options))
     compiled = _fit(quick_config(train={**options, "compile": True}))
     assert compiled.compiled_step is not None and compiled.compiled_step.compiled
@@ -106,29 +106,54 @@ def test_bf16_compiled_step_trains_like_fp32():
 def test_a_failing_compiler_falls_back_to_eager_steps(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
 
-    def no_compiler(fn, **_options):
-        def fail(*args):
-            raise RuntimeError("no C++ compiler found\nlong details")
+    def no_compiler(program, path, options):
+        path.write_bytes(b"half a package")  # what a build that dies midway leaves behind
+        raise RuntimeError("no C++ compiler found\nlong details")
 
-        return fail
-
-    monkeypatch.setattr(compiled_module.torch, "compile", no_compiler)
+    monkeypatch.setattr(compiled_module, "_compile_package", no_compiler)
     messages: list[str] = []
     fallen_back = _fit(quick_config(train={"compile": True}), messages)
     assert fallen_back.compiled_step is None
-    assert "torch.compile failed (no C++ compiler found); training without --compile" in messages
-    assert not compiled_module._isa_probe_marker().is_file()
+    assert (
+        "compiling the step failed (no C++ compiler found); training without --compile" in messages
+    )
+    assert not list((tmp_path / "aekit" / "compile").iterdir())  # no partial package kept
     _assert_weights_close(_fit(quick_config()).model, fallen_back.model, rtol=0, atol=0)
 
 
-def test_the_vector_instruction_probe_is_remembered_after_a_compile(monkeypatch, tmp_path):
+def test_a_built_step_is_loaded_by_later_runs_not_built_again(monkeypatch):
+    config = quick_config(train={"compile": True, "epochs": 1})
+    messages: list[str] = []
+    first = _fit(config, messages)
+    assert first.compiled_step.compiled
+
+    def no_compiler(*_args):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(compiled_module, "_compile_package", no_compiler)
+    again: list[str] = []
+    second = _fit(config, again)
+    assert second.compiled_step.compiled
+    assert not any(m.startswith("compiling the training step") for m in again)
+    _assert_weights_close(first.model, second.model, rtol=0, atol=0)
+
+
+def test_an_unreadable_cached_step_is_built_again(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    options = compiled_module._compile_options(on_cpu=True, channels_last=False)
-    assert "cpp.vec_isa_ok" not in options
-    _fit(quick_config(train={"compile": True, "epochs": 1}))
-    assert compiled_module._isa_probe_marker().is_file()
-    options = compiled_module._compile_options(on_cpu=True, channels_last=False)
-    assert options["cpp.vec_isa_ok"] is True
+    config = quick_config(train={"compile": True, "epochs": 1})
+    first = _fit(config)
+    package = first.compiled_step.package_path(first.compiled_step._inputs(*_batch(first)))
+    package.write_bytes(b"not a package")
+    rebuilt = _fit(config)
+    assert rebuilt.compiled_step.compiled
+    _assert_weights_close(first.model, rebuilt.model, rtol=0, atol=0)
+
+
+def _batch(trainer) -> tuple[torch.Tensor, torch.Tensor, None]:
+    """A batch of the shape the trainer's compiled step was built for."""
+    shape, _dtype = trainer.compiled_step.batch_signature[0]
+    x = torch.zeros(shape)
+    return x, x, None
 
 
 def test_a_batch_of_another_shape_is_refused():

@@ -74,7 +74,7 @@ class TrainConfig:
     loss_reduction: str | None = None  # "per_element" or "per_example"; None: the model's default
     early_stopping: int | None = None  # patience in epochs on val_loss; None: off
     precision: str = "fp32"  # fp32 or bf16 (mixed precision autocast)
-    compile: bool = False  # forward, backward and Adam compiled into one graph (torch.compile)
+    compile: bool = False  # forward, backward and Adam compiled into one graph (AOTInductor)
     device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
     seed: int = 0
     grad_clip: float | None = None

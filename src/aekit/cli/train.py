@@ -92,9 +92,10 @@ _OVERRIDES = {
     "--compile",
     is_flag=True,
     default=None,
-    help="Compile forward, backward and Adam into one graph (torch.compile; needs a C++ "
-    "compiler). Costs 2-7 s once per run (~16 s the first time on a machine); each epoch "
-    "then runs 5-14% faster (ae 14%, conv-ae 8%, conv-vae 5%). Adam only.",
+    help="Compile forward, backward and Adam into one graph (AOTInductor; needs a C++ "
+    "compiler). Built once per model and batch shape on a machine (10-60 s) and kept in "
+    "aekit's cache; later runs load it in milliseconds. S1's model then trains 1.8x as fast "
+    "as the plain PyTorch loop (2.8x with --precision bf16). Adam only.",
 )
 @click.option("--device", help="auto (default), cpu, cuda, cuda:N or mps.")
 @click.option(

@@ -95,8 +95,17 @@ class LabelConditioning(nn.Module):
         self.project = nn.Sequential(nn.Linear(num_classes, code_dim), nn.ReLU())
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        one_hot = F.one_hot(y, self.num_classes).to(z.dtype)
-        return z + self.project(one_hot).reshape(z.shape)
+        return z + self.project(one_hot(y, self.num_classes, z.dtype)).reshape(z.shape)
+
+
+def one_hot(y: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
+    """``F.one_hot(y, num_classes)`` as ``dtype``. While ``--compile`` traces the training step
+    (on fake tensors, which have no values) the rows come from a comparison instead: F.one_hot
+    first checks the labels' range, which needs their values. The trainer's labels are in
+    range by construction (a data set's classes are its largest label + 1)."""
+    if torch._guards.detect_fake_mode(y) is None:
+        return F.one_hot(y, num_classes).to(dtype)
+    return (y.unsqueeze(-1) == torch.arange(num_classes, device=y.device)).to(dtype)
 
 
 def transpose_padding(size_in: int, target: int, kernel: int, stride: int = 2) -> tuple[int, int]:

@@ -11,12 +11,11 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import AekitError, unknown_choice
 from aekit.models.base import Autoencoder, register_model
-from aekit.models.layers import LabelConditioning, initialize, mlp
+from aekit.models.layers import LabelConditioning, initialize, mlp, one_hot
 from aekit.models.mlp import parse_sizes
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -201,7 +200,7 @@ class LabelConditioned:
 
     def _one_hot(self, y: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
         self.check_labels(y)
-        return F.one_hot(y, self.num_classes).to(like.dtype)
+        return one_hot(y, self.num_classes, like.dtype)
 
     def encode_dist(
         self, x: torch.Tensor, y: torch.Tensor | None = None

@@ -3,29 +3,39 @@
 Why: on a CPU, the eager step of a small model such as S1's spends about as long on the
 kernels around its matrix products (activations and their gradients, the loss, autocast's
 casts, Adam's update) and on the Python that launches them as on the products themselves.
-``torch.compile`` fuses such kernels into a few C++ loops, but only within one graph:
-compiling the forward alone leaves the backward pass and the optimizer eager. Here the gradient
-comes from ``torch.func.grad`` over the model's own ``loss_terms`` and Adam's update is written
-out, so forward, backward and update compile together.
+Inductor fuses such kernels into a few C++ loops, but only within one graph: compiling the
+forward alone leaves the backward pass and the optimizer eager. Here the gradient comes from
+``torch.func.grad`` over the model's own ``loss_terms`` and Adam's update is written out, so
+forward, backward and update compile together.
+
+How: the step is traced into one graph of ATen operations (``make_fx``), exported, and built
+ahead of time by AOTInductor into a package (a shared library) in aekit's cache, keyed by
+everything the graph depends on. A later run with the same model, hyper-parameters, batch
+shape, aekit source and torch installation loads the package in milliseconds through
+AOTInductor's C++ loader. Why not ``torch.compile``: it traces and compiles afresh in every
+process (2.5 s per run with warm caches, of which importing Inductor alone is 0.8 s), which
+over a 10-epoch S1 run costs more than compiling gains; its kernels were also slower here.
 
 The update is PyTorch's Adam formula applied in place to the parameters and to the
-``torch.optim.Adam`` instance's own state tensors, so checkpoints, resuming and eager steps
-(the trainer takes the last, smaller batch of an epoch eagerly rather than compile a second
-graph for its shape) all share one optimizer state.
+``torch.optim.Adam`` instance's own state tensors (the package writes into its inputs), so
+checkpoints, resuming and eager steps (the trainer takes the last, smaller batch of an epoch
+eagerly rather than build a second package for its shape) all share one optimizer state.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
-import types
 from contextlib import nullcontext
+from functools import cache
 from pathlib import Path
 
 import torch
 from torch import nn
 
+import aekit
 from aekit.errors import AekitError
 from aekit.models.base import Autoencoder
 
@@ -33,7 +43,7 @@ CLIP_EPS = 1e-6  # what torch.nn.utils.clip_grad_norm_ adds to the norm
 
 
 class CompileFailed(AekitError):
-    """torch.compile could not build the step (no C++ compiler, an unsupported operation...)."""
+    """The step could not be built or loaded (no C++ compiler, an unsupported operation...)."""
 
 
 class _LossTerms(nn.Module):
@@ -51,9 +61,9 @@ class CompiledAdamStep:
     """One compiled optimiser step of ``model`` under ``optimizer`` (a ``torch.optim.Adam``).
 
     Calling it with a batch updates the weights and the optimizer's state in place and returns
-    the batch's loss terms. The first call compiles; if that fails it raises
-    :class:`CompileFailed` before any weight or optimizer average changed, so the caller can
-    step eagerly instead.
+    the batch's loss terms. The first call loads the step's package from aekit's cache or
+    builds it there; if that fails it raises :class:`CompileFailed` before any weight or
+    optimizer average changed, so the caller can step eagerly instead.
     """
 
     def __init__(
@@ -66,6 +76,7 @@ class CompiledAdamStep:
         grad_clip: float | None,
     ) -> None:
         group = optimizer.param_groups[0]  # aekit's Adam: one group, no amsgrad, no maximize
+        self.model = model
         self.optimizer = optimizer
         self.params = list(group["params"])
         name_of = {id(p): name for name, p in model.named_parameters()}
@@ -82,14 +93,8 @@ class CompiledAdamStep:
         }
         # Detached once: loading a checkpoint copies into the same tensors.
         self.weights = [p.detach() for p in self.params]
-        on_cpu = self.params[0].device.type == "cpu"
-        options = _compile_options(on_cpu, model.memory_format == torch.channels_last)
-        # Without the marker, the first successful compile ran the probe: remember it then.
-        self.probe_unremembered = on_cpu and "cpp.vec_isa_ok" not in options
-        # Static shapes: a graph for this batch shape, not a slower shape-generic one.
-        self.step_fn = torch.compile(
-            _own_code(self._step), fullgraph=True, dynamic=False, options=options
-        )
+        self.runner = None
+        self.term_names: list[str] = []
         self.batch_signature: tuple | None = None
 
     def __call__(
@@ -98,25 +103,100 @@ class CompiledAdamStep:
         signature = _signature(x, target, y)
         if self.batch_signature not in (None, signature):
             raise ValueError(f"compiled for batches {self.batch_signature}, not {signature}")
-        # Looked up on every call: resuming (load_state_dict) replaces the state's tensors.
-        states = [self._state(p) for p in self.params]
-        try:
-            with torch.no_grad():
-                terms = self.step_fn(self.weights, states, x, target, y)
-        except Exception as exc:  # on the first call, any compiler failure: fall back to eager
-            if self.compiled:
-                raise
-            raise CompileFailed(f"torch.compile failed ({_reason(exc)})") from exc
-        if self.probe_unremembered:
-            _remember_isa_probe_passed()
-            self.probe_unremembered = False
-        self.batch_signature = signature
-        return terms
+        inputs = self._inputs(x, target, y)
+        if self.runner is None:
+            try:
+                self.runner, self.term_names = self._load_or_build(inputs)
+            except Exception as exc:  # any compiler failure: the caller falls back to eager
+                raise CompileFailed(f"compiling the step failed ({_reason(exc)})") from exc
+            self.batch_signature = signature
+        with torch.no_grad():
+            return dict(zip(self.term_names, self.runner.run(inputs), strict=True))
 
     @property
     def compiled(self) -> bool:
-        """Whether the first call has compiled the step."""
-        return self.batch_signature is not None
+        """Whether the step is loaded (the first call loads or builds it)."""
+        return self.runner is not None
+
+    def is_built_for(self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None) -> bool:
+        """Whether aekit's cache already holds the package for such a batch (so the first call
+        loads it in milliseconds instead of building it)."""
+        return self.package_path(self._inputs(x, target, y)).is_file()
+
+    def package_path(self, inputs: list[torch.Tensor]) -> Path:
+        """Where the package for these inputs lives: named by a digest of everything its graph
+        depends on, so a change to any of it builds a new package instead of loading a stale
+        one."""
+        key = {
+            "aekit": _source_digest(),
+            "torch": [torch.__version__, torch.__file__, torch.backends.cpu.get_cpu_capability()],
+            "compiler": [os.environ.get("CXX", ""), platform.machine()],
+            "matmul_precision": torch.get_float32_matmul_precision(),
+            "model": [type(self.model).__qualname__, self.model.describe(), self.model.training],
+            "layout": str(self.model.memory_format),
+            "hyper": {name: str(value) for name, value in self.hyper.items()},
+            "inputs": [
+                [list(t.shape), list(t.stride()), str(t.dtype), t.device.type] for t in inputs
+            ],
+        }
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode())
+        return _cache_dir() / f"step-{digest.hexdigest()[:24]}.pt2"
+
+    def _inputs(
+        self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None
+    ) -> list[torch.Tensor]:
+        """The package's flat inputs. The state is looked up on every call: resuming
+        (``load_state_dict``) replaces the optimizer's tensors."""
+        states = [self._state(p) for p in self.params]
+        flat = list(self.weights)
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            flat += [state[key] for state in states]
+        return flat + [x, target] + ([] if y is None else [y])
+
+    def _load_or_build(self, inputs: list[torch.Tensor]):
+        """The loaded package and its loss terms' names; built first if the cache lacks it
+        or holds an unreadable one."""
+        path = self.package_path(inputs)
+        if path.is_file():
+            try:
+                return _load(path)
+            except Exception:  # a truncated or foreign file: build it again
+                pass
+        self._build(inputs, path)
+        return _load(path)
+
+    def _build(self, inputs: list[torch.Tensor], path: Path) -> None:
+        """Trace the step into one functional graph, export it and build its package."""
+        from torch.fx.experimental.proxy_tensor import make_fx
+
+        term_names: list[str] = []
+
+        def flat_step(*flat):
+            n = len(self.weights)
+            states = [
+                {"exp_avg": a, "exp_avg_sq": s, "step": t}
+                for a, s, t in zip(flat[n : 2 * n], flat[2 * n : 3 * n], flat[3 * n : 4 * n])
+            ]
+            x, target, *y = flat[4 * n :]
+            terms = self._step(list(flat[:n]), states, x, target, y[0] if y else None)
+            term_names[:] = terms
+            return tuple(terms.values())
+
+        graph = make_fx(torch.func.functionalize(flat_step), tracing_mode="fake")(*inputs)
+        program = torch.export.export(graph, tuple(inputs), strict=False)
+        options = {
+            # Inductor would turn every graph with convolutions channels-last; in its own
+            # layout conv-vae's step is faster (1.05x eager, against 0.85x).
+            "layout_optimization": self.model.memory_format == torch.channels_last,
+            "aot_inductor.metadata": {"terms": ",".join(term_names)},
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.pt2")
+        try:
+            _compile_package(program, partial, options)
+            os.replace(partial, path)  # a crash or a concurrent build never leaves half a file
+        finally:
+            partial.unlink(missing_ok=True)
 
     def _state(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
         """The optimizer's state for ``p``, created the way fused Adam creates it."""
@@ -168,65 +248,36 @@ class CompiledAdamStep:
         p.sub_(step_size * state["exp_avg"] / denom)
 
 
-def _compile_options(on_cpu: bool, channels_last: bool) -> dict:
-    """Inductor options that make the compiled step cheaper to call and to build, and that
-    keep the model's own memory layout.
+def _compile_package(program, path: Path, options: dict) -> None:
+    """AOTInductor: generate the C++ of ``program``, compile it and package it at ``path``."""
+    import torch._inductor
 
-    Guards: before each call Dynamo checks ~100 guards (every module's hooks, every tensor's
-    shape), ~5% of a bf16 S1 step. None can change between one CompiledAdamStep's calls: the
-    graph is its own (``_own_code``), its hyper-parameters are fixed, the trainer steps in
-    train mode under no_grad, and ``__call__`` checks the batch. On the CPU, the C++ wrapper
-    calls the kernels without Python in between, and Inductor's probe of which vector
-    instructions the C++ compiler can build (~1 s per process) is skipped once it has passed
-    with this torch installation and compiler on this machine.
-
-    Layout: Inductor turns every graph with convolutions channels-last. That made conv-vae's
-    step slower than eager (0.85x); compiled in its own layout it is faster (1.05x).
-    """
-    options: dict = {"layout_optimization": channels_last}
-    skip_guards = getattr(torch.compiler, "skip_all_guards_unsafe", None)  # torch >= 2.8
-    if skip_guards is not None:
-        options["guard_filter_fn"] = skip_guards
-    if on_cpu:
-        options["cpp_wrapper"] = True
-        if _isa_probe_marker().is_file():
-            options["cpp.vec_isa_ok"] = True
-    return options
+    torch._inductor.aoti_compile_and_package(
+        program, package_path=str(path), inductor_configs=options
+    )
 
 
-def _isa_probe_marker() -> Path:
-    """An empty file in aekit's cache whose presence says Inductor's vector-instruction probe
-    passed here before (keyed by what the probe depends on)."""
+def _load(path: Path):
+    """The package's runner and its loss terms' names. AOTInductor's C++ loader is called
+    directly: ``torch._inductor.aoti_load_package`` wraps the same loader but first imports
+    Inductor, 0.8 s that a run whose package is cached never needs."""
+    runner = torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, -1)
+    return runner, runner.get_metadata()["terms"].split(",")
+
+
+def _cache_dir() -> Path:
     import platformdirs
 
-    toolchain = [torch.__version__, torch.__file__, platform.node(), os.environ.get("CXX", "")]
-    toolchain.append(torch.backends.cpu.get_cpu_capability())
-    digest = hashlib.sha256("|".join(toolchain).encode()).hexdigest()[:16]
-    return Path(platformdirs.user_cache_dir("aekit")) / "compile" / f"isa-probe-{digest}.ok"
+    return Path(platformdirs.user_cache_dir("aekit")) / "compile"
 
 
-def _remember_isa_probe_passed() -> None:
-    """Create the marker after a compile succeeded (which ran the probe or trusted it)."""
-    marker = _isa_probe_marker()
-    try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
-    except OSError:  # a read-only cache only costs the next run the probe
-        pass
-
-
-def _own_code(method):
-    """``method`` bound to a copy of its function with a code object of its own.
-
-    Why: Dynamo caches compiled graphs per code object. With the guards skipped, a second
-    CompiledAdamStep in the same process would otherwise run the first one's graph, and
-    several would share Dynamo's limit of 8 graphs per code object.
-    """
-    func = method.__func__
-    own = types.FunctionType(
-        func.__code__.replace(), func.__globals__, func.__name__, func.__defaults__
-    )
-    return types.MethodType(own, method.__self__)
+@cache
+def _source_digest() -> str:
+    """A digest of aekit's own source: the traced graph comes from its models and this file."""
+    digest = hashlib.sha256()
+    for file in sorted(Path(aekit.__file__).parent.rglob("*.py")):
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
 
 
 def _signature(*tensors: torch.Tensor | None) -> tuple:
@@ -235,8 +286,8 @@ def _signature(*tensors: torch.Tensor | None) -> tuple:
 
 
 def _reason(exc: BaseException) -> str:
-    """The first line of the innermost cause: Dynamo wraps the informative error (e.g.
-    "Attempted to wrap RNN, GRU, or LSTM") in a generic one."""
+    """The first line of the innermost cause: tracers and compilers wrap the informative error
+    (e.g. "no C++ compiler found") in a generic one."""
     while exc.__cause__ is not None:
         exc = exc.__cause__
     lines = str(exc).strip().splitlines()

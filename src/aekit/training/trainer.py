@@ -247,11 +247,15 @@ class Trainer:
         """One optimiser step on a batch; returns its loss terms. Full batches go through the
         compiled step when the run asks for one (a smaller last batch would need a second
         graph for its shape, so it steps eagerly on the same optimizer state)."""
-        if self.compiled_step is not None and len(batch) == self.cfg.batch_size:
-            if not self.compiled_step.compiled:
-                self.log("compiling the training step (--compile; once per run, seconds)")
+        step = self.compiled_step
+        if step is not None and len(batch) == self.cfg.batch_size:
+            if not step.compiled and not step.is_built_for(batch, target, yb):
+                self.log(
+                    "compiling the training step (--compile; once per model and batch shape "
+                    "on this machine, 10-60 s; later runs load it from aekit's cache)"
+                )
             try:
-                return self.compiled_step(batch, target, yb)
+                return step(batch, target, yb)
             except CompileFailed as exc:
                 self.log(f"{exc}; training without --compile")
                 self.compiled_step = None
