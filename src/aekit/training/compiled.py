@@ -130,7 +130,9 @@ class CompiledAdamStep:
         key = {
             "aekit": _source_digest(),
             "torch": [torch.__version__, torch.__file__, torch.backends.cpu.get_cpu_capability()],
-            "compiler": [os.environ.get("CXX", ""), platform.machine()],
+            # the kernels use this CPU's instructions (AMX...): a cache shared between
+            # machines, e.g. a home folder on a cluster, must not hand them to another CPU
+            "machine": [os.environ.get("CXX", ""), platform.machine(), platform.node()],
             "matmul_precision": torch.get_float32_matmul_precision(),
             "model": [type(self.model).__qualname__, self.model.describe(), self.model.training],
             "layout": str(self.model.memory_format),
