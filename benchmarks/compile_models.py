@@ -37,7 +37,7 @@ def run_train(args: argparse.Namespace, model: str, compile_step: bool, cache: s
             cmd += ["--data-dir", args.data_dir]
         if compile_step:
             cmd.append("--compile")
-        env = {**os.environ, "XDG_CACHE_HOME": cache}
+        env = {**os.environ, "AEKIT_CACHE_DIR": cache}
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
         lines = Path(f"{tmp}/run/metrics.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]

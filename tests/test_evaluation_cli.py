@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from aekit.cli import cli
 from aekit.errors import AekitError
 from aekit.evaluation import classifier
+from aekit.io import CACHE_ENV
 from aekit.training import train
 from tests.conftest import quick_config
 
@@ -120,7 +121,7 @@ def test_bad_label_list_is_a_usage_error(runs):
 
 
 def test_fid_and_label_accuracy_with_a_cached_classifier(runs, tmp_path, monkeypatch):
-    monkeypatch.setenv(classifier.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     metrics = evaluate_json(runs / "cvae", "--fid", "--fid-samples", 100)
     assert {"classifier_accuracy", "fid", "label_accuracy", "fid_samples"} <= set(metrics)
     assert metrics["classifier_accuracy"] > 0.5  # 8x8 digits; chance is 0.1

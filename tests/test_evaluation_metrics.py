@@ -15,6 +15,7 @@ from aekit.evaluation.codes import NEAR_ZERO, code_metrics, code_statistics, pro
 from aekit.evaluation.compression import compression_metrics
 from aekit.evaluation.frechet import frechet_distance
 from aekit.evaluation.metrics import PSNR_CAP_DB, psnr
+from aekit.io import CACHE_ENV
 from aekit.models.base import build_model
 
 
@@ -115,7 +116,7 @@ def test_feature_classifier_is_cached_and_a_damaged_cache_is_replaced(tmp_path, 
 
     from aekit.evaluation import classifier
 
-    monkeypatch.setenv(classifier.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     generator = torch.Generator().manual_seed(0)
     data = Split(torch.rand(64, 1, 8, 8, generator=generator), torch.arange(64) % 3)
     recipe = classifier.ClassifierRecipe("toy", (1, 8, 8), 3, 64, "abc", epochs=1)

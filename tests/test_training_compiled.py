@@ -10,6 +10,7 @@ import aekit.training.compiled as compiled_module
 from aekit.config import RunConfig
 from aekit.data import prepare_data
 from aekit.errors import AekitError
+from aekit.io import CACHE_ENV
 from aekit.training import resume, train
 from aekit.training.run import build_trainer
 from tests.conftest import quick_config
@@ -23,7 +24,7 @@ def _own_cache_dir(tmp_path_factory):
     """aekit's cache (where built steps are kept) in a temporary folder shared by this module's
     tests, not the user's: each different step is built once here, and later tests load it."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
         yield
 
 
@@ -117,7 +118,7 @@ def test_bf16_compiled_step_trains_like_fp32():
 
 
 def test_a_failing_compiler_falls_back_to_eager_steps(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
 
     def no_compiler(program, path, options):
         path.write_bytes(b"half a package")  # what a build that dies midway leaves behind
@@ -130,7 +131,7 @@ def test_a_failing_compiler_falls_back_to_eager_steps(monkeypatch, tmp_path):
     assert (
         "compiling the step failed (no C++ compiler found); training without --compile" in messages
     )
-    assert not list((tmp_path / "aekit" / "compile").iterdir())  # no partial package kept
+    assert not list((tmp_path / "compile").iterdir())  # no partial package kept
     _assert_weights_close(_fit(quick_config()).model, fallen_back.model, rtol=0, atol=0)
 
 
@@ -152,7 +153,7 @@ def test_a_built_step_is_loaded_by_later_runs_not_built_again(monkeypatch):
 
 
 def test_an_unreadable_cached_step_is_built_again(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     config = quick_config(train={"compile": True, "epochs": 1})
     first = _fit(config)
     package = first.compiled_step.package_path(first.compiled_step._inputs(*_batch(first)))

@@ -1,4 +1,4 @@
-"""Crash-safe file writing.
+"""Crash-safe file writing, and where aekit keeps what it caches.
 
 Every file aekit writes goes through :func:`atomic_write`: the data lands in a temporary
 file beside the target, is flushed to disk, then renamed over it. A crash or Ctrl-C at any
@@ -74,3 +74,16 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     with atomic_write(path, "w") as handle:
         json.dump(data, handle, indent=2)
         handle.write("\n")
+
+
+CACHE_ENV = "AEKIT_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """Where aekit keeps what it can rebuild (trained probe classifiers, compiled training
+    steps): ``$AEKIT_CACHE_DIR``, else the user's cache directory."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("aekit"))

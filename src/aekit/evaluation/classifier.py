@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,7 +25,6 @@ from aekit.data.batches import iterate
 from aekit.data.splits import Split
 from aekit.runs import map_batches
 
-CACHE_ENV = "AEKIT_CACHE_DIR"
 FEATURES = 128
 ARCHITECTURE_VERSION = 1  # bump when the network changes, so old cache entries are not reused
 
@@ -49,6 +47,8 @@ class ClassifierRecipe:
     def cache_path(self) -> Path:
         digest = hashlib.sha256(json.dumps(asdict(self)).encode()).hexdigest()[:12]
         safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(self.dataset).name) or "data"
+        from aekit.io import cache_root
+
         return cache_root() / "classifiers" / f"{safe_name}-{digest}.safetensors"
 
 
@@ -78,14 +78,6 @@ class FeatureClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
-
-
-def cache_root() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("aekit"))
 
 
 def load_or_train(

@@ -37,6 +37,7 @@ from torch import nn
 
 import aekit
 from aekit.errors import AekitError
+from aekit.io import atomic_save, cache_root
 from aekit.models.base import Autoencoder
 
 CLIP_EPS = 1e-6  # what torch.nn.utils.clip_grad_norm_ adds to the norm
@@ -110,8 +111,7 @@ class CompiledAdamStep:
             except Exception as exc:  # any compiler failure: the caller falls back to eager
                 raise CompileFailed(f"compiling the step failed ({_reason(exc)})") from exc
             self.batch_signature = signature
-        with torch.no_grad():
-            return dict(zip(self.term_names, self.runner.run(inputs), strict=True))
+        return dict(zip(self.term_names, self.runner.run(inputs), strict=True))
 
     @property
     def compiled(self) -> bool:
@@ -142,7 +142,7 @@ class CompiledAdamStep:
             ],
         }
         digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode())
-        return _cache_dir() / f"step-{digest.hexdigest()[:24]}.pt2"
+        return cache_root() / "compile" / f"step-{digest.hexdigest()[:24]}.pt2"
 
     def _inputs(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None
@@ -192,13 +192,8 @@ class CompiledAdamStep:
             "layout_optimization": self.model.memory_format == torch.channels_last,
             "aot_inductor.metadata": {"terms": ",".join(term_names)},
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.pt2")
-        try:
-            _compile_package(program, partial, options)
-            os.replace(partial, path)  # a crash or a concurrent build never leaves half a file
-        finally:
-            partial.unlink(missing_ok=True)
+        # a crash or a concurrent build never leaves half a package under its name
+        atomic_save(path, lambda partial: _compile_package(program, Path(partial), options))
 
     def _state(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
         """The optimizer's state for ``p``, created the way fused Adam creates it."""
@@ -265,12 +260,6 @@ def _load(path: Path):
     Inductor, 0.8 s that a run whose package is cached never needs."""
     runner = torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, -1)
     return runner, runner.get_metadata()["terms"].split(",")
-
-
-def _cache_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("aekit")) / "compile"
 
 
 @cache

@@ -252,7 +252,7 @@ class Trainer:
             if not step.compiled and not step.is_built_for(batch, target, yb):
                 self.log(
                     "compiling the training step (--compile; once per model and batch shape "
-                    "on this machine, 10-60 s; later runs load it from aekit's cache)"
+                    "on this machine, ~15 s; later runs load it from aekit's cache)"
                 )
             try:
                 return step(batch, target, yb)
