@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import platform
+import warnings
 from contextlib import nullcontext
 from functools import cache
 from pathlib import Path
@@ -41,6 +42,7 @@ from aekit.io import atomic_save, cache_root
 from aekit.models.base import Autoencoder
 
 CLIP_EPS = 1e-6  # what torch.nn.utils.clip_grad_norm_ adds to the norm
+TORCH_INTERNAL_WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated", r"`torch\.jit\.")
 
 
 class CompileFailed(AekitError):
@@ -168,7 +170,17 @@ class CompiledAdamStep:
         return _load(path)
 
     def _build(self, inputs: list[torch.Tensor], path: Path) -> None:
-        """Trace the step into one functional graph, export it and build its package."""
+        """Trace the step into one functional graph, export it and build its package.
+
+        Two warnings that torch 2.13 raises from its own code meanwhile (about its ``LeafSpec``
+        and ``torch.jit.script_method``) are silenced: they are about torch's internals, and
+        the user can do nothing about them."""
+        with warnings.catch_warnings():
+            for message in TORCH_INTERNAL_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
+            self._trace_and_compile(inputs, path)
+
+    def _trace_and_compile(self, inputs: list[torch.Tensor], path: Path) -> None:
         from torch.fx.experimental.proxy_tensor import make_fx
 
         term_names: list[str] = []
