@@ -23,6 +23,7 @@ from torch import nn
 
 from aekit.data.batches import iterate
 from aekit.data.splits import Split
+from aekit.io import atomic_save, cache_root
 from aekit.runs import map_batches
 
 FEATURES = 128
@@ -47,8 +48,6 @@ class ClassifierRecipe:
     def cache_path(self) -> Path:
         digest = hashlib.sha256(json.dumps(asdict(self)).encode()).hexdigest()[:12]
         safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(self.dataset).name) or "data"
-        from aekit.io import cache_root
-
         return cache_root() / "classifiers" / f"{safe_name}-{digest}.safetensors"
 
 
@@ -126,8 +125,6 @@ def fit(model: FeatureClassifier, train: Split, recipe: ClassifierRecipe) -> Non
 
 def _save(model: FeatureClassifier, path: Path) -> None:
     from safetensors.torch import save_file
-
-    from aekit.io import atomic_save
 
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     atomic_save(path, lambda tmp: save_file(tensors, tmp))
