@@ -15,9 +15,10 @@ from pathlib import Path
 
 from aekit.config import RunConfig
 from aekit.figures.kinds import KINDS, plot
+from aekit.figures.options import PlotOptions
 from aekit.figures.progress import ProgressGif
-from aekit.figures.subject import PlotOptions, Subject
-from aekit.training import train
+from aekit.runs import Run, open_run
+from aekit.workflow import train
 
 MAX_BYTES = {".png": 200 * 1024, ".gif": 400 * 1024}  # keep the repository light
 
@@ -66,29 +67,29 @@ FIGURES = [
 ]
 
 
-def train_runs(root: Path, reuse: bool) -> dict[str, Subject]:
+def train_runs(root: Path, reuse: bool) -> dict[str, Run]:
     """Train every run of RUNS (``reuse``: keep the finished ones already in ``root``)."""
-    subjects = {}
+    runs = {}
     for name, (model, data, schedule) in RUNS.items():
         if not (reuse and (root / name / "model.safetensors").is_file()):
             config = RunConfig.from_dict({"model": model, "data": data, "train": schedule})
             print(f"training {name} ...", flush=True)
             progress = [ProgressGif(enabled=True)] if name == "conv-vae" else []
             train(config, root / name, overwrite=True, callbacks=progress)
-        subjects[name] = Subject.from_run(root / name)
-    return subjects
+        runs[name] = open_run(root / name)
+    return runs
 
 
-def draw_gallery(subjects: dict[str, Subject], out: Path) -> list[tuple[str, str]]:
+def draw_gallery(runs: dict[str, Run], out: Path) -> list[tuple[str, str]]:
     """Every figure of FIGURES into ``out``; returns (file name, caption with command) pairs."""
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     for stem, run, kind, settings, caption in FIGURES:
         settings = dict(settings)
         if "other" in settings:
-            settings["other"] = subjects[settings["other"]]
+            settings["other"] = runs[settings["other"]]
         path = out / f"{stem}{KINDS[kind].suffix}"
-        plot(subjects[run], kind, PlotOptions(**settings), path)
+        plot(runs[run], kind, PlotOptions(**settings), path)
         size = path.stat().st_size
         if size > MAX_BYTES[path.suffix]:
             limit = MAX_BYTES[path.suffix] // 1024

@@ -27,7 +27,7 @@ import torch
 from aekit.config import RunConfig
 from aekit.evaluation import evaluate_model
 from aekit.evaluation.likelihood import likelihood_metrics
-from aekit.training import train
+from aekit.workflow import train
 
 MODELS = {
     "vae": {"name": "vae", "latent_dim": 50, "hidden": [200, 200], "activation": "tanh"},
@@ -58,10 +58,10 @@ def benchmark(
         }
     )
     start = time.perf_counter()
-    result = train(config, runs / name, figures=False, log=print)
+    run = train(config, runs / name, figures=False, log=print)
     train_seconds = time.perf_counter() - start
-    test = result.data.test
-    model = result.model.cpu().eval()
+    test = run.data.test
+    model = run.model.cpu().eval()
     subset = test.subset(iw_examples)
     start = time.perf_counter()
     likelihood = likelihood_metrics(model, subset, args.iw_samples, binarized=True, seed=0)

@@ -25,7 +25,7 @@ import torch
 
 from aekit.config import RunConfig
 from aekit.data import prepare_data
-from aekit.training.run import build_trainer
+from aekit.training import build_trainer
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 CONV_RECIPES = {
@@ -43,7 +43,7 @@ def train_in_layout(args: argparse.Namespace) -> dict:
         {"data.limit": args.limit, "data.data_dir": args.data_dir, "train.device": "cpu"}
     )
     data = prepare_data(config.data)
-    trainer = build_trainer(config, data, run=None)
+    trainer = build_trainer(config, data)
     trainer.model.to(memory_format=LAYOUTS[args.layout])
     seconds = []
     for epoch in range(1, args.epochs + 1):

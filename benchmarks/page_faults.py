@@ -38,9 +38,8 @@ from aekit.config import DataConfig
 from aekit.data import prepare_data
 from aekit.evaluation import likelihood
 from aekit.models import build_model
+from aekit.runs import Run
 from aekit.training import allocator
-from aekit.training import trainer as trainer_module
-from aekit.training.rundir import RunDir
 
 OLD_DECODE_ROWS = 16384
 
@@ -56,7 +55,7 @@ def peak_mib() -> float:
 def train_variant(args: argparse.Namespace, model: str, keep: bool) -> dict[str, Any]:
     """``aekit train`` as a user runs it, with aekit's allocator setting or glibc's default."""
     if not keep:
-        allocator.keep_freed_memory = trainer_module.keep_freed_memory = lambda: False
+        allocator.keep_freed_memory = lambda: False
     with tempfile.TemporaryDirectory() as tmp:
         argv = ["train", "--quiet", "--model", model, "--dataset", args.dataset]
         argv += ["--epochs", str(args.epochs), "--out", f"{tmp}/run"]
@@ -65,7 +64,7 @@ def train_variant(args: argparse.Namespace, model: str, keep: bool) -> dict[str,
         with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):
             cli_main(argv)
         seconds = time.perf_counter() - start
-        last = RunDir.open(f"{tmp}/run").read_metrics()[-1]
+        last = Run.open(f"{tmp}/run").read_metrics()[-1]
     return {
         "seconds": seconds,
         "faults": faults() - before,

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aekit.cli.recipes import Recipe, select_recipes
 from aekit.io import atomic_write
+from aekit.recipes import Recipe, select_recipes
 from aekit.training.trainer import TrainingDiverged
 
 TIMING_FILE = "reproduce.json"  # wall time and command of a run made by this script
@@ -91,7 +91,7 @@ def run_recipe(
     recipe: Recipe, out: Path, data_dir: str | None, epochs: int | None, limit: int | None
 ) -> None:
     """Train one recipe into ``out`` and record its wall time and command beside the run."""
-    from aekit.training import train
+    from aekit.workflow import train
 
     overrides = {"data.data_dir": data_dir, "train.epochs": epochs, "data.limit": limit}
     config = recipe.config().with_overrides({k: v for k, v in overrides.items() if v is not None})
@@ -106,14 +106,13 @@ def run_recipe(
 def collect(recipe: Recipe, out: Path, data_dir: str | None) -> Outcome:
     """Read a finished run's metrics and evaluate its model on the test split."""
     from aekit.evaluation import evaluate_model
-    from aekit.runs import open_run
-    from aekit.training.rundir import RunDir
+    from aekit.runs import Run, open_run
 
     default_command = command_for(recipe, data_dir, out, {})
     if not (out / "config.yaml").is_file():
         return Outcome(recipe, [], {}, None, default_command, "not run yet")
-    run = RunDir.open(out)
-    history, planned = run.read_metrics(), run.load_config().train.epochs
+    run = Run.open(out)
+    history, planned = run.read_metrics(), run.config.train.epochs
     unfinished = f"unfinished: {len(history)} of {planned} epochs" if len(history) < planned else ""
     if not (out / "model.safetensors").is_file():
         wall = sum(row.get("seconds", 0.0) for row in history) or None
@@ -126,43 +125,34 @@ def collect(recipe: Recipe, out: Path, data_dir: str | None) -> Outcome:
         wall = sum(row.get("seconds", 0.0) for row in history)
         command, note = default_command, "wall time = sum of epoch times"
     note = "; ".join(n for n in (unfinished, note) if n)
-    loaded = open_run(out)
-    if data_dir:
-        loaded.config.data.data_dir = data_dir
-    data = loaded.data()
-    evaluation = evaluate_model(loaded.model, data.test)
-    evaluation.update(code_baselines(loaded.model, data))
-    evaluation.update(mean_code_activation(loaded.model, data.test))
-    evaluation.update(iwae_nll(loaded.model, data.test, loaded.config.data.binarize is not None))
+    opened = open_run(out, data_dir=data_dir)
+    data = opened.data
+    evaluation = evaluate_model(opened.model, data.test)
+    evaluation.update(code_baselines(opened.model, data))
+    evaluation.update(mean_code_activation(opened.model, data.test))
+    evaluation.update(iwae_nll(opened.model, data.test, opened.binarized))
     return Outcome(recipe, history, evaluation, wall, command, note)
 
 
 def code_baselines(model, data) -> dict[str, float]:
     """PCA with as many components as the code (test MSE per pixel) and a logistic-regression
     probe on the codes (test accuracy): what the articles did not report."""
-    import torch
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from aekit.runs import map_batches
+    from aekit.runs.inference import encode
 
-    if model.conditional or not 0 < model.latent_dim <= BASELINE_MAX_CODE:
+    if model.conditional or not 0 < model.code_dim <= BASELINE_MAX_CODE:
         return {}
     train, test = data.train.subset(min(BASELINE_TRAIN, len(data.train))), data.test
     flat_train, flat_test = train.x.flatten(1).numpy(), test.x.flatten(1).numpy()
-    pca = PCA(model.latent_dim, random_state=0).fit(flat_train)
+    pca = PCA(model.code_dim, random_state=0).fit(flat_train)
     recon = pca.inverse_transform(pca.transform(flat_test)).clip(0.0, 1.0)
     result = {"pca_mse": float(((recon - flat_test) ** 2).mean())}
     if train.y is not None and test.y is not None:
-        model.eval()
-
-        def encode(xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
-            return model.encode(xb).flatten(1)
-
-        with torch.no_grad():
-            codes_train, codes_test = map_batches(encode, train.x), map_batches(encode, test.x)
+        codes_train, codes_test = encode(model, train.x), encode(model, test.x)
         # standardised codes: unscaled SELU / ReLU codes keep lbfgs from converging
         probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
         probe.fit(codes_train.numpy(), train.y.numpy())
@@ -183,15 +173,11 @@ def iwae_nll(model, test, binarized: bool) -> dict[str, float]:
 
 def mean_code_activation(model, test) -> dict[str, float]:
     """For sparse autoencoders: the test set's mean code activation (S15 aims at the target)."""
-    import torch
-
-    from aekit.runs import map_batches
+    from aekit.runs.inference import encode
 
     if not hasattr(model, "sparsity_target"):
         return {}
-    model.eval()
-    with torch.no_grad():
-        codes = map_batches(lambda xb, yb: model.encode(xb), test.x)
+    codes = encode(model, test.x)
     return {"mean_activation": float(codes.mean()), "sparsity_target": model.sparsity_target}
 
 

@@ -28,6 +28,7 @@ Peak resident memory of ``aekit train`` on the full 60,000-image MNIST is measur
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import statistics
@@ -42,7 +43,8 @@ from torch import nn, optim
 
 from aekit.config import RunConfig
 from aekit.data import prepare_data
-from aekit.training.run import build_trainer
+from aekit.training import build_trainer
+from aekit.training.subnormals import subnormals_flushed
 
 
 class ArticleAutoEncoder(nn.Module):
@@ -116,12 +118,13 @@ def aekit_loop(
 ) -> tuple[list[float], float]:
     """aekit's trainer on the same data; returns (seconds per epoch, last epoch's mean loss).
     With ``compile_step``, epoch 1 includes compiling the step."""
-    trainer = build_trainer(aekit_config(args, precision, compile_step), data, run=None)
+    trainer = build_trainer(aekit_config(args, precision, compile_step), data)
     seconds = []
-    for epoch in range(1, args.epochs + 1):
-        start = time.perf_counter()
-        metrics = trainer.train_epoch(data.train.x, data.train.y, epoch)
-        seconds.append(time.perf_counter() - start)
+    with subnormals_flushed():  # as Trainer.fit trains
+        for epoch in range(1, args.epochs + 1):
+            start = time.perf_counter()
+            metrics = trainer.train_epoch(data.train.x, data.train.y, epoch)
+            seconds.append(time.perf_counter() - start)
     return seconds, metrics["train_loss"]
 
 
@@ -132,12 +135,10 @@ def run_variant(args: argparse.Namespace) -> dict[str, Any]:
         precision, _, compiled = args.variant.removeprefix("aekit-").partition("-")
         seconds, loss = aekit_loop(args, precision, compiled == "compile", data)
     else:
-        if args.variant == "plain-ftz":
-            from aekit.training.subnormals import flush_subnormals_to_zero
-
-            flush_subnormals_to_zero()
         x_flat = data.train.x.reshape(len(data.train.x), -1)
-        seconds, loss = plain_loop(x_flat, args.epochs, args.batch_size, args.seed)
+        flushed = subnormals_flushed() if args.variant == "plain-ftz" else contextlib.nullcontext()
+        with flushed:
+            seconds, loss = plain_loop(x_flat, args.epochs, args.batch_size, args.seed)
     return {"epoch_seconds": seconds, "loss": loss, "examples": len(data.train.x)}
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from aekit.cli import main
-from aekit.training import train
+from aekit.workflow import train
 
 from .conftest import quick_config
 

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from aekit.config import RunConfig
 from aekit.errors import AekitError
 from aekit.models import build_model
-from aekit.training import train
+from aekit.workflow import train
 
 
 def _label_accuracy(conditioning: str) -> float:

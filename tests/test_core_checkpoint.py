@@ -10,7 +10,7 @@ import torch
 from aekit.errors import AekitError
 from aekit.io import atomic_write
 from aekit.models import build_model
-from aekit.training.checkpoint import load_model, save_model
+from aekit.runs.checkpoint import load_model, save_model
 
 
 @pytest.mark.parametrize("name", ["ae", "conv-ae", "vae", "cvae", "conv-vae", "linear-ae"])

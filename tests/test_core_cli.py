@@ -92,7 +92,7 @@ def test_sample_and_reconstruct(runs, tmp_path):
         (["train", "--set", "model.bogus=1"], "model 'ae' has no option(s) bogus"),
         (["train", "--set", "model.init=keras"], "unknown init 'keras'; choose one of: glorot,"),
         (["train", "--epochs", "0"], "0 is not in the range x>=1"),
-        (["train", "--compile", "--optimizer", "sgd"], "--compile supports --optimizer adam only"),
+        (["train", "--compile", "--optimizer", "sgd"], "--compile supports --optimizer adam and"),
         (["evaluate", "no/such/run"], "run directory not found"),
         (["sample", "RUN_AE"], "model 'ae' is not generative"),
         (["sample", "RUN_CVAE"], "is conditional: give --label"),

@@ -13,9 +13,10 @@ from sklearn.decomposition import PCA
 from aekit.config import RunConfig
 from aekit.errors import AekitError
 from aekit.evaluation import evaluate_model
-from aekit.training import TrainingDiverged, resume, train
-from aekit.training.checkpoint import load_model
-from aekit.training.rundir import RunDir
+from aekit.runs import Run
+from aekit.runs.checkpoint import load_model
+from aekit.training import TrainingDiverged
+from aekit.workflow import resume, train
 from tests.conftest import quick_config
 
 
@@ -24,16 +25,22 @@ def _weights(path) -> dict[str, torch.Tensor]:
 
 
 def test_run_directory_layout(tmp_path):
-    result = train(quick_config(), tmp_path / "run")
-    run = result.run
-    for path in (run.config, run.model, run.checkpoint, run.metrics):
+    run = train(quick_config(), tmp_path / "run")
+    for path in (run.config_file, run.model_file, run.checkpoint_file, run.metrics_file):
         assert path.is_file(), path
-    rows = [json.loads(line) for line in run.metrics.read_text().splitlines()]
+    rows = [json.loads(line) for line in run.metrics_file.read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert {"train_loss", "val_loss", "seconds"} <= set(rows[0])
     assert (run.figures / "reconstructions.png").stat().st_size > 1000
     assert (run.figures / "curves.png").stat().st_size > 1000
-    assert RunConfig.load(run.config).to_dict() == quick_config().to_dict()
+    # config.yaml is the config, with the training values it left to the defaults filled in
+    saved = RunConfig.load(run.config_file)
+    assert (
+        saved.to_dict()
+        == quick_config()
+        .with_overrides({"train.lr": 1e-3, "train.lr_schedule": "constant"})
+        .to_dict()
+    )
 
 
 def test_same_seed_same_numbers(tmp_path):
@@ -62,12 +69,12 @@ def test_same_seed_same_numbers(tmp_path):
 def test_resume_equals_uninterrupted(tmp_path, sections):
     full = train(quick_config(**sections, train={"epochs": 4}), tmp_path / "full")
     cut = train(quick_config(**sections, train={"epochs": 2}), tmp_path / "cut")
-    resumed = resume(cut.run.path, epochs=4)
-    final_full, final_resumed = _weights(full.run.model), _weights(resumed.run.model)
+    resumed = resume(cut.path, epochs=4)
+    final_full, final_resumed = _weights(full.model_file), _weights(resumed.model_file)
     assert final_full.keys() == final_resumed.keys()
     for key in final_full:
         assert torch.equal(final_full[key], final_resumed[key]), key
-    assert [r["epoch"] for r in resumed.run.read_metrics()] == [1, 2, 3, 4]
+    assert [r["epoch"] for r in resumed.read_metrics()] == [1, 2, 3, 4]
     assert resumed.history[-1]["val_loss"] == full.history[-1]["val_loss"]
 
 
@@ -89,7 +96,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         train(config, tmp_path / "run", callbacks=[_PoisonAfterFirstEpoch()])
     model = load_model(tmp_path / "run" / "model.safetensors")
     assert all(torch.isfinite(p).all() for p in model.parameters())
-    assert [r["epoch"] for r in RunDir.open(tmp_path / "run").read_metrics()] == [1]
+    assert [r["epoch"] for r in Run.open(tmp_path / "run").read_metrics()] == [1]
 
 
 class _WreckAfterFirstEpoch:
@@ -110,7 +117,7 @@ def test_early_stopping_keeps_best_weights(tmp_path):
     result = train(config, tmp_path / "run", callbacks=[_WreckAfterFirstEpoch()])
     history = result.history
     assert len(history) == 2 and history[1]["val_loss"] > history[0]["val_loss"]
-    reloaded = load_model(result.run.model)
+    reloaded = load_model(result.model_file)
     best = history[0]["val_loss"] * reloaded.input_dim  # per-element -> per-example
     assert evaluate_model(reloaded, result.data.val)["recon_bce"] * reloaded.input_dim == (
         pytest.approx(best, rel=1e-4)
@@ -121,11 +128,11 @@ def test_early_stopping_keeps_best_weights(tmp_path):
 
 def test_resuming_an_early_stopped_run_says_it_is_finished(tmp_path):
     config = quick_config(train={"epochs": 6, "early_stopping": 1})
-    run = train(config, tmp_path / "run", callbacks=[_WreckAfterFirstEpoch()]).run
-    metrics = run.metrics.read_text()
+    run = train(config, tmp_path / "run", callbacks=[_WreckAfterFirstEpoch()])
+    metrics = run.metrics_file.read_text()
     with pytest.raises(AekitError, match=r"stopped early at epoch 2 .*it is finished"):
         resume(run.path, epochs=8)
-    assert run.metrics.read_text() == metrics
+    assert run.metrics_file.read_text() == metrics
 
 
 def test_ae_beats_pca_on_held_out_mnist(mnist_dir):
@@ -158,10 +165,10 @@ def test_bf16_mixed_precision_trains_close_to_fp32(tmp_path):
 def _inputs_seen_per_epoch(config: RunConfig) -> list[dict[bytes, torch.Tensor]]:
     """For each epoch of ``fit``: clean example (as bytes) -> the input the model was given."""
     from aekit.data import prepare_data
-    from aekit.training.run import build_trainer
+    from aekit.training import build_trainer
 
     data = prepare_data(config.data)
-    trainer = build_trainer(config, data, run=None)
+    trainer = build_trainer(config, data)
     pairs: list[tuple[bytes, torch.Tensor]] = []
     loss_terms = trainer.model.loss_terms
 

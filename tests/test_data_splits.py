@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from aekit.config import DataConfig
-from aekit.data.sources import RawData
+from aekit.data.raw import RawData
 from aekit.data.splits import split_raw
 from aekit.errors import AekitError
 

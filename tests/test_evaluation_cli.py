@@ -12,7 +12,7 @@ from aekit.cli import cli
 from aekit.errors import AekitError
 from aekit.evaluation import classifier
 from aekit.io import CACHE_ENV
-from aekit.training import train
+from aekit.workflow import train
 from tests.conftest import quick_config
 
 

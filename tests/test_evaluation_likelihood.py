@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -21,12 +22,21 @@ class ProbabilisticPCA(VariationalAutoencoder):
     ``exact_posterior`` gives W orthogonal columns, which makes the true posterior diagonal,
     and encodes it: then every importance weight equals p(x)."""
 
+    fixed: ClassVar[dict[str, Any]] = {"recon_loss": "mse", "output": "linear"}
+
     def __init__(
-        self, dims: int = 6, latent: int = 2, sigma: float = 0.5, exact_posterior: bool = False
+        self,
+        input_shape: tuple[int, ...],
+        *,
+        latent: int = 2,
+        sigma: float = 0.5,
+        exact_posterior: bool = False,
+        **base,
     ) -> None:
-        super().__init__((dims,), recon_loss="mse", output="linear")
+        super().__init__(input_shape, **base)
+        (dims,) = input_shape
         generator = torch.Generator().manual_seed(0)
-        self.latent_dim = latent
+        self.code_dim = latent
         self.weight = torch.randn(dims, latent, generator=generator)
         if exact_posterior:
             self.weight = torch.linalg.qr(self.weight).Q * torch.tensor([2.0, 0.7])
@@ -37,7 +47,7 @@ class ProbabilisticPCA(VariationalAutoencoder):
 
     def encode_dist(self, x, y=None):
         if not self.exact_posterior:
-            return x @ self.encoder.T, torch.full((len(x), self.latent_dim), math.log(0.5))
+            return x @ self.encoder.T, torch.full((len(x), self.code_dim), math.log(0.5))
         precision = 1 + self.weight.square().sum(0) / self.sigma**2  # diagonal: W^T W is
         mean = (x - self.bias) @ self.weight / self.sigma**2 / precision
         return mean, (-precision.log()).expand_as(mean)
@@ -54,7 +64,7 @@ class ProbabilisticPCA(VariationalAutoencoder):
 
     def draw(self, n: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(1)
-        z = torch.randn(n, self.latent_dim, generator=generator)
+        z = torch.randn(n, self.code_dim, generator=generator)
         noise = torch.randn(n, len(self.bias), generator=generator)
         return self.decode(z) + self.sigma * noise
 
@@ -65,7 +75,7 @@ def estimate(model, x, samples, seed=2, max_rows=16384):
 
 
 def test_iwae_converges_to_the_exact_ppca_likelihood():
-    model = ProbabilisticPCA()
+    model = ProbabilisticPCA((6,))
     x = model.draw(200)
     exact = model.exact_log_likelihood(x)
     errors = {k: (estimate(model, x, k) - exact).mean().item() for k in (1, 10, 100, 1000)}
@@ -76,7 +86,7 @@ def test_iwae_converges_to_the_exact_ppca_likelihood():
 
 
 def test_iwae_is_never_worse_than_the_elbo():
-    model = ProbabilisticPCA()
+    model = ProbabilisticPCA((6,))
     x = model.draw(200)
     generator = torch.Generator().manual_seed(3)
     mean, logvar = model.encode_dist(x)
@@ -113,7 +123,7 @@ def test_exact_posterior_gives_the_exact_likelihood_in_any_chunking(
     over examples and samples, and decoded in slices that cut across examples, must return
     log p(x) itself (a slice scored against the wrong examples would not)."""
     monkeypatch.setattr(likelihood, "DECODE_ROWS", decode_rows)
-    model = ProbabilisticPCA(exact_posterior=True)
+    model = ProbabilisticPCA((6,), exact_posterior=True)
     x = model.draw(40)
     got = estimate(model, x, samples, max_rows=max_rows)
     torch.testing.assert_close(got, model.exact_log_likelihood(x), atol=1e-4, rtol=0)

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from aekit.cli import cli
 from aekit.errors import AekitError
-from aekit.training.checkpoint import load_model
+from aekit.runs.checkpoint import load_model
 
 
 def aekit(*args: str):
@@ -34,7 +34,7 @@ def test_recurrent_ae_trains_and_encodes_mnist_rows(tmp_path):
     assert result.exit_code == 0, result.output
     model = load_model(run / "model.safetensors")
     assert model.name == "recurrent-ae" and (model.steps, model.features) == (28, 28)
-    assert model.latent_dim == 30  # the article's 100/30 layout by default
+    assert model.code_dim == 30  # the article's 100/30 layout by default
     assert (run / "figures" / "reconstructions.png").is_file()
     codes = tmp_path / "codes.npy"
     result = aekit("encode", run, "--input", "digits", "--out", codes)

@@ -10,10 +10,10 @@ from aekit.cli import cli
 from aekit.config import RunConfig
 from aekit.errors import AekitError
 from aekit.models import build_model
-from aekit.models.mlp import greedy_model_names
-from aekit.training import resume, train
-from aekit.training.checkpoint import load_model
-from aekit.training.rundir import RunDir
+from aekit.runs import Run
+from aekit.runs.checkpoint import load_model
+from aekit.training.greedy import adopt_stage, greedy_model_names, stage_model
+from aekit.workflow import resume, train
 from tests.conftest import quick_config
 
 
@@ -30,11 +30,11 @@ def test_adopted_stages_compose_into_the_stack(name):
     """encode = stage2.encode . stage1.encode, decode = stage1.decode . act . stage2.decode."""
     torch.manual_seed(0)
     model = build_model({"name": name, "hidden": [12], "latent_dim": 4}, (1, 6, 6))
-    stages = [model.stage_model(0), model.stage_model(1)]
+    stages = [stage_model(model, 0), stage_model(model, 1)]
     assert [s.layer_sizes for s in stages] == [[36, 12], [12, 4]]
     assert stages[1].recon_loss == "mse" and stages[0].recon_loss == model.recon_loss
     for index, stage in enumerate(stages):
-        model.adopt_stage(index, stage)
+        adopt_stage(model, index, stage)
     x, z = torch.rand(5, 1, 6, 6), torch.randn(5, 4)
     with torch.no_grad():
         assert torch.allclose(model.encode(x), stages[1].encode(stages[0].encode(x)))
@@ -45,7 +45,7 @@ def test_adopted_stages_compose_into_the_stack(name):
 def test_greedy_run_records_each_stage(tmp_path):
     model = {"name": "tied-ae", "hidden": [32], "latent_dim": 8}
     result = train(greedy_config(model, finetune=2), out=tmp_path / "run")
-    rows = result.run.read_metrics()
+    rows = result.read_metrics()
     assert [r["stage"] for r in rows] == ["layer1"] * 2 + ["layer2"] * 2 + ["finetune"] * 2
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert [r["stage_epoch"] for r in rows] == [1, 2] * 3
@@ -53,11 +53,11 @@ def test_greedy_run_records_each_stage(tmp_path):
     for stage in ("layer1", "layer2", "finetune"):
         losses = [r["train_loss"] for r in rows if r["stage"] == stage]
         assert losses[1] < losses[0]
-    saved = load_model(result.run.model)
+    saved = load_model(result.model_file)
     x = result.data.test.x[:8]
     with torch.no_grad():
         assert torch.equal(saved.encode(x), result.model.encode(x))
-    assert (result.run.figures / "reconstructions.png").is_file()
+    assert (result.figures / "reconstructions.png").is_file()
 
 
 def test_greedy_stack_reconstructs_without_finetuning(tmp_path):
@@ -133,7 +133,7 @@ def test_cli_greedy_with_finetuning(tmp_path):
     assert result.exit_code == 0, result.output
     config = RunConfig.load(out / "config.yaml")
     assert config.train.greedy and config.train.greedy_finetune_epochs == 1
-    stages = [row["stage"] for row in RunDir.open(out).read_metrics()]
+    stages = [row["stage"] for row in Run.open(out).read_metrics()]
     assert stages == ["layer1", "layer2", "finetune"]
 
 

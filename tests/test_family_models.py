@@ -10,13 +10,14 @@ import torch
 import torch.nn.functional as F
 
 from aekit.config import DataConfig, RunConfig, TrainConfig
-from aekit.data.sources import RawData
+from aekit.data.raw import RawData
 from aekit.data.splits import DataBundle, prepare_data, split_raw
 from aekit.data.transforms import parse_noise
 from aekit.errors import AekitError
 from aekit.models import MODELS, build_model
-from aekit.training import Trainer, train
-from aekit.training.checkpoint import load_model
+from aekit.runs.checkpoint import load_model
+from aekit.training import Trainer
+from aekit.workflow import train
 
 # Small versions of every registered model, so the whole family trains in seconds on a CPU.
 SMALL: dict[str, dict] = {
@@ -70,7 +71,7 @@ def test_save_load_encode_round_trip(name, tmp_path):
         }
     )
     result = train(config, out=tmp_path / "run")
-    loaded = load_model(result.run.model)
+    loaded = load_model(result.model_file)
     assert loaded.describe() == result.model.describe()
     x, y = result.data.test.x[:16], result.data.test.y[:16]
     y = y if loaded.conditional else None
@@ -78,13 +79,13 @@ def test_save_load_encode_round_trip(name, tmp_path):
         code = result.model.eval().encode(x, y)
         assert torch.equal(loaded.encode(x, y), code)
         assert torch.equal(loaded.decode(code, y), result.model.decode(code, y))
-    assert (result.run.figures / "reconstructions.png").is_file()
+    assert (result.figures / "reconstructions.png").is_file()
 
 
 def test_conv_ae_weights_are_channels_last_also_after_loading(tmp_path):
     """Channels-last is what makes conv-ae's max-pooling fast on the CPU; conv-vae measured
     faster in the default layout (benchmarks/RESULTS.md)."""
-    from aekit.training.checkpoint import save_model
+    from aekit.runs.checkpoint import save_model
 
     def kernels(model):
         return [p for p in model.parameters() if p.dim() == 4 and p.shape[1] > 1]

@@ -19,11 +19,14 @@ def principal_angles_to_pca(data: DataBundle, k: int, schedule, batch_size: int)
     the principal angles, in degrees, between its decoder's columns and PCA's components.
 
     A second, smaller learning rate removes most of Adam's minibatch jitter around the optimum.
+    Each stage keeps its rate constant (not linear-ae's default cosine decay).
     """
     torch.manual_seed(0)
     model = build_model({"name": "linear-ae", "latent_dim": k}, data.shape)
     for epochs, lr in schedule:
-        cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, device="cpu")
+        cfg = TrainConfig(
+            epochs=epochs, lr=lr, batch_size=batch_size, lr_schedule="constant", device="cpu"
+        )
         Trainer(model, cfg).fit(data.train, data.val)
     decoder_columns = model.decoder[0].weight.detach().numpy()  # (input_dim, k)
     pca = PCA(n_components=k).fit(data.train.x.flatten(1).numpy())

@@ -15,13 +15,13 @@ from PIL import Image
 from aekit.cli import cli
 from aekit.errors import AekitError
 from aekit.figures.kinds import KINDS
-from aekit.training import train
+from aekit.workflow import train
 from tests.conftest import REPO, quick_config
 
 
 def _train(root: Path, name: str, model: dict, **data) -> Path:
     config = quick_config(model=model, data={"limit": 300, **data}, train={"epochs": 2})
-    return train(config, root / name).run.path
+    return train(config, root / name).path
 
 
 @pytest.fixture(scope="module")
@@ -135,21 +135,24 @@ def test_every_kind_is_listed_in_the_help():
 
 def test_sequences_reconstruct_as_line_plots(tmp_path):
     """Data without an image form (T x F sequences) is drawn input against reconstruction."""
-    from aekit.figures.run_figures import reconstruction_figure
+    from aekit.figures.examples import reconstruction_figure
+    from aekit.figures.plotting import save_figure
 
     t = torch.linspace(0, 6.28, 50)
     x = torch.stack([torch.stack([t.sin() + k, t.cos()], -1) for k in range(4)])
-    path = reconstruction_figure(x, 0.9 * x, tmp_path / "seq.png")
+    path = save_figure(reconstruction_figure(x, 0.9 * x), tmp_path / "seq.png")
     assert_real_png(path)
 
 
 def test_every_kind_draws_sequence_data_as_line_plots(tmp_path):
     """Models of (T, F) sequences get the same figures, drawn as lines instead of pictures."""
+    from aekit.config import DataConfig, RunConfig
     from aekit.data.splits import DataBundle, Split
     from aekit.figures.kinds import applicable
     from aekit.figures.kinds import plot as draw
-    from aekit.figures.subject import PlotOptions, Subject
+    from aekit.figures.options import PlotOptions
     from aekit.models.base import build_model
+    from aekit.runs import Run
 
     generator = torch.Generator().manual_seed(0)
     t = torch.linspace(0, 6.28, 20)
@@ -158,15 +161,15 @@ def test_every_kind_draws_sequence_data_as_line_plots(tmp_path):
     x = (x + 1) / 2
     split = Split(x, torch.arange(60) % 3)
     model = build_model({"name": "ae", "latent_dim": 2, "hidden": [16]}, (20, 2), 3)
-    subject = Subject(
-        "seq", model, DataBundle("waves", split, split, split, 3), "waves",
-        noise="gaussian:0.1", history=[{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1}],
-        figures=tmp_path,
+    run = Run(
+        tmp_path / "seq", RunConfig(data=DataConfig(dataset="waves", noise="gaussian:0.1")),
+        model=model, data=DataBundle("waves", split, split, split, 3),
+        history=[{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1}],
     )  # fmt: skip
-    kinds = applicable(subject)
+    kinds = applicable(run)
     assert {"samples", "traverse", "interpolate", "manifold", "denoise", "latent"} <= set(kinds)
     for kind in kinds:
-        assert_real_png(draw(subject, kind, PlotOptions(points=60)), min_side=100)
+        assert_real_png(draw(run, kind, PlotOptions(points=60)), min_side=100)
 
 
 def test_gallery_captions_fit_the_figures():
@@ -187,28 +190,15 @@ def test_gallery_captions_fit_the_figures():
 
 def test_curves_of_a_greedy_run_are_split_by_stage(tmp_path):
     """Each greedy stage optimises its own loss: no line joins two stages, a marker divides them."""
-    import matplotlib
+    from aekit.figures import curves
 
-    from aekit.figures import run_figures
-
-    matplotlib.use("Agg")
     names = ["layer1", "layer1", "layer2", "layer2", "finetune"]
     history = [
         {"stage": s, "epoch": i + 1, "train_loss": 1.0 / (i + 1), "val_loss": 1.1 / (i + 1)}
         for i, s in enumerate(names)
     ]
-    assert run_figures._stages(history) == [("layer1", 0, 2), ("layer2", 2, 4), ("finetune", 4, 5)]
-    drawn = []
-    original = run_figures.save_figure
-
-    def keep(fig, path):
-        drawn.append(fig)
-        return original(fig, path)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(run_figures, "save_figure", keep)
-        assert run_figures.curves_figure(history, tmp_path / "curves.png").is_file()
-    ax = drawn[0].axes[0]
+    assert curves._stages(history) == [("layer1", 0, 2), ("layer2", 2, 4), ("finetune", 4, 5)]
+    ax = curves.curves_figure(history).axes[0]
     segments = [line for line in ax.get_lines() if line.get_marker() in ("o", "s")]
     assert sorted(len(line.get_xdata()) for line in segments) == [1, 1, 2, 2, 2, 2]
     dividers = [line for line in ax.get_lines() if line.get_linestyle() == "--"]

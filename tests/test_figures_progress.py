@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from aekit.cli import cli
 from aekit.figures.progress import ProgressGif
-from aekit.training import resume, train
+from aekit.workflow import resume, train
 from tests.conftest import quick_config
 
 
@@ -28,7 +28,7 @@ def vae_config(epochs: int):
 
 
 def test_gif_has_the_untrained_model_and_one_frame_per_epoch(tmp_path):
-    run = train(vae_config(3), tmp_path / "run", callbacks=[ProgressGif()]).run
+    run = train(vae_config(3), tmp_path / "run", callbacks=[ProgressGif()])
     frames = sorted(p.name for p in (run.figures / "progress").iterdir())
     assert frames == [f"epoch-000{i}.png" for i in range(4)]
     assert gif_frames(run.figures / "progress.gif") == 4
@@ -36,7 +36,7 @@ def test_gif_has_the_untrained_model_and_one_frame_per_epoch(tmp_path):
 
 def test_gif_survives_resume(tmp_path):
     """Frames of the interrupted session stay; stale frames after the checkpoint go."""
-    run = train(vae_config(2), tmp_path / "run", callbacks=[ProgressGif()]).run
+    run = train(vae_config(2), tmp_path / "run", callbacks=[ProgressGif()])
     (run.figures / "progress" / "epoch-0009.png").write_bytes(b"stale")  # a later, lost epoch
     resume(run.path, epochs=4, callbacks=[ProgressGif()])
     frames = sorted(p.name for p in (run.figures / "progress").iterdir())

@@ -19,7 +19,7 @@ from PIL import Image
 
 from aekit.cli import cli
 from aekit.figures.progress import ProgressGif
-from aekit.training import train
+from aekit.workflow import train
 from tests.conftest import quick_config
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -39,8 +39,8 @@ def runs(tmp_path_factory) -> list[Path]:
     vae = quick_config(model={"name": "vae", "latent_dim": 2, "hidden": [32]}, data={"limit": 200})
     ae = quick_config(model={"name": "ae", "latent_dim": 4, "hidden": [32]}, data={"limit": 200})
     return [
-        train(vae, root / "vae", callbacks=[ProgressGif()]).run.path,
-        train(ae, root / "ae").run.path,
+        train(vae, root / "vae", callbacks=[ProgressGif()]).path,
+        train(ae, root / "ae").path,
     ]
 
 

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from aekit.cli import main
-from aekit.cli.recipes import all_recipes, select_recipes
 from aekit.config import RunConfig
 from aekit.errors import AekitError
 from aekit.models.base import build_model
+from aekit.recipes import all_recipes, select_recipes
 
 from .conftest import REPO
 
@@ -178,10 +178,11 @@ def test_reproduce_subset_keeps_every_recipe_in_the_report(tmp_path, monkeypatch
 
 
 def test_train_accepts_a_recipe_name(monkeypatch, tmp_path):
-    from aekit.cli.recipes import config_path
+    from aekit.recipes import config_path
 
-    monkeypatch.chdir(tmp_path)  # no recipes/ here: the repository's own are found
-    assert config_path("keras-simple-ae") == REPO / "recipes" / "keras-simple-ae.yaml"
+    monkeypatch.chdir(tmp_path)  # no recipes/ here: the ones aekit ships are found
+    shipped = (REPO / "recipes" / "keras-simple-ae.yaml").resolve()
+    assert config_path("keras-simple-ae").resolve() == shipped
     assert config_path("my.yaml") == tmp_path.joinpath("my.yaml").relative_to(tmp_path)
     with pytest.raises(AekitError, match=r"no config file or recipe named 'nope'.*keras-conv-ae"):
         config_path("nope")

@@ -8,13 +8,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import aekit.training.compiled as compiled_module
+import aekit.training.internals as internals
 from aekit.config import RunConfig
 from aekit.data import prepare_data
 from aekit.errors import AekitError
 from aekit.io import CACHE_ENV
-from aekit.training import resume, train
-from aekit.training.run import build_trainer
+from aekit.training import build_trainer
+from aekit.workflow import resume, train
 from tests.conftest import quick_config
 
 # quick_config's 540 training examples in batches of 64: eight compiled steps and a last batch
@@ -89,9 +89,9 @@ def test_compiled_resume_equals_uninterrupted(tmp_path, sections):
 
     full = train(config(3), tmp_path / "full")
     cut = train(config(1), tmp_path / "cut")
-    resumed = resume(cut.run.path, epochs=3)
-    final_full = load_file(str(full.run.model))
-    final_resumed = load_file(str(resumed.run.model))
+    resumed = resume(cut.path, epochs=3)
+    final_full = load_file(str(full.model_file))
+    final_resumed = load_file(str(resumed.model_file))
     for key in final_full:
         assert torch.equal(final_full[key], final_resumed[key]), key
     assert resumed.history[-1]["val_loss"] == full.history[-1]["val_loss"]
@@ -126,7 +126,7 @@ def test_a_failing_compiler_falls_back_to_eager_steps(monkeypatch, tmp_path):
         path.write_bytes(b"half a package")  # what a build that dies midway leaves behind
         raise RuntimeError("no C++ compiler found\nlong details")
 
-    monkeypatch.setattr(compiled_module, "_compile_package", no_compiler)
+    monkeypatch.setattr(internals, "compile_package", no_compiler)
     messages: list[str] = []
     fallen_back = _fit(quick_config(train={"compile": True}), messages)
     assert fallen_back.compiled_step is None
@@ -146,7 +146,7 @@ def test_a_built_step_is_loaded_by_later_runs_not_built_again(monkeypatch):
     def no_compiler(*_args):
         raise AssertionError("built again")
 
-    monkeypatch.setattr(compiled_module, "_compile_package", no_compiler)
+    monkeypatch.setattr(internals, "compile_package", no_compiler)
     again: list[str] = []
     second = _fit(config, again)
     assert second.compiled_step.compiled
@@ -162,7 +162,9 @@ def test_an_unreadable_cached_step_is_built_again(monkeypatch, tmp_path):
         first = _fit(config)
     # building says nothing of torch's internal deprecations (LeafSpec, torch.jit) to the user
     assert not [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))]
-    package = first.compiled_step.package_path(first.compiled_step._inputs(*_batch(first)))
+    package = first.compiled_step.package_path(
+        first.compiled_step._inputs(*_batch(first), 1e-3, {})
+    )
     package.write_bytes(b"not a package")
     rebuilt = _fit(config)
     assert rebuilt.compiled_step.compiled
@@ -180,9 +182,11 @@ def test_a_batch_of_another_shape_is_refused():
     step = _fit(quick_config(train={"compile": True, "epochs": 1})).compiled_step
     other = torch.rand(32, 1, 28, 28)
     with pytest.raises(ValueError, match=r"compiled for batches .*\(64, 1, 28, 28\)"):
-        step(other, other, None)
+        step(other, other, None, 1e-3)
 
 
 def test_compile_needs_adam():
-    with pytest.raises(AekitError, match="--compile supports --optimizer adam only, not 'sgd'"):
+    with pytest.raises(
+        AekitError, match="--compile supports --optimizer adam and adamw only, not 'sgd'"
+    ):
         quick_config(train={"compile": True, "optimizer": "sgd"})

@@ -5,7 +5,8 @@ first time they are used, so ``aekit --help`` and ``from aekit import train`` st
 
 - :class:`AutoencoderTransformer`: scikit-learn transformer, a drop-in replacement for PCA;
 - :class:`AutoencoderAnomalyDetector`: scikit-learn outlier detector by reconstruction error;
-- :func:`train`, :func:`load_model`, :func:`open_run`: train runs and load trained models.
+- :func:`train`, :func:`resume`: train a run end to end (data, model, run directory, figures);
+- :class:`Run`, :func:`open_run`, :func:`load_model`: open trained runs and models.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ _LAZY = {
     "AutoencoderTransformer": "aekit.apps.estimators",
     "AutoencoderAnomalyDetector": "aekit.apps.anomaly",
     "RunConfig": "aekit.config",
-    "train": "aekit.training.run",
-    "load_model": "aekit.training.checkpoint",
+    "Run": "aekit.runs",
+    "train": "aekit.workflow",
+    "resume": "aekit.workflow",
+    "load_model": "aekit.runs.checkpoint",
     "open_run": "aekit.runs",
 }
 

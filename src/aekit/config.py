@@ -3,14 +3,15 @@
 A run is fully described by one :class:`RunConfig`; ``RUN/config.yaml`` is its YAML form, so a
 run directory alone is enough to rebuild the model, the data splits and the trainer.
 Model hyper-parameters stay a plain mapping because each registered model declares its own
-(they are checked against the model's constructor when it is built).
+(the model class converts and checks them when it is built). Every value of the data and
+train sections is converted to its field's type by :func:`aekit.values.convert`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,29 @@ from typing import Any
 import yaml
 
 from aekit.errors import AekitError
+from aekit.values import convert, field_hints
+
+NOISE_KINDS = ("gaussian", "dropout")
+LR_SCHEDULES = ("constant", "step", "cosine", "plateau")
+# What a run trains with where neither the config nor the model (``train_defaults``) says.
+TRAIN_FALLBACKS: dict[str, Any] = {"batch_size": 128, "lr": 1e-3, "lr_schedule": "constant"}
+WEIGHT_SCHEDULE_KEYS = ("start", "end", "epochs", "delay")
+
+
+def split_noise_spec(spec: str) -> tuple[str, float]:
+    """``gaussian:FACTOR`` or ``dropout:P`` -> (kind, amount), checked."""
+    kind, _, value = str(spec).partition(":")
+    if kind not in NOISE_KINDS or not value:
+        raise AekitError(f"bad --noise {spec!r}; use gaussian:FACTOR (e.g. 0.5) or dropout:P")
+    try:
+        amount = float(value)
+    except ValueError:
+        raise AekitError(f"bad --noise {spec!r}: {value!r} is not a number") from None
+    if kind == "gaussian" and not (0 < amount < math.inf):
+        raise AekitError(f"bad --noise {spec!r}: the Gaussian factor must be a positive number")
+    if kind == "dropout" and not 0.0 < amount < 1.0:
+        raise AekitError(f"bad --noise {spec!r}: the dropout probability must be in (0, 1)")
+    return kind, amount
 
 
 @dataclass
@@ -50,9 +74,7 @@ class DataConfig:
         if self.limit is not None and self.limit < 1:
             raise AekitError(f"bad limit {self.limit}; it must be a positive number of examples")
         if self.noise is not None:
-            from aekit.data.transforms import parse_noise
-
-            parse_noise(self.noise)
+            split_noise_spec(self.noise)
         if self.noise_once and (self.noise is None or self.binarize == "dynamic"):
             raise AekitError(
                 "noise_once needs --noise, and cannot be combined with --binarize dynamic "
@@ -62,13 +84,26 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """How the single trainer optimises any model."""
+    """How the single trainer optimises any model.
+
+    ``batch_size``, ``lr`` and ``lr_schedule`` left at None take the model's own training
+    defaults where it has some (``linear-ae``), else :data:`TRAIN_FALLBACKS`; a run's
+    ``config.yaml`` records the values it used.
+    """
 
     epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adam"  # adam, sgd, rmsprop
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    batch_size: int | None = None
+    optimizer: str = "adam"  # adam, adamw, sgd, rmsprop
+    lr: float | None = None
+    lr_schedule: str | None = None  # constant, step, cosine, plateau
+    lr_step: int = 10  # step: epochs between decays
+    lr_gamma: float = 0.1  # step, plateau: the factor of each decay
+    lr_min: float = 0.0  # cosine: the last step's learning rate; plateau: the floor
+    lr_patience: int = 2  # plateau: epochs without a better val_loss before a decay
+    warmup_epochs: float = 0.0  # linear warm-up of the learning rate from 0, step by step
+    # loss weights a model declares schedulable, over training: {kl_weight: {start: 0, epochs: 10}}
+    weight_schedules: dict[str, Any] = field(default_factory=dict)
+    weight_decay: float | None = None  # None: the optimizer's own default (0; AdamW's 0.01)
     momentum: float = 0.0  # sgd and rmsprop
     eps: float | None = None  # optimizer epsilon; None keeps PyTorch's default (Keras uses 1e-7)
     loss_reduction: str | None = None  # "per_element" or "per_example"; None: the model's default
@@ -84,18 +119,25 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise AekitError(f"bad --epochs {self.epochs}; it must be at least 1")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise AekitError(f"bad --batch-size {self.batch_size}; it must be at least 1")
-        if self.lr <= 0:
-            raise AekitError(f"bad --lr {self.lr}; it must be positive")
-        if self.optimizer not in ("adam", "sgd", "rmsprop"):
+        if self.lr is not None and not (0 < self.lr < math.inf):
+            raise AekitError(f"bad --lr {self.lr}; it must be a positive number")
+        if self.optimizer not in ("adam", "adamw", "sgd", "rmsprop"):
             raise AekitError(
-                f"unknown optimizer {self.optimizer!r}; choose one of: adam, rmsprop, sgd"
+                f"unknown optimizer {self.optimizer!r}; choose one of: adam, adamw, rmsprop, sgd"
+            )
+        if self.lr_schedule not in (None, *LR_SCHEDULES):
+            raise AekitError(
+                f"unknown lr_schedule {self.lr_schedule!r}; choose one of: "
+                + ", ".join(LR_SCHEDULES)
             )
         if self.precision not in ("fp32", "bf16"):
             raise AekitError(f"bad --precision {self.precision!r}; choose one of: bf16, fp32")
-        if self.compile and self.optimizer != "adam":
-            raise AekitError(f"--compile supports --optimizer adam only, not {self.optimizer!r}")
+        if self.compile and self.optimizer not in ("adam", "adamw"):
+            raise AekitError(
+                f"--compile supports --optimizer adam and adamw only, not {self.optimizer!r}"
+            )
         if self.loss_reduction not in (None, "per_element", "per_example"):
             raise AekitError(
                 f"bad loss_reduction {self.loss_reduction!r}; "
@@ -103,9 +145,15 @@ class TrainConfig:
             )
         if self.early_stopping is not None and self.early_stopping < 1:
             raise AekitError("early_stopping patience must be at least 1 epoch")
-        for key in ("weight_decay", "momentum", "seed"):
-            if getattr(self, key) < 0:
-                raise AekitError(f"bad {key} {getattr(self, key)}; it must be >= 0")
+        for key in ("weight_decay", "momentum", "seed", "lr_min", "warmup_epochs"):
+            value = getattr(self, key)
+            if value is not None and not value >= 0:
+                raise AekitError(f"bad {key} {value}; it must be >= 0")
+        for key in ("lr_step", "lr_patience"):
+            if getattr(self, key) < 1:
+                raise AekitError(f"bad {key} {getattr(self, key)}; it must be at least 1")
+        if not 0 < self.lr_gamma < 1:
+            raise AekitError(f"bad lr_gamma {self.lr_gamma}; it must be between 0 and 1")
         for key in ("eps", "grad_clip"):
             if getattr(self, key) is not None and getattr(self, key) <= 0:
                 raise AekitError(f"bad {key} {getattr(self, key)}; it must be positive (or null)")
@@ -115,6 +163,39 @@ class TrainConfig:
             )
         if self.greedy_finetune_epochs and not self.greedy:
             raise AekitError("greedy_finetune_epochs needs greedy layer-wise training (--greedy)")
+        self.weight_schedules = {
+            str(name): _weight_schedule(name, spec) for name, spec in self.weight_schedules.items()
+        }
+
+    def with_defaults(self, preferred: dict[str, Any]) -> TrainConfig:
+        """This config with every unset value taken from ``preferred`` (a model's training
+        defaults), else from :data:`TRAIN_FALLBACKS`."""
+        unset = {key: value for key, value in TRAIN_FALLBACKS.items() if getattr(self, key) is None}
+        chosen = {key: preferred.get(key, value) for key, value in unset.items()}
+        return dataclasses.replace(self, **chosen)
+
+
+def _weight_schedule(name: Any, spec: Any) -> dict[str, float]:
+    """A loss weight's linear schedule: from ``start`` to ``end`` (default: the model's own
+    value) over ``epochs``, after ``delay`` epochs at ``start``."""
+    where = f"weight_schedules.{name}"
+    if not isinstance(spec, dict) or "start" not in spec or "epochs" not in spec:
+        raise AekitError(
+            f"bad {where} {spec!r}; give a mapping with start and epochs "
+            "(and optionally end, delay), e.g. {start: 0, epochs: 10}"
+        )
+    unknown = set(spec) - set(WEIGHT_SCHEDULE_KEYS)
+    if unknown:
+        raise AekitError(
+            f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
+            f"valid keys: {', '.join(WEIGHT_SCHEDULE_KEYS)}"
+        )
+    values = {key: convert(value, float, key, where) for key, value in spec.items()}
+    if not values["epochs"] > 0 or not values.get("delay", 0.0) >= 0:
+        raise AekitError(f"{where}: epochs must be > 0 and delay >= 0")
+    if not all(math.isfinite(v) for v in values.values()):
+        raise AekitError(f"{where}: every value must be a finite number")
+    return values
 
 
 @dataclass
@@ -141,11 +222,13 @@ class RunConfig:
         unknown = set(raw) - {"model", "data", "train", "description", "article"}
         if unknown:
             raise AekitError(
-                f"{source}: unknown section(s) {', '.join(sorted(unknown))}; "
+                f"{source}: unknown section(s) {', '.join(sorted(map(str, unknown)))}; "
                 "valid sections: article, data, description, model, train"
             )
-        model = dict(raw.get("model") or {})
-        model.setdefault("name", "ae")
+        model = raw.get("model") or {}
+        if not isinstance(model, dict):
+            raise AekitError(f"{source}: the model section must be a mapping, not {model!r}")
+        model = {"name": "ae", **model}
         return cls(
             model=model,
             data=_build(DataConfig, raw.get("data") or {}, f"{source}: data"),
@@ -174,36 +257,14 @@ class RunConfig:
 
 
 def _build(kind: type, values: dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise AekitError(f"{where}: expected a mapping of keys to values, not {values!r}")
     names = {f.name for f in dataclasses.fields(kind)}
     unknown = set(values) - names
     if unknown:
         raise AekitError(
-            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
             f"valid keys: {', '.join(sorted(names))}"
         )
-    hints = typing.get_type_hints(kind)
-    coerced = {key: _coerce(value, hints[key], f"{where}.{key}") for key, value in values.items()}
-    return kind(**coerced)
-
-
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    """Turn YAML/CLI scalars into the field's type (YAML reads ``1e-3`` as a string)."""
-    if value is None:
-        return None
-    wanted = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
-    is_bool = isinstance(value, bool)  # a bool is an int to Python, but never a number here
-    if isinstance(value, tuple(wanted)) and (bool in wanted or not is_bool):
-        return value
-    for kind in [] if is_bool else wanted:
-        if kind in (int, float):
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                continue
-            if kind is int and not number.is_integer():
-                continue
-            return kind(number)
-        if kind is str and isinstance(value, (str, int, float)):
-            return str(value)
-    names = " or ".join(getattr(t, "__name__", str(t)) for t in wanted)
-    raise AekitError(f"{where}: expected {names}, got {value!r}")
+    hints = field_hints(kind)
+    return kind(**{key: convert(value, hints[key], key, where) for key, value in values.items()})

@@ -25,9 +25,10 @@ import torch
 from sklearn.base import OutlierMixin
 
 from aekit.apps.estimators import AutoencoderEstimator, InvalidInput
+from aekit.data.batches import map_batches
 from aekit.errors import AekitError, unknown_choice
 from aekit.models.base import Autoencoder
-from aekit.runs import map_batches
+from aekit.runs.inference import labels_for
 
 SCORES = {
     "mse": "squared error of the reconstruction in data space, summed over the example",
@@ -61,7 +62,7 @@ def anomaly_scores(
             return model.reconstruction_error(out, xb).cpu()
         return (model.to_data(out) - xb).square().flatten(1).sum(1).cpu()
 
-    return map_batches(batch_scores, x, y if model.conditional else None)
+    return map_batches(batch_scores, x, labels_for(model, y))
 
 
 @dataclass(frozen=True)

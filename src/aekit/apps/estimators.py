@@ -28,6 +28,7 @@ from aekit.config import TrainConfig
 from aekit.data.splits import Split
 from aekit.errors import AekitError
 from aekit.models import MODELS, Autoencoder, build_model
+from aekit.runs import inference
 from aekit.training.trainer import Trainer, seed_everything
 
 MONITOR_EXAMPLES = 1000  # validation loss per epoch is computed on this many training examples
@@ -173,9 +174,6 @@ class AutoencoderEstimator(BaseEstimator):
             flat = self.scaler_.inverse_transform(flat).astype(np.float32)
         return flat.reshape(n, *self.data_shape_)
 
-    def _device(self) -> torch.device:
-        return next(self.model_.parameters()).device
-
 
 class AutoencoderTransformer(TransformerMixin, AutoencoderEstimator):
     """An autoencoder as a scikit-learn transformer: a drop-in, non-linear replacement for PCA.
@@ -195,28 +193,17 @@ class AutoencoderTransformer(TransformerMixin, AutoencoderEstimator):
 
     def transform(self, X) -> np.ndarray:
         """Codes of ``X``, float32, shaped ``(n_samples, latent_dim)``."""
-        from aekit.runs import map_batches
-
-        inputs = self._inputs(X)
-        device = self._device()
-        codes = map_batches(lambda xb, _y: self.model_.encode(xb.to(device)).cpu(), inputs)
-        return codes.reshape(len(inputs), -1).numpy()
+        return inference.encode(self.model_, self._inputs(X)).numpy()
 
     def inverse_transform(self, X) -> np.ndarray:
         """Decode codes back to data: float32 in the input's shape and scale."""
-        from aekit.runs import map_batches
-
         check_is_fitted(self, "model_")
         codes = np.asarray(X, dtype=np.float32)
         if codes.ndim != 2 or codes.shape[1] != self.model_.code_dim:
             raise InvalidInput(
                 f"codes must be shaped (n_samples, {self.model_.code_dim}); got {codes.shape}"
             )
-        device = self._device()
-        decoded = map_batches(
-            lambda zb, _y: self.model_.to_data(self.model_.decode(zb.to(device))).cpu(),
-            torch.tensor(codes),
-        )
+        decoded = inference.decode(self.model_, torch.tensor(codes))
         return self._from_model(decoded, len(codes))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

@@ -13,17 +13,21 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.model_selection import train_test_split
 from torch import nn
 
 from aekit.config import TrainConfig
 from aekit.data.batches import batch_indices
 from aekit.data.splits import DataBundle, Split
 from aekit.errors import AekitError
-from aekit.models.base import Autoencoder, build_model
-from aekit.training.trainer import make_optimizer, resolve_device, seed_everything
+from aekit.figures.plotting import save_figure
+from aekit.models.base import Autoencoder
+from aekit.training.optim import make_optimizer
+from aekit.training.trainer import resolve_device, seed_everything
 
 DEFAULT_STEPS = 1000  # optimisation steps per classifier when no epoch count is given
 
@@ -57,8 +61,6 @@ class FinetuneResult:
 
 def labelled_subset(split: Split, n: int, seed: int) -> Split:
     """``n`` training examples, stratified by class (seeded), as a semi-supervised setting has."""
-    from sklearn.model_selection import train_test_split
-
     if split.y is None:
         raise AekitError("this data has no labels; give a labelled data set with --dataset")
     classes = int(torch.unique(split.y).numel())
@@ -163,18 +165,12 @@ def _classifier(model: Autoencoder, classes: int, freeze: bool, seed: int) -> En
 
 def _fresh_copy(model: Autoencoder) -> Autoencoder:
     """The same architecture, newly initialised (seeded by the caller's seed)."""
-    spec = {"name": model.name, **model.hparams}
-    return build_model(spec, model.input_shape, model.num_classes).to(
-        next(model.parameters()).device
-    )
+    fresh = type(model)(model.input_shape, num_classes=model.num_classes, **model.hparams)
+    return fresh.to(next(model.parameters()).device)
 
 
 def accuracy_figure(results: list[FinetuneResult], path: Path, freeze: bool) -> Path:
     """Test accuracy against the number of labels (log x axis), pre-trained vs from scratch."""
-    import matplotlib.pyplot as plt
-
-    from aekit.figures.run_figures import save_figure
-
     counts = [r.labels for r in results]
     fig, ax = plt.subplots(figsize=(5, 3.6))
     pretrained = "pre-trained encoder" + (" (frozen)" if freeze else " (fine-tuned)")

@@ -7,13 +7,22 @@ from pathlib import Path
 
 import click
 
-from aekit.cli.options import SizeList, data_dir_option, run_argument
+from aekit.cli.options import (
+    SIZES,
+    count_option,
+    data_dir_option,
+    figure_or_array,
+    run_argument,
+    save_npy,
+    seed_option,
+    source_option,
+)
 from aekit.errors import AekitError
 
 
 @click.command("anomaly")
 @run_argument
-@click.option("--input", "source", help="Data set name or file to score. Default: the test split.")
+@source_option("--input", "Data set name or file to score. Default: the test split.")
 @data_dir_option
 @click.option(
     "--score",
@@ -54,14 +63,13 @@ def anomaly_command(run, source, data_dir, score, contamination, rule, out) -> N
 
     if Path(out).suffix not in (".csv", ".npy"):
         raise AekitError(f"{out}: write scores as .csv or .npy")
-    loaded = open_run(run, data_dir=data_dir)
-    model = loaded.model
-    split = loaded.inputs(source)
-    _require_labels(model, split.y)
+    opened = open_run(run, data_dir=data_dir)
+    model = opened.model
+    split = opened.inputs(source)
     threshold_rule = (
         parse_threshold(rule) if rule else ThresholdRule("contamination", contamination)
     )
-    train = loaded.data().train
+    train = opened.data.train
     threshold = threshold_rule.threshold(anomaly_scores(model, train.x, train.y, score).numpy())
     scores = anomaly_scores(model, split.x, split.y, score).numpy()
     flagged = scores > threshold
@@ -75,21 +83,14 @@ def anomaly_command(run, source, data_dir, score, contamination, rule, out) -> N
 
 @click.command("denoise")
 @run_argument
-@click.option("--input", "source", help="Data set name or file. Default: the run's test split.")
+@source_option("--input", "Data set name or file. Default: the run's test split.")
 @data_dir_option
 @click.option(
     "--noise",
     help="gaussian:FACTOR or dropout:P. Default: the noise the run was trained with.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
-@click.option(
-    "-n",
-    "count",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Examples in the figure.",
-)
+@seed_option
+@count_option(10, "Examples in the figure.")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
@@ -99,23 +100,23 @@ def anomaly_command(run, source, data_dir, score, contamination, rule, out) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> None:
     """Corrupt data with seeded noise, reconstruct it, and report PSNR before and after."""
-    from aekit.apps.denoise import denoise, denoise_figure
-    from aekit.cli.use import _png, _save_npy
+    from aekit.apps.denoise import denoise
     from aekit.data.transforms import parse_noise
+    from aekit.figures.generation import noise_of
+    from aekit.figures.kinds import plot
+    from aekit.figures.options import PlotOptions
     from aekit.runs import open_run
 
-    loaded = open_run(run, data_dir=data_dir)
-    spec = noise or loaded.config.data.noise
-    if spec is None:
-        raise AekitError("this run was trained without noise; give --noise gaussian:FACTOR")
-    split = loaded.inputs(source)
-    _require_labels(loaded.model, split.y)
-    result = denoise(loaded.model, split.x, parse_noise(spec), split.y, seed)
-    path = Path(out) if out else loaded.run.figures / "denoise.png"
+    opened = open_run(run, data_dir=data_dir)
+    spec = noise_of(opened, noise)
+    split = opened.inputs(source)
+    result = denoise(opened.model, split.x, parse_noise(spec), split.y, seed)
+    path = figure_or_array(out, opened.figures / "denoise.png")
     if path.suffix == ".npy":
-        _save_npy(path, result.denoised.numpy())
-    elif denoise_figure(result, _png(path), count) is None:
-        raise AekitError("this data has no image form; use --out FILE.npy")
+        save_npy(path, result.denoised.numpy())
+    else:
+        options = PlotOptions(count=count, noise=spec, seed=seed, inputs=split)
+        plot(opened, "denoise", options, path)
     report = {
         "examples": len(split),
         "noise": spec,
@@ -138,13 +139,13 @@ def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> 
     "--labels",
     "label_counts",
     required=True,
-    type=SizeList(),
+    type=SIZES,
     help="Labelled training examples N, or several: 100,1000,10000.",
 )
 @click.option(
     "--freeze", is_flag=True, help="Keep the pre-trained encoder fixed; train only the head."
 )
-@click.option("--dataset", help="Labelled data set / file instead of the run's own data.")
+@source_option("--dataset", "Labelled data set / file instead of the run's own data.")
 @data_dir_option
 @click.option(
     "--epochs",
@@ -153,10 +154,10 @@ def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> 
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def finetune_command(
-    run, label_counts, freeze, dataset, data_dir, epochs, batch_size, lr, seed, as_json
+    run, label_counts, freeze, source, data_dir, epochs, batch_size, lr, seed, as_json
 ) -> None:
     """Classifier = trained encoder + linear head, from N labels, beside the same from scratch.
 
@@ -170,14 +171,14 @@ def finetune_command(
     from aekit.config import TrainConfig
     from aekit.runs import open_run
 
-    loaded = open_run(run, data_dir=data_dir)
-    data = _labelled_data(loaded, dataset) if dataset else loaded.data()
-    cfg = TrainConfig(batch_size=batch_size, lr=lr, seed=seed, device=loaded.config.train.device)
+    opened = open_run(run, data_dir=data_dir)
+    data = _labelled_data(opened, source) if source else opened.data
+    cfg = TrainConfig(batch_size=batch_size, lr=lr, seed=seed, device=opened.config.train.device)
     counts = sorted(set(label_counts))
-    results = finetune(loaded.model, data, counts, cfg, freeze, epochs)
+    results = finetune(opened.model, data, counts, cfg, freeze, epochs)
     figure = None
     if len(results) > 1:
-        figure = accuracy_figure(results, loaded.run.figures / "finetune.png", freeze)
+        figure = accuracy_figure(results, opened.figures / "finetune.png", freeze)
     if as_json:
         rows = [asdict(r) for r in results]
         click.echo(json.dumps({"freeze": freeze, "results": rows, "figure": _str(figure)}))
@@ -192,19 +193,19 @@ def finetune_command(
         click.echo(f"wrote {figure}")
 
 
-def _labelled_data(loaded, dataset: str):
+def _labelled_data(opened, source: str):
     """Another data set's splits (the run's split settings and data folder), in the model's
     input shape."""
     from dataclasses import replace
 
     import torch
 
+    from aekit.data.raw import fit_shape
     from aekit.data.splits import prepare_data
-    from aekit.runs import fit_shape
 
-    data = prepare_data(replace(loaded.config.data, dataset=dataset))
+    data = prepare_data(replace(opened.config.data, dataset=source))
     for split in (data.train, data.test):
-        split.x = torch.from_numpy(fit_shape(split.x.numpy(), loaded.model.input_shape, dataset))
+        split.x = torch.from_numpy(fit_shape(split.x.numpy(), opened.model.input_shape, source))
     return data
 
 
@@ -212,17 +213,11 @@ def _str(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
-def _require_labels(model, labels) -> None:
-    if model.conditional and labels is None:
-        raise AekitError(f"model {model.name!r} is conditional: the input needs labels")
-
-
 def _write_scores(path: Path, scores, flagged, labels) -> None:
-    from aekit.cli.use import _save_npy
     from aekit.io import atomic_write
 
     if path.suffix == ".npy":
-        _save_npy(path, scores)
+        save_npy(path, scores)
         return
     with atomic_write(path, "w") as handle:
         handle.write("index,score,outlier" + (",label" if labels is not None else "") + "\n")

@@ -18,6 +18,9 @@ def models_command() -> None:
         click.echo(f"{name:<14} {summary}" + (f"  [{', '.join(kinds)}]" if kinds else ""))
         options = ", ".join(f"{k}={v!r}" for k, v in model_params(cls).items())
         click.echo(f"{'':<14} options: {options}")
+        if cls.train_defaults:
+            trains = ", ".join(f"{k}={v!r}" for k, v in cls.train_defaults.items())
+            click.echo(f"{'':<14} trains with: {trains} (unless set)")
 
 
 @click.command("datasets")

@@ -1,26 +1,46 @@
-"""Option types shared by several commands."""
+"""What several commands share: option types, options, and how results are written."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 import yaml
 
+from aekit.errors import AekitError
 
-class SizeList(click.ParamType):
-    """Comma-separated positive integers, e.g. ``--hidden 256,128``."""
 
-    name = "N,N,..."
+class NumberList(click.ParamType):
+    """Comma-separated numbers of one type, e.g. ``--hidden 256,128``, ``--code 0.5,-1``;
+    ``length`` fixes how many, ``minimum`` the smallest allowed."""
+
+    def __init__(
+        self, kind: type = int, length: int | None = None, minimum: float | None = None
+    ) -> None:
+        self.kind = kind
+        self.length = length
+        self.minimum = minimum
+        self.name = ",".join(["N"] * (length or 3)) + ("" if length else ",...")
 
     def convert(self, value, param, ctx):
-        if isinstance(value, list):
+        if isinstance(value, (list, tuple)):
             return value
         try:
-            sizes = [int(v) for v in str(value).split(",") if v.strip()]
+            numbers = [self.kind(v) for v in str(value).split(",") if v.strip()]
         except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
-        if any(s < 1 for s in sizes):
-            self.fail(f"{value!r}: sizes must be positive", param, ctx)
-        return sizes
+            self.fail(
+                f"{value!r} is not a comma-separated list of {self.kind.__name__}s", param, ctx
+            )
+        if not numbers or (self.length and len(numbers) != self.length):
+            wanted = f"{self.length} " if self.length else ""
+            self.fail(f"{value!r}: expected {wanted}comma-separated values", param, ctx)
+        if self.minimum is not None and min(numbers) < self.minimum:
+            self.fail(f"{value!r}: every value must be at least {self.minimum:g}", param, ctx)
+        return tuple(numbers) if self.length else numbers
+
+
+SIZES = NumberList(int, minimum=1)
+LABELS = NumberList(int, minimum=0)
 
 
 def parse_assignment(text: str) -> tuple[str, object]:
@@ -47,3 +67,42 @@ data_dir_option = click.option(
     help="Folder with one sub-folder per named data set. Default: the one the run was trained "
     "from, else $AEKIT_DATA_DIR, else the cache.",
 )
+
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+
+
+def count_option(default: int | None, help: str):
+    """``-n``: how many examples a command draws or writes."""
+    return click.option(
+        "-n",
+        "--count",
+        "count",
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
+def source_option(flag: str, help: str):
+    """The data a command reads instead of the run's test split: a data set name or a file."""
+    return click.option(flag, "source", metavar="DATA", help=help)
+
+
+def save_npy(path: Path, array) -> None:
+    """Write an array as ``.npy``, atomically."""
+    import numpy as np
+
+    from aekit.io import atomic_write
+
+    with atomic_write(path) as handle:
+        np.save(handle, array)
+
+
+def figure_or_array(out: str | None, default: Path) -> Path:
+    """Where a command writes: ``--out`` (a ``.png`` figure or an ``.npy`` array) or the
+    run's default figure."""
+    path = Path(out) if out else default
+    if path.suffix.lower() not in (".png", ".npy"):
+        raise AekitError(f"{path}: write figures as .png (or arrays as .npy)")
+    return path

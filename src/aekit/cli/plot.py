@@ -4,30 +4,14 @@ from __future__ import annotations
 
 import click
 
-from aekit.cli.options import data_dir_option, run_argument
-
-
-class NumberList(click.ParamType):
-    """Comma-separated numbers of one type, e.g. ``--labels 3,5`` or ``--code 0.5,-1``."""
-
-    def __init__(self, kind: type = int, length: int | None = None) -> None:
-        self.kind = kind
-        self.length = length
-        self.name = ",".join(["N"] * (length or 3)) + ("" if length else ",...")
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (list, tuple)):
-            return value
-        try:
-            numbers = [self.kind(v) for v in str(value).split(",") if v.strip()]
-        except ValueError:
-            self.fail(
-                f"{value!r} is not a comma-separated list of {self.kind.__name__}s", param, ctx
-            )
-        if not numbers or (self.length and len(numbers) != self.length):
-            wanted = f"{self.length} " if self.length else ""
-            self.fail(f"{value!r}: expected {wanted}comma-separated values", param, ctx)
-        return tuple(numbers) if self.length else numbers
+from aekit.cli.options import (
+    LABELS,
+    NumberList,
+    count_option,
+    data_dir_option,
+    run_argument,
+    seed_option,
+)
 
 
 def _kinds_help() -> str:
@@ -61,16 +45,12 @@ def _kinds_help() -> str:
     show_default=True,
     help="latent/compare/activations: how many test examples.",
 )
-@click.option(
-    "-n",
-    "--count",
-    type=click.IntRange(min=1),
-    help="samples: how many (per label for conditional models); reconstructions/denoise: "
+@count_option(
+    None,
+    "samples: how many (per label for conditional models); reconstructions/denoise: "
     "how many test inputs.",
 )
-@click.option(
-    "--labels", type=NumberList(int), help="Conditional models: labels to draw, e.g. 3,5."
-)
+@click.option("--labels", type=LABELS, help="Conditional models: labels to draw, e.g. 3,5.")
 @click.option("--dims", type=NumberList(int), help="traverse: coordinates to sweep, e.g. 0,1,4.")
 @click.option("--code", type=NumberList(float), help="traverse: the code to start from.")
 @click.option(
@@ -94,7 +74,7 @@ def _kinds_help() -> str:
     help="interpolate: test example indices to join (repeatable).",
 )
 @click.option("--noise", help="denoise: gaussian:FACTOR or dropout:P (default: the run's own).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option
 @data_dir_option
 def plot_command(run, kind, out, other, data_dir, **options) -> None:
     """Draw one figure of a trained run.
@@ -113,14 +93,15 @@ def plot_command(run, kind, out, other, data_dir, **options) -> None:
     from pathlib import Path
 
     from aekit.figures.kinds import get_kind, plot
-    from aekit.figures.subject import PlotOptions, Subject
+    from aekit.figures.options import PlotOptions
+    from aekit.runs import open_run
 
     get_kind(kind)  # an unknown kind fails before the run is loaded
-    subject = Subject.from_run(run, data_dir)
+    opened = open_run(run, data_dir=data_dir)
     options["pairs"] = list(options["pairs"]) or None
-    second = Subject.from_run(other, data_dir) if other else None
+    second = open_run(other, data_dir=data_dir) if other else None
     settings = PlotOptions(**options, other=second)
-    path = plot(subject, kind, settings, Path(out) if out else None)
+    path = plot(opened, kind, settings, Path(out) if out else None)
     click.echo(f"wrote {path}")
 
 

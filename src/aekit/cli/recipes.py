@@ -1,101 +1,8 @@
-"""``aekit recipes``: the article reproductions shipped as YAML configs (issue 6).
-
-A recipe is an ordinary config file (``aekit train --config recipes/NAME.yaml`` runs it) with
-two documentation-only keys: ``description`` and ``article`` (the S-IDs it covers and the result
-the article printed). Recipes live in the repository's ``recipes/`` folder; they are found in
-the current directory first, then next to the source tree (an editable or ``PYTHONPATH=src``
-checkout), so ``aekit recipes`` works from anywhere inside a clone.
-"""
+"""``aekit recipes``: list the article reproductions aekit ships (:mod:`aekit.recipes`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
 import click
-import yaml
-
-from aekit.errors import AekitError
-
-REPO_RECIPES = Path(__file__).resolve().parents[3] / "recipes"
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """One recipe file and its documentation keys (the run config is loaded on demand)."""
-
-    name: str
-    path: Path
-    description: str
-    article: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ids(self) -> list[str]:
-        return [str(i) for i in self.article.get("ids", [])]
-
-    def config(self):
-        """The :class:`~aekit.config.RunConfig` this recipe trains."""
-        from aekit.config import RunConfig
-
-        return RunConfig.load(self.path)
-
-
-def recipes_dir() -> Path:
-    """``./recipes`` when it holds recipes, else the repository's own ``recipes/``."""
-    local = Path.cwd() / "recipes"
-    if local.is_dir() and any(local.glob("*.yaml")):
-        return local
-    if REPO_RECIPES.is_dir():
-        return REPO_RECIPES
-    raise AekitError(
-        "no recipes/ folder found: run from a clone of the aekit repository "
-        "(recipes are shipped there, not inside the installed package)"
-    )
-
-
-def read_recipe(path: Path) -> Recipe:
-    """Read a recipe's name, description and article keys, naming a broken file."""
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise AekitError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-    if not isinstance(raw, dict):
-        raise AekitError(f"{path}: expected a mapping with model/data/train sections")
-    return Recipe(path.stem, path, str(raw.get("description", "")), dict(raw.get("article") or {}))
-
-
-def all_recipes(folder: Path | None = None) -> list[Recipe]:
-    """Every recipe in ``folder`` (default :func:`recipes_dir`), sorted by name."""
-    folder = folder or recipes_dir()
-    return [read_recipe(path) for path in sorted(folder.glob("*.yaml"))]
-
-
-def select_recipes(names: list[str], folder: Path | None = None) -> list[Recipe]:
-    """The named recipes (all of them when ``names`` is empty); an unknown name is an error."""
-    recipes = all_recipes(folder)
-    if not names:
-        return recipes
-    by_name = {recipe.name: recipe for recipe in recipes}
-    unknown = [name for name in names if name not in by_name]
-    if unknown:
-        raise AekitError(
-            f"unknown recipe(s) {', '.join(unknown)}; choose from: {', '.join(sorted(by_name))}"
-        )
-    return [by_name[name] for name in names]
-
-
-def config_path(name_or_path: str) -> Path:
-    """A config file path as given, or the file of the recipe of that name (``aekit train
-    --config keras-simple-ae``); a missing file keeps its path so the loader names it."""
-    path = Path(name_or_path)
-    if path.is_file() or path.suffix or len(path.parts) > 1:
-        return path
-    candidate = recipes_dir() / f"{name_or_path}.yaml"
-    if not candidate.is_file():
-        known = ", ".join(recipe.name for recipe in all_recipes())
-        raise AekitError(f"no config file or recipe named {name_or_path!r}; recipes: {known}")
-    return candidate
 
 
 @click.command("recipes")
@@ -107,6 +14,8 @@ def recipes_command(paths: bool) -> None:
     recipes/NAME.yaml); run several and
     compare with the articles with `python benchmarks/reproduce.py --only NAME,...`.
     """
+    from aekit.recipes import all_recipes
+
     for recipe in all_recipes():
         ids = ",".join(recipe.ids) or "-"
         click.echo(f"{recipe.name:28s} {ids:10s} {recipe.description}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from aekit.cli.options import SizeList, parse_assignment
+from aekit.cli.options import SIZES, parse_assignment
 from aekit.errors import Interrupted
 
 # option name -> dotted config key
@@ -28,6 +28,8 @@ _OVERRIDES = {
     "batch_size": "train.batch_size",
     "optimizer": "train.optimizer",
     "lr": "train.lr",
+    "lr_schedule": "train.lr_schedule",
+    "warmup": "train.warmup_epochs",
     "seed": "train.seed",
     "precision": "train.precision",
     "compile": "train.compile",
@@ -54,7 +56,7 @@ _OVERRIDES = {
     help="Folder with one sub-folder per data set (else $AEKIT_DATA_DIR, else the cache).",
 )
 @click.option("--latent-dim", type=click.IntRange(min=1), help="Size of the code.")
-@click.option("--hidden", type=SizeList(), help="Hidden layer sizes, e.g. 256,128.")
+@click.option("--hidden", type=SIZES, help="Hidden layer sizes, e.g. 256,128.")
 @click.option("--activation", help="Hidden activation: relu, selu, elu, gelu, tanh, sigmoid, ...")
 @click.option(
     "--recon-loss",
@@ -77,10 +79,36 @@ _OVERRIDES = {
     help="Validate on a held-out split of train, or on the test set (as the Keras articles).",
 )
 @click.option("--epochs", type=click.IntRange(min=1), help="Number of epochs. Default: 10.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Batch size. Default: 128.")
-@click.option("--optimizer", type=click.Choice(["adam", "sgd", "rmsprop"]), help="Default: adam.")
 @click.option(
-    "--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate. Default: 1e-3."
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Batch size. Default: 128, or the model's own (`aekit models`).",
+)
+@click.option(
+    "--optimizer", type=click.Choice(["adam", "adamw", "sgd", "rmsprop"]), help="Default: adam."
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Learning rate. Default: 1e-3, or the model's own (`aekit models`).",
+)
+@click.option(
+    "--lr-schedule",
+    type=click.Choice(["constant", "step", "cosine", "plateau"]),
+    help="Learning-rate schedule (tune it with --set train.lr_step / lr_gamma / lr_min / "
+    "lr_patience). Default: constant, or the model's own.",
+)
+@click.option(
+    "--warmup",
+    type=click.FloatRange(min=0),
+    metavar="EPOCHS",
+    help="Raise the learning rate linearly from 0 over the first EPOCHS (fractions allowed).",
+)
+@click.option(
+    "--kl-warmup",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="EPOCHS",
+    help="VAEs: raise the KL weight linearly from 0 to --kl-weight over the first EPOCHS.",
 )
 @click.option("--seed", type=int, help="Random seed. Same seed, data and device: same numbers.")
 @click.option(
@@ -93,9 +121,9 @@ _OVERRIDES = {
     is_flag=True,
     default=None,
     help="Compile forward, backward and Adam into one graph (AOTInductor; needs a C++ "
-    "compiler). Built once per model and batch shape on a machine (10-17 s here) and kept in "
-    "aekit's cache; later runs load it in milliseconds. S1's model then trains 1.8x as fast "
-    "as the plain PyTorch loop (2.8x with --precision bf16). Adam only.",
+    "compiler). Built once per model and batch shape on a machine and kept in aekit's cache; "
+    "later runs load it in milliseconds (build times and speed-ups: benchmarks/RESULTS.md). "
+    "Adam and AdamW only.",
 )
 @click.option("--device", help="auto (default), cpu, cuda, cuda:N or mps.")
 @click.option(
@@ -143,7 +171,16 @@ _OVERRIDES = {
 )
 @click.option("--tensorboard", is_flag=True, help="Log metrics and images to RUN/tensorboard/.")
 def train_command(
-    config_file, assignments, out, overwrite, resume, quiet, progress_gif, tensorboard, **options
+    config_file,
+    assignments,
+    out,
+    overwrite,
+    resume,
+    quiet,
+    progress_gif,
+    tensorboard,
+    kl_warmup,
+    **options,
 ) -> None:
     """Train an autoencoder and write a run directory.
 
@@ -155,10 +192,10 @@ def train_command(
       aekit train --model tied-ae --hidden 100 --latent-dim 30 --greedy --finetune-epochs 5
       aekit train --resume runs/vae-mnist           # continue after an interruption
     """
-    from aekit.cli.recipes import config_path
     from aekit.config import RunConfig
-    from aekit.training import resume as resume_run
-    from aekit.training import train
+    from aekit.recipes import config_path
+    from aekit.workflow import resume as resume_run
+    from aekit.workflow import train
 
     settings = {
         "log": None if quiet else _echo,
@@ -166,12 +203,15 @@ def train_command(
         "callbacks": _figure_callbacks(progress_gif, tensorboard),
     }
     if resume:
-        _reject_with_resume(config_file, options, assignments)
+        _reject_with_resume(config_file, {**options, "kl_warmup": kl_warmup}, assignments)
         out = resume
         start = partial(resume_run, resume, epochs=options["epochs"], **settings)
     else:
         config = RunConfig.load(config_path(config_file)) if config_file else RunConfig()
         overrides = {_OVERRIDES[k]: v for k, v in options.items() if v is not None}
+        if kl_warmup is not None:
+            schedule = {"kl_weight": {"start": 0.0, "epochs": kl_warmup}}
+            overrides["train.weight_schedules"] = schedule
         overrides.update(parse_assignment(a) for a in assignments)
         config = config.with_overrides(overrides)
         out = out or _default_out(config, config_file)
@@ -182,19 +222,20 @@ def train_command(
         raise _interrupted(Path(out)) from None
     final = result.history[-1] if result.history else {}
     summary = ", ".join(f"{k} {final[k]:.4f}" for k in ("val_loss", "val_elbo") if k in final)
-    click.echo(f"run saved in {result.run.path}" + (f" ({summary})" if summary else ""))
+    click.echo(f"run saved in {result.path}" + (f" ({summary})" if summary else ""))
 
 
-def _interrupted(run: Path) -> Interrupted:
+def _interrupted(path: Path) -> Interrupted:
     """Ctrl-C: say what the run directory kept and how to go on from there."""
-    from aekit.training.rundir import RunDir
+    from aekit.runs.directory import Run
 
-    if not RunDir(run).checkpoint.is_file():
-        return Interrupted(f"interrupted; {run} has no checkpoint to resume from")
-    epoch = RunDir(run).read_metrics()[-1]["epoch"]
+    run = Run(path)
+    if not run.checkpoint_file.is_file():
+        return Interrupted(f"interrupted; {path} has no checkpoint to resume from")
+    epoch = run.read_metrics()[-1]["epoch"]
     return Interrupted(
-        f"interrupted; {run} keeps every finished epoch (1-{epoch}): "
-        f"continue with `aekit train --resume {run}`"
+        f"interrupted; {path} keeps every finished epoch (1-{epoch}): "
+        f"continue with `aekit train --resume {path}`"
     )
 
 

@@ -8,15 +8,22 @@ from pathlib import Path
 
 import click
 
-from aekit.cli.options import data_dir_option, run_argument
+from aekit.cli.options import (
+    LABELS,
+    count_option,
+    data_dir_option,
+    figure_or_array,
+    run_argument,
+    save_npy,
+    seed_option,
+    source_option,
+)
 from aekit.errors import AekitError
 
 
 @click.command("evaluate")
 @run_argument
-@click.option(
-    "--dataset", help="Evaluate on all of this data set / file instead of the run's test split."
-)
+@source_option("--dataset", "Evaluate on all of this data set / file instead of the test split.")
 @data_dir_option
 @click.option(
     "--iw-samples",
@@ -46,15 +53,15 @@ from aekit.errors import AekitError
 )
 @click.option(
     "--labels",
-    metavar="K,K,...",
-    callback=lambda _ctx, _param, value: _parse_labels(value),
+    type=LABELS,
     help="Conditional models: generate only these classes for --fid, e.g. 0,3 (implies --fid).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate_command(
-    run, dataset, data_dir, iw_samples, iw_examples, fid, fid_samples, labels, as_json
+    run, source, data_dir, iw_samples, iw_examples, fid, fid_samples, labels, as_json
 ) -> None:
-    """Metrics of a trained run on its test split (or on another data set of the same shape).
+    """Metrics of a trained run on its test split (or on another data set of the same shape,
+    binarized as the run's own data when it was trained binarized).
 
     \b
     Always: recon_mse, recon_bce (per pixel), psnr (dB, mean over images), code statistics
@@ -68,20 +75,24 @@ def evaluate_command(
     from aekit.evaluation.report import EvaluationOptions, evaluate_run
     from aekit.runs import open_run
 
-    loaded = open_run(run, data_dir=data_dir)
-    split = loaded.inputs(dataset)
+    opened = open_run(run, data_dir=data_dir)
+    split = opened.inputs(source)
     options = EvaluationOptions(
         iw_samples=iw_samples,
         iw_examples=iw_examples,
         fid=fid or labels is not None,
         fid_samples=fid_samples,
-        labels=labels,
+        labels=None if labels is None else tuple(labels),
     )
-    binarized = loaded.config.data.binarize is not None and not dataset
-    metrics = {"run": str(loaded.run.path), "model": loaded.model.name}
-    metrics["data"] = dataset or f"{loaded.config.data.dataset} (test split)"
+    data = opened.config.data
+    metrics = {"run": str(opened.path), "model": opened.model.name}
+    metrics["data"] = (
+        f"{source} ({len(split)} examples)" if source else f"{data.dataset} (test split)"
+    )
+    if source and opened.binarized:
+        metrics["data"] += f", binarized ({data.binarize}) as the run's own data"
     log = functools.partial(click.echo, err=True)
-    metrics.update(evaluate_run(loaded, split, options, binarized=binarized, log=log))
+    metrics.update(evaluate_run(opened, split, options, log=log))
     if as_json:
         click.echo(json.dumps(metrics))
         return
@@ -93,46 +104,35 @@ def evaluate_command(
 
 @click.command("reconstruct")
 @run_argument
-@click.option(
-    "-n",
-    "count",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="How many test images.",
-)
-@click.option(
-    "--dataset", help="Reconstruct examples of this data set / file instead of the test split."
-)
+@count_option(10, "How many test images.")
+@source_option("--dataset", "Reconstruct examples of this data set / file instead.")
 @data_dir_option
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
     help="PNG figure or .npy array. Default: RUN/figures/reconstructions.png.",
 )
-def reconstruct_command(run, count, dataset, data_dir, out) -> None:
-    """Originals above their reconstructions."""
-    from aekit.figures.run_figures import reconstruction_figure
+def reconstruct_command(run, count, source, data_dir, out) -> None:
+    """Originals above their reconstructions (the `reconstructions` figure)."""
+    from aekit.figures.kinds import plot
+    from aekit.figures.options import PlotOptions
     from aekit.runs import open_run
 
-    loaded = open_run(run, data_dir=data_dir)
-    split = loaded.inputs(dataset)
-    split = split.subset(count)
-    labels = split.y if loaded.model.conditional else None
-    recon = loaded.model.reconstruct(split.x, labels)
-    path = Path(out) if out else loaded.run.figures / "reconstructions.png"
+    opened = open_run(run, data_dir=data_dir)
+    split = opened.inputs(source).subset(count)
+    path = figure_or_array(out, opened.figures / "reconstructions.png")
     if path.suffix == ".npy":
-        _save_npy(path, recon.numpy())
-    elif reconstruction_figure(split.x, recon, _png(path), n=count) is None:
-        raise AekitError("this data has no image form; use --out FILE.npy")
+        save_npy(path, opened.reconstruct(split).numpy())
+    else:
+        plot(opened, "reconstructions", PlotOptions(count=count, inputs=split), path)
     click.echo(f"wrote {path}")
 
 
 @click.command("sample")
 @run_argument
-@click.option("-n", "count", type=click.IntRange(min=1), default=16, show_default=True)
+@count_option(16, "How many samples.")
 @click.option("--label", type=click.IntRange(min=0), help="Class to generate (conditional models).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
@@ -140,40 +140,30 @@ def reconstruct_command(run, count, dataset, data_dir, out) -> None:
 )
 def sample_command(run, count, label, seed, out) -> None:
     """Decode draws from the prior (VAEs); ``--label K`` for conditional models."""
-    import math
-
     import torch
 
-    from aekit.figures.run_figures import grid_figure
+    from aekit.figures.kinds import plot
+    from aekit.figures.options import PlotOptions
     from aekit.runs import open_run
+    from aekit.runs.inference import labels_for, requested_labels
 
-    loaded = open_run(run)
-    model = loaded.model
+    opened = open_run(run)
+    model = opened.model
     if not model.generative:
         raise AekitError(
             f"model {model.name!r} is not generative: it has no prior to sample from "
             "(see `aekit plot RUN samples` for decoding points from the code space)"
         )
-    if model.conditional and label is None:
-        raise AekitError(
-            f"model {model.name!r} is conditional: give --label 0..{model.num_classes - 1}"
-        )
-    if label is not None and not model.conditional:
-        raise AekitError(f"model {model.name!r} is not conditional; drop --label")
-    if label is not None and label >= model.num_classes:
-        raise AekitError(
-            f"--label {label} is out of range; this model knows labels 0..{model.num_classes - 1}"
-        )
+    if label is not None:
+        requested_labels(model, [label], "--label")
     y = None if label is None else torch.full((count,), label, dtype=torch.long)
-    samples = model.sample(count, y, generator=torch.Generator().manual_seed(seed))
-    path = Path(out) if out else loaded.run.figures / "samples.png"
+    labels_for(model, y, "--label")
+    path = figure_or_array(out, opened.figures / "samples.png")
     if path.suffix == ".npy":
-        _save_npy(path, samples.numpy())
+        save_npy(path, opened.generate(count, y, torch.Generator().manual_seed(seed)).numpy())
     else:
-        cols = math.ceil(math.sqrt(count))
-        title = f"Samples of label {label}" if label is not None else "Samples from the prior"
-        if grid_figure(samples, _png(path), title, rows=math.ceil(count / cols), cols=cols) is None:
-            raise AekitError("this data has no image form; use --out FILE.npy")
+        labels = None if label is None else [label]
+        plot(opened, "samples", PlotOptions(count=count, labels=labels, seed=seed), path)
     click.echo(f"wrote {path}")
 
 
@@ -194,18 +184,15 @@ def encode_command(run, source, out, data_dir, float16) -> None:
     """Encode data to codes (the posterior mean for VAEs)."""
     import numpy as np
 
-    from aekit.runs import map_batches, open_run
+    from aekit.runs import open_run
 
-    loaded = open_run(run, data_dir=data_dir)
-    model, split = loaded.model, loaded.inputs(source)
-    if model.conditional and split.y is None:
-        raise AekitError(f"model {model.name!r} is conditional: the input needs labels")
-    codes = map_batches(model.encode, split.x, split.y if model.conditional else None).numpy()
+    opened = open_run(run, data_dir=data_dir)
+    codes = opened.encode(opened.inputs(source)).numpy()
     if float16:
         if np.abs(codes).max(initial=0.0) > np.finfo(np.float16).max:
             raise AekitError("codes exceed float16's range (65504); store them without --float16")
         codes = codes.astype(np.float16)
-    _save_npy(Path(out), codes)
+    save_npy(Path(out), codes)
     click.echo(f"wrote {out}: {codes.shape} {codes.dtype} codes")
 
 
@@ -224,46 +211,26 @@ def encode_command(run, source, out, data_dir, float16) -> None:
     "--out", required=True, type=click.Path(dir_okay=False), help=".png grid or .npy array."
 )
 def decode_command(run, codes, label, out) -> None:
-    """Decode codes back to data space."""
-    import math
-
+    """Decode codes back to data space (a .png shows at most 100 of them)."""
     import torch
 
-    from aekit.figures.run_figures import grid_figure
-    from aekit.runs import map_batches, open_run
+    from aekit.figures.examples import grid_figure
+    from aekit.figures.plotting import save_figure
+    from aekit.runs import open_run
+    from aekit.runs.inference import requested_labels
 
-    model = open_run(run).model
-    z = _load_codes(codes, model.code_dim)
-    if model.conditional and label is None:
-        raise AekitError(f"model {model.name!r} is conditional: give --label")
+    opened = open_run(run)
+    z = _load_codes(codes, opened.model.code_dim)
+    if label is not None:
+        requested_labels(opened.model, [label], "--label")
     y = None if label is None else torch.full((len(z),), label, dtype=torch.long)
-    images = map_batches(lambda zb, yb: model.to_data(model.decode(zb, yb)), z, y)
-    path = Path(out)
+    path = figure_or_array(out, Path(out))
+    images = opened.decode(z, y, "--label")
     if path.suffix == ".npy":
-        _save_npy(path, images.numpy())
+        save_npy(path, images.numpy())
     else:
-        cols = math.ceil(math.sqrt(len(images)))
-        if (
-            grid_figure(
-                images, _png(path), "Decoded codes", rows=math.ceil(len(images) / cols), cols=cols
-            )
-            is None
-        ):
-            raise AekitError("this data has no image form; use --out FILE.npy")
+        save_figure(grid_figure(images, "Decoded codes"), path)
     click.echo(f"wrote {path}")
-
-
-def _parse_labels(text: str | None) -> tuple[int, ...] | None:
-    """``"0,3"`` -> ``(0, 3)``: class labels for --labels."""
-    if text is None:
-        return None
-    try:
-        labels = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of labels") from None
-    if not labels or min(labels) < 0:
-        raise click.BadParameter(f"{text!r}: give labels as integers >= 0, e.g. 0,3")
-    return labels
 
 
 def _load_codes(path: str, code_dim: int):
@@ -283,21 +250,6 @@ def _load_codes(path: str, code_dim: int):
     if not np.isfinite(array).all():
         raise AekitError(f"{path}: codes contain NaN or infinite values")
     return torch.from_numpy(array.astype(np.float32))
-
-
-def _save_npy(path: Path, array) -> None:
-    import numpy as np
-
-    from aekit.io import atomic_write
-
-    with atomic_write(path) as handle:
-        np.save(handle, array)
-
-
-def _png(path: Path) -> Path:
-    if path.suffix.lower() != ".png":
-        raise AekitError(f"{path}: write figures as .png (or arrays as .npy)")
-    return path
 
 
 COMMANDS = (evaluate_command, reconstruct_command, sample_command, encode_command, decode_command)

@@ -1,4 +1,4 @@
-"""Mini-batches straight from in-memory tensors.
+"""Mini-batches straight from in-memory tensors, for training and for batched inference.
 
 ``torch.utils.data.DataLoader`` over a tensor fetches every example with its own Python call
 and stacks them again (per-sample collation); for data that already sits in memory that costs
@@ -8,7 +8,7 @@ each batch is a single ``index_select``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -35,3 +35,15 @@ def iterate(
         return
     for idx in batch_indices(n, batch_size, generator):
         yield tuple(None if t is None else t.index_select(0, idx) for t in tensors)
+
+
+@torch.no_grad()
+def map_batches(
+    fn: Callable[..., torch.Tensor],
+    *tensors: torch.Tensor | None,
+    batch_size: int = 1024,
+) -> torch.Tensor:
+    """``fn`` applied to aligned batches of ``tensors`` (``None`` stays ``None``), the results
+    concatenated: one pass over data too large to push through a model at once."""
+    outs = [fn(*batch) for batch in iterate(tensors, batch_size)]
+    return torch.cat(outs) if outs else torch.empty(0)

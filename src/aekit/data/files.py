@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.data.sources import RawData, bytes_to_unit
+from aekit.data.raw import RawData, bytes_to_unit
 from aekit.errors import AekitError
 
 # What ``aekit datasets`` prints about user files: (topic, explanation) rows.

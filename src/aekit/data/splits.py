@@ -105,16 +105,23 @@ def _binarize(bundle: DataBundle, cfg: DataConfig) -> DataBundle:
     trainer; validation and test are binarized once with a fixed seed so scores are stable."""
     if cfg.binarize is None:
         return bundle
+    generator = torch.Generator().manual_seed(cfg.split_seed + 1)
     if cfg.binarize == "static":
-        fix = binarize_static
-        bundle.train.x = fix(bundle.train.x)
-    else:
-        generator = torch.Generator().manual_seed(cfg.split_seed + 1)
-
-        def fix(x: torch.Tensor) -> torch.Tensor:
-            return binarize_dynamic(x, generator)
-
-    bundle.val.x = fix(bundle.val.x)
+        bundle.train.x = binarize_static(bundle.train.x)
+    bundle.val.x = held_out_inputs(bundle.val.x, cfg, generator)
     if bundle.test is not bundle.val:
-        bundle.test.x = fix(bundle.test.x)
+        bundle.test.x = held_out_inputs(bundle.test.x, cfg, generator)
     return bundle
+
+
+def held_out_inputs(
+    x: torch.Tensor, cfg: DataConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Data a run is evaluated on, binarized as its validation and test splits are: at 0.5
+    (static), or one Bernoulli draw per pixel, seeded (dynamic)."""
+    if cfg.binarize == "static":
+        return binarize_static(x)
+    if cfg.binarize == "dynamic":
+        generator = generator or torch.Generator().manual_seed(cfg.split_seed + 1)
+        return binarize_dynamic(x, generator)
+    return x

@@ -6,12 +6,11 @@ corrupted inputs, and a resumed run continues the exact random stream it left.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
-from aekit.errors import AekitError
+from aekit.config import split_noise_spec
 
 
 @dataclass(frozen=True)
@@ -37,19 +36,8 @@ class Noise:
 
 
 def parse_noise(spec: str) -> Noise:
-    """Parse ``gaussian:FACTOR`` or ``dropout:P``."""
-    kind, _, value = spec.partition(":")
-    if kind not in ("gaussian", "dropout") or not value:
-        raise AekitError(f"bad --noise {spec!r}; use gaussian:FACTOR (e.g. 0.5) or dropout:P")
-    try:
-        amount = float(value)
-    except ValueError:
-        raise AekitError(f"bad --noise {spec!r}: {value!r} is not a number") from None
-    if kind == "gaussian" and not (0 < amount < math.inf):
-        raise AekitError(f"bad --noise {spec!r}: the Gaussian factor must be a positive number")
-    if kind == "dropout" and not 0.0 < amount < 1.0:
-        raise AekitError(f"bad --noise {spec!r}: the dropout probability must be in (0, 1)")
-    return Noise(kind, amount)
+    """Parse ``gaussian:FACTOR`` or ``dropout:P`` (the grammar is the config's)."""
+    return Noise(*split_noise_spec(spec))
 
 
 def binarize_static(x: torch.Tensor) -> torch.Tensor:

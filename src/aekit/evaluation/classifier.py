@@ -21,10 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aekit.data.batches import iterate
+from aekit.data.batches import iterate, map_batches
 from aekit.data.splits import Split
 from aekit.io import atomic_save, cache_root
-from aekit.runs import map_batches
 
 FEATURES = 128
 ARCHITECTURE_VERSION = 1  # bump when the network changes, so old cache entries are not reused
@@ -131,11 +130,11 @@ def _save(model: FeatureClassifier, path: Path) -> None:
 
 
 def features(model: FeatureClassifier, x: torch.Tensor) -> torch.Tensor:
-    return map_batches(lambda xb, _: model.features(xb), x)
+    return map_batches(model.features, x)
 
 
 def predict(model: FeatureClassifier, x: torch.Tensor) -> torch.Tensor:
-    return map_batches(lambda xb, _: model(xb).argmax(1), x)
+    return map_batches(lambda xb: model(xb).argmax(1), x)
 
 
 def accuracy(model: FeatureClassifier, split: Split) -> float:

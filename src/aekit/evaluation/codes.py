@@ -17,20 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from aekit.data.splits import Split
-from aekit.models.base import Autoencoder
-from aekit.runs import map_batches
-
 NEAR_ZERO = 1e-2
 PROBE_SEED = 0
 KNN_NEIGHBOURS = 5
-
-
-def encode_split(model: Autoencoder, split: Split) -> torch.Tensor:
-    """Flattened codes (N x code size) of a split; conditional models see their labels."""
-    model.eval()
-    labels = split.y if model.conditional else None
-    return map_batches(lambda xb, yb: model.encode(xb, yb).flatten(1), split.x, labels)
 
 
 def code_statistics(codes: torch.Tensor) -> dict[str, float]:

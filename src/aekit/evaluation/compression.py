@@ -16,7 +16,7 @@ import torch
 
 from aekit.data.splits import Split
 from aekit.models.base import Autoencoder
-from aekit.runs import map_batches
+from aekit.runs import inference
 
 INPUT_BYTES_PER_VALUE = 1  # 8-bit pixels
 
@@ -25,11 +25,7 @@ def compression_metrics(model: Autoencoder, split: Split, codes: torch.Tensor) -
     """Compression ratios of float32 and float16 codes, and the MSE of float16 codes."""
     input_bytes = model.input_dim * INPUT_BYTES_PER_VALUE
     code_values = codes.shape[1]
-    labels = split.y if model.conditional else None
-    rounded = codes.half().float()
-    recon = map_batches(
-        lambda zb, yb: model.to_data(model.decode(zb, yb)).clamp(0.0, 1.0), rounded, labels
-    )
+    recon = inference.decode(model, codes.half().float(), split.y).clamp(0.0, 1.0)
     return {
         "compression_ratio": input_bytes / (code_values * 4),
         "float16_compression_ratio": input_bytes / (code_values * 2),

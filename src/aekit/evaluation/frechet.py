@@ -19,6 +19,7 @@ from aekit.data.splits import Split
 from aekit.data.transforms import binarize_dynamic
 from aekit.evaluation import classifier as clf
 from aekit.models.base import Autoencoder
+from aekit.runs import inference
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -56,7 +57,7 @@ def sample_quality(
     """
     generator = torch.Generator().manual_seed(seed)
     labels = reference.y if model.conditional else None
-    samples = model.sample(len(reference), labels, generator=generator).cpu()
+    samples = inference.sample(model, len(reference), labels, generator)
     if binarized:
         samples = binarize_dynamic(samples.clamp(0.0, 1.0), generator)
     metrics: dict[str, Any] = {

@@ -22,13 +22,14 @@ from aekit.data.splits import DataBundle, Split, prepare_data
 from aekit.errors import AekitError
 from aekit.evaluation import classifier as clf
 from aekit.evaluation.baselines import pca_reconstruction_mse
-from aekit.evaluation.codes import code_metrics, encode_split
+from aekit.evaluation.codes import code_metrics
 from aekit.evaluation.compression import compression_metrics
 from aekit.evaluation.frechet import sample_quality
 from aekit.evaluation.likelihood import likelihood_metrics
 from aekit.evaluation.metrics import evaluate_model
 from aekit.models.base import MODELS, Autoencoder
-from aekit.runs import LoadedRun
+from aekit.runs.directory import Run
+from aekit.runs.inference import labels_for, requested_labels
 
 
 @dataclass(frozen=True)
@@ -53,60 +54,53 @@ def check_options(model: Autoencoder, options: EvaluationOptions, split: Split) 
     if options.iw_examples and not options.iw_samples:
         raise AekitError("--iw-examples sets the size of the IW estimate; add --iw-samples K")
     if options.labels is not None:
-        if not model.conditional:
-            raise AekitError(f"model {model.name!r} is not conditional; drop --labels")
-        bad = [label for label in options.labels if not 0 <= label < model.num_classes]
-        if bad:
-            raise AekitError(
-                f"--labels {bad[0]} is out of range; this model knows labels "
-                f"0..{model.num_classes - 1}"
-            )
+        requested_labels(model, list(options.labels))
     if options.fid and not model.generative:
         raise AekitError(
             f"model {model.name!r} is not generative: it has no prior to sample from, so "
             "--fid does not apply"
         )
-    if model.conditional and split.y is None:
-        raise AekitError(f"model {model.name!r} is conditional: the data needs labels")
+    labels_for(model, split.y)
 
 
 def evaluate_run(
-    loaded: LoadedRun,
+    run: Run,
     split: Split,
     options: EvaluationOptions,
     *,
-    binarized: bool,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """All metrics of ``loaded``'s model on ``split`` (``binarized``: the data is binary);
-    ``log`` hears about slow one-off steps (training the feature classifier)."""
-    model = loaded.model.cpu().eval()
+    """All metrics of ``run``'s model on ``split`` (data prepared as the run's own, see
+    :meth:`Run.inputs`); ``log`` hears about slow one-off steps (training the feature
+    classifier)."""
+    model = run.model.cpu().eval()
     check_options(model, options, split)
     metrics = evaluate_model(model, split)
-    codes = encode_split(model, split)
+    codes = run.encode(split)
     metrics.update(code_metrics(codes, split.y))
     metrics.update(compression_metrics(model, split, codes))
     if not model.variational and model.code_dim < model.input_dim:
-        train = loaded.data().train
+        train = run.data.train
         metrics["pca_recon_mse"] = pca_reconstruction_mse(train.x, split.x, model.code_dim)
     if options.iw_samples:
         subset = split.subset(options.iw_examples or len(split))
-        metrics.update(likelihood_metrics(model, subset, options.iw_samples, binarized=binarized))
+        metrics.update(
+            likelihood_metrics(model, subset, options.iw_samples, binarized=run.binarized)
+        )
     if options.fid:
-        metrics.update(_sample_quality(loaded, split, options, binarized, log))
+        metrics.update(_sample_quality(run, split, options, log))
     return metrics
 
 
 def _sample_quality(
-    loaded: LoadedRun,
+    run: Run,
     split: Split,
     options: EvaluationOptions,
-    binarized: bool,
     log: Callable[[str], None] | None,
 ) -> dict[str, Any]:
-    source = classifier_data(loaded.config.data)
+    source = classifier_data(run.config.data)
     recipe = clf.ClassifierRecipe(
-        dataset=loaded.config.data.dataset,
+        dataset=run.config.data.dataset,
         shape=source.shape,
         num_classes=source.num_classes,
         train_examples=len(source.train),
@@ -122,7 +116,7 @@ def _sample_quality(
     metrics = {"classifier_accuracy": clf.accuracy(judge, source.test)}
     metrics.update(
         sample_quality(
-            loaded.model, judge, reference.subset(options.fid_samples), binarized=binarized
+            run.model, judge, reference.subset(options.fid_samples), binarized=run.binarized
         )
     )
     return metrics

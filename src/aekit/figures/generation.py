@@ -1,5 +1,5 @@
 """Figures that decode chosen points of the code space: samples (S2, S5, S17), traversals (S4),
-interpolations (S18), the 2-d manifold, and denoising (S21)."""
+interpolations (S18), the 2-d manifold, and denoising (S21). IDs: docs/articles.md."""
 
 from __future__ import annotations
 
@@ -9,117 +9,113 @@ import torch
 from aekit.data.splits import Split
 from aekit.data.transforms import parse_noise
 from aekit.errors import AekitError
-from aekit.figures.plotting import example_grid, square_grid
-from aekit.figures.subject import PlotOptions, Subject
+from aekit.evaluation.metrics import pooled_psnr
+from aekit.figures.options import PlotOptions
+from aekit.figures.plotting import class_names, example_grid, square_grid
+from aekit.runs.directory import Run
+from aekit.runs.inference import denoise, requested_labels
 
 
-def chosen_labels(subject: Subject, options: PlotOptions) -> list[int] | None:
-    """The labels a conditional model should draw: ``--labels`` or all of them."""
-    model = subject.model
-    if not model.conditional:
-        if options.labels:
-            raise AekitError(f"model {model.name!r} is not conditional; drop --labels")
-        return None
-    labels = options.labels or list(range(model.num_classes))
-    bad = [k for k in labels if not 0 <= k < model.num_classes]
-    if bad:
-        raise AekitError(
-            f"--labels {bad[0]} is out of range; this model knows labels 0..{model.num_classes - 1}"
-        )
-    return labels
+def _names(run: Run) -> list[str]:
+    return class_names(run.config.data.dataset, run.model.num_classes or 0)
 
 
-def _label_note(subject: Subject, labels: list[int] | None) -> str:
+def _label_note(run: Run, labels: list[int] | None) -> str:
     """Which label a conditional model decoded with (the first of ``--labels``)."""
-    return "" if labels is None else f", label {subject.class_names()[labels[0]]}"
+    return "" if labels is None else f", label {_names(run)[labels[0]]}"
 
 
-def samples_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
-    """Random decoded points: one row per label for conditional models, else a square grid."""
+def _one_label(labels: list[int] | None, n: int) -> torch.Tensor | None:
+    """The first requested label for ``n`` decodings (None for unconditional models)."""
+    return None if labels is None else torch.full((n,), labels[0])
+
+
+def samples_figure(run: Run, options: PlotOptions) -> plt.Figure:
+    """Random decoded points: a square grid, or for conditional models one row per label
+    (a square grid of a single requested label)."""
     generator = torch.Generator().manual_seed(options.seed)
-    labels = chosen_labels(subject, options)
-    where = "the prior" if subject.model.generative else "the box of training codes"
-    if labels is not None:
+    labels = requested_labels(run.model, options.labels)
+    where = "the prior" if run.model.generative else "the box of training codes"
+    if labels is not None and len(labels) > 1:
         cols = options.count or 10
         y = torch.tensor(labels).repeat_interleave(cols)
-        names = subject.class_names()
+        names = _names(run)
         return example_grid(
-            subject.generate(len(y), y, generator),
+            run.generate(len(y), y, generator),
             len(labels),
             cols,
-            title=f"{subject.title}: samples from {where}, one row per label",
+            title=f"{run.title}: samples from {where}, one row per label",
             row_labels=[names[k] for k in labels],
         )
     n = options.count or 16
     rows, cols = square_grid(n)
     return example_grid(
-        subject.generate(n, None, generator),
+        run.generate(n, _one_label(labels, n), generator),
         rows,
         cols,
-        title=f"{subject.name}: {n} samples\nfrom {where}",
+        title=f"{run.name}: {n} samples{_label_note(run, labels)}\nfrom {where}",
     )
 
 
-def traverse_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
+def traverse_figure(run: Run, options: PlotOptions) -> plt.Figure:
     """One code with a single coordinate swept across its range, one row per coordinate."""
-    model = subject.model
-    dims = options.dims if options.dims is not None else list(range(min(model.code_dim, 10)))
-    bad = [d for d in dims if not 0 <= d < model.code_dim]
+    dims_available = run.model.code_dim
+    dims = options.dims if options.dims is not None else list(range(min(dims_available, 10)))
+    bad = [d for d in dims if not 0 <= d < dims_available]
     if bad:
         raise AekitError(
-            f"--dims {bad[0]} is out of range: the code has {model.code_dim} coordinates "
-            f"(0..{model.code_dim - 1})"
+            f"--dims {bad[0]} is out of range: the code has {dims_available} coordinates "
+            f"(0..{dims_available - 1})"
         )
-    base = _start_code(subject, options)
-    low, high = _span(subject, options)
+    base = _start_code(run, options)
+    low, high = _span(run, options)
     steps = options.steps or 9
     rows = []
     for d in dims:
         z = base.repeat(steps, 1)
         z[:, d] = torch.linspace(float(low[d]), float(high[d]), steps)
         rows.append(z)
-    labels = chosen_labels(subject, options)
-    y = None if labels is None else torch.full((steps * len(dims),), labels[0])
-    decoded = subject.decode(torch.cat(rows), y)
+    labels = requested_labels(run.model, options.labels)
+    decoded = run.decode(torch.cat(rows), _one_label(labels, steps * len(dims)), "--labels")
     return example_grid(
         decoded,
         len(dims),
         steps,
-        title=f"{subject.title}: one coordinate swept at a time{_label_note(subject, labels)}",
+        title=f"{run.title}: one coordinate swept at a time{_label_note(run, labels)}",
         row_labels=[f"z[{d}]: {float(low[d]):.2g} .. {float(high[d]):.2g}" for d in dims],
         xlabel="coordinate value, low to high",
     )
 
 
-def _start_code(subject: Subject, options: PlotOptions) -> torch.Tensor:
+def _start_code(run: Run, options: PlotOptions) -> torch.Tensor:
     """``--code`` if given, else one random code (a prior draw, or a point of the box)."""
     if options.code is None:
-        return subject.draw_codes(1, torch.Generator().manual_seed(options.seed))[0]
-    if len(options.code) != subject.model.code_dim:
+        return run.draw_codes(1, torch.Generator().manual_seed(options.seed))[0]
+    if len(options.code) != run.model.code_dim:
         raise AekitError(
             f"--code has {len(options.code)} values but the code has "
-            f"{subject.model.code_dim} dimensions"
+            f"{run.model.code_dim} dimensions"
         )
     return torch.tensor(options.code, dtype=torch.float32)
 
 
-def _span(subject: Subject, options: PlotOptions) -> tuple[torch.Tensor, torch.Tensor]:
+def _span(run: Run, options: PlotOptions) -> tuple[torch.Tensor, torch.Tensor]:
     if options.span is None:
-        return subject.code_range()
+        return run.code_range()
     low, high = options.span
     if not low < high:
         raise AekitError(f"--range {low},{high}: the first value must be below the second")
-    full = torch.ones(subject.model.code_dim)
+    full = torch.ones(run.model.code_dim)
     return full * low, full * high
 
 
-def interpolate_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
+def interpolate_figure(run: Run, options: PlotOptions) -> plt.Figure:
     """Decodings along the straight line between the codes of two test inputs (S18).
 
     Each row starts and ends with the two inputs themselves. Conditional models decode the
     whole line with the first input's label (only the code is interpolated).
     """
-    test = subject.data.test
+    test = options.examples(run)
     pairs = options.pairs or _default_pairs(test)
     for pair in pairs:
         if not all(0 <= i < len(test) for i in pair):
@@ -132,17 +128,16 @@ def interpolate_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
     rows = []
     for a, b in pairs:
         ends = Split(test.x[[a, b]], None if test.y is None else test.y[[a, b]])
-        za, zb = subject.encode(ends)
-        labels = subject.labels_of(ends)
-        y = None if labels is None else labels[:1].repeat(steps)
-        line = subject.decode((1 - t) * za + t * zb, y)
+        za, zb = run.encode(ends)
+        y = None if ends.y is None else ends.y[:1].repeat(steps)
+        line = run.decode((1 - t) * za + t * zb, y)
         rows.append(torch.cat([ends.x[:1], line, ends.x[1:]]))
     col_labels = ["input A", "t=0", *[""] * (steps - 2), "t=1", "input B"]
     return example_grid(
         torch.cat(rows),
         len(pairs),
         steps + 2,
-        title=f"{subject.title}: decoding the line between two codes",
+        title=f"{run.title}: decoding the line between two codes",
         col_labels=col_labels,
         row_labels=[f"test {a} -> {b}" for a, b in pairs],
     )
@@ -160,26 +155,23 @@ def _default_pairs(test: Split, rows: int = 4) -> list[tuple[int, int]]:
     return pairs or [(0, min(1, len(test) - 1))]
 
 
-def manifold_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
+def manifold_figure(run: Run, options: PlotOptions) -> plt.Figure:
     """A grid of decodings over the 2-d code plane: prior quantiles, or the training box."""
-    model = subject.model
-    if model.code_dim != 2:
+    if run.model.code_dim != 2:
         raise AekitError(
-            f"manifold needs a 2-d code; {subject.name} has {model.code_dim} dimensions "
+            f"manifold needs a 2-d code; {run.name} has {run.model.code_dim} dimensions "
             "(use `aekit plot RUN traverse` instead)"
         )
     n = options.steps or 15
-    axes = _manifold_axes(subject, options, n)
-    grid_x, grid_y = axes
+    grid_x, grid_y = _manifold_axes(run, options, n)
     z = torch.stack(torch.meshgrid(grid_y.flip(0), grid_x, indexing="ij")[::-1], -1).reshape(-1, 2)
-    labels = chosen_labels(subject, options)
-    y = None if labels is None else torch.full((len(z),), labels[0])
+    labels = requested_labels(run.model, options.labels)
     every = max(1, n // 5)
     return example_grid(
-        subject.decode(z, y),
+        run.decode(z, _one_label(labels, len(z)), "--labels"),
         n,
         n,
-        title=f"{subject.title}: decoded code plane{_label_note(subject, labels)}",
+        title=f"{run.title}: decoded code plane{_label_note(run, labels)}",
         col_labels=[f"{v:.2g}" if i % every == 0 else "" for i, v in enumerate(grid_x.tolist())],
         row_labels=[
             f"{v:.2g}" if i % every == 0 else "" for i, v in enumerate(grid_y.flip(0).tolist())
@@ -190,35 +182,40 @@ def manifold_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
     )
 
 
-def _manifold_axes(subject: Subject, options: PlotOptions, n: int):
+def _manifold_axes(run: Run, options: PlotOptions, n: int):
     """Coordinates along each axis: Gaussian quantiles 5%..95% for a prior, else even
     steps across the training box or ``--range``."""
-    if options.span is None and subject.model.generative:
+    if options.span is None and run.model.generative:
         quantiles = torch.linspace(0.05, 0.95, n)
         values = torch.distributions.Normal(0.0, 1.0).icdf(quantiles)
         return values, values
-    low, high = _span(subject, options)
+    low, high = _span(run, options)
     return torch.linspace(float(low[0]), float(high[0]), n), torch.linspace(
         float(low[1]), float(high[1]), n
     )
 
 
-def denoise_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
-    """Noisy test inputs above their reconstructions above the clean originals (S21)."""
-    spec = options.noise or subject.noise
+def noise_of(run: Run, spec: str | None) -> str:
+    """The noise to denoise: ``spec`` if given, else the noise the run was trained with."""
+    spec = spec or run.config.data.noise
     if spec is None:
         raise AekitError(
-            f"{subject.name} was trained without noise; give one, e.g. --noise gaussian:0.5"
+            f"{run.name} was trained without noise; give one, e.g. --noise gaussian:0.5"
         )
-    noise = parse_noise(spec)
-    test = subject.data.test.subset(options.count or 10)
-    noisy = noise.apply(test.x.clone(), torch.Generator().manual_seed(options.seed))
-    recon = subject.decode(subject.encode(Split(noisy, test.y)), subject.labels_of(test))
-    n = len(test)
+    return spec
+
+
+def denoise_figure(run: Run, options: PlotOptions) -> plt.Figure:
+    """Noisy inputs above their reconstructions above the clean originals (S21), with the
+    PSNR of the shown examples before and after."""
+    spec = noise_of(run, options.noise)
+    clean = options.examples(run).subset(options.count or 10)
+    noisy, recon = denoise(run.model, clean.x, clean.y, parse_noise(spec), options.seed)
+    before, after = pooled_psnr(noisy, clean.x), pooled_psnr(recon, clean.x)
     return example_grid(
-        torch.cat([noisy, recon, test.x]),
+        torch.cat([noisy, recon, clean.x]),
         3,
-        n,
-        title=f"{subject.title}: denoising ({spec})",
+        len(clean),
+        title=f"{run.title}: denoising ({spec}), PSNR {before:.1f} -> {after:.1f} dB",
         row_labels=["noisy input", "reconstruction", "clean original"],
     )

@@ -1,5 +1,5 @@
 """Figures of the code space itself: test codes by label (S8, S18), side by side for two runs,
-and the distribution of code activations (S15)."""
+and the distribution of code activations (S15). IDs: docs/articles.md."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from aekit.errors import AekitError, unknown_choice
+from aekit.figures.options import PlotOptions
 from aekit.figures.plotting import class_names
-from aekit.figures.subject import PlotOptions, Subject
+from aekit.runs.directory import Run
 
 METHODS = ("auto", "codes", "pca", "tsne")
 
@@ -47,21 +48,21 @@ def project(codes: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str,
     return tsne.fit_transform(codes), "t-SNE", ["t-SNE 1", "t-SNE 2"]
 
 
-def scatter_codes(ax: plt.Axes, subject: Subject, options: PlotOptions):
+def scatter_codes(ax: plt.Axes, run: Run, options: PlotOptions):
     """Draw one run's test codes on ``ax``; return the legend handles (or a colour mapping)."""
-    test = subject.data.test.subset(options.points)
-    codes = subject.encode(test).numpy()
+    test = options.examples(run).subset(options.points)
+    codes = run.encode(test).numpy()
     points, method, axis_labels = project(codes, options.method, options.seed)
     ax.set_xlabel(axis_labels[0])
     ax.set_ylabel(axis_labels[1])
     how = f", {method} projection" if method else ""
-    ax.set_title(f"{subject.title}\n{len(points)} test codes{how}", fontsize=10)
+    ax.set_title(f"{run.title}\n{len(points)} test codes{how}", fontsize=10)
     ax.grid(alpha=0.2)
     if test.y is None:
         ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.6)
         return None
     labels = test.y.numpy()
-    classes = subject.data.num_classes or int(labels.max()) + 1
+    classes = run.model.num_classes or run.data.num_classes or int(labels.max()) + 1
     if classes > 10:
         return ax.scatter(
             points[:, 0],
@@ -74,7 +75,7 @@ def scatter_codes(ax: plt.Axes, subject: Subject, options: PlotOptions):
             vmax=classes - 1,
         )
     colours = plt.get_cmap("tab10")
-    names = class_names(subject.dataset, classes)
+    names = class_names(run.config.data.dataset, classes)
     for k in range(classes):
         chosen = labels == k
         ax.scatter(
@@ -100,29 +101,29 @@ def _add_key(fig: plt.Figure, ax: plt.Axes, key) -> None:
         fig.colorbar(key, ax=ax, label="label")
 
 
-def latent_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
+def latent_figure(run: Run, options: PlotOptions) -> plt.Figure:
     """Test codes coloured by label: the 2-d code itself, else a PCA or t-SNE projection."""
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
-    _add_key(fig, ax, scatter_codes(ax, subject, options))
+    _add_key(fig, ax, scatter_codes(ax, run, options))
     fig.tight_layout()
     return fig
 
 
-def compare_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
+def compare_figure(run: Run, options: PlotOptions) -> plt.Figure:
     """The latent scatter of two runs side by side (S18: AE against VAE)."""
     if options.other is None:
         raise AekitError("compare needs a second run: aekit plot RUN compare --other RUN2")
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-    scatter_codes(axes[0], subject, options)
+    scatter_codes(axes[0], run, options)
     _add_key(fig, axes[1], scatter_codes(axes[1], options.other, options))
     fig.tight_layout()
     return fig
 
 
-def activations_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
+def activations_figure(run: Run, options: PlotOptions) -> plt.Figure:
     """Histogram of code values of test inputs, all units pooled, mean marked (S15)."""
-    test = subject.data.test.subset(options.points)
-    codes = subject.encode(test).numpy()
+    test = options.examples(run).subset(options.points)
+    codes = run.encode(test).numpy()
     values = codes.ravel()
     mean = float(values.mean())
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -131,7 +132,7 @@ def activations_figure(subject: Subject, options: PlotOptions) -> plt.Figure:
     ax.set_xlabel("code value (all units pooled)")
     ax.set_ylabel("count")
     ax.set_title(
-        f"{subject.title}\ncode activations of {len(codes)} test inputs x {codes.shape[1]} units",
+        f"{run.title}\ncode activations of {len(codes)} test inputs x {codes.shape[1]} units",
         fontsize=10,
     )
     ax.legend()

@@ -20,18 +20,21 @@ import numpy as np
 import torch
 
 from aekit.errors import AekitError
+from aekit.figures.kinds import PROGRESS_FRAMES
+from aekit.figures.options import PlotOptions
 from aekit.figures.plotting import example_grid, save_figure
 from aekit.io import atomic_save
+from aekit.runs import inference
+from aekit.runs.directory import Run
 
 FRAMES = 16
 FRAME_INCHES = (4.0, 4.4)
 _FRAME = re.compile(r"epoch-(\d+)\.png")
 
 
-def frames_dir(figures: Path | None) -> Path:
-    if figures is None:
-        raise AekitError("the progress GIF needs a run directory")
-    return figures / "progress"
+def write_gif(run: Run, options: PlotOptions, path: Path) -> Path:
+    """The ``progress`` figure kind: the run's frames joined into a GIF."""
+    return assemble_gif(run.figures / PROGRESS_FRAMES, path)
 
 
 class ProgressGif:
@@ -52,9 +55,9 @@ class ProgressGif:
             self.enabled = model.generative
         if not self.enabled:
             return
-        if trainer.run is None:
+        if trainer.run is None or trainer.run.path is None:
             raise AekitError("the progress GIF needs a run directory (--out)")
-        self.folder = frames_dir(trainer.run.figures)
+        self.folder = trainer.run.figures / PROGRESS_FRAMES
         for stale in self._frames():
             if _epoch_of(stale) > trainer.epoch:  # after the checkpoint, or an overwritten run
                 stale.unlink()
@@ -76,21 +79,14 @@ class ProgressGif:
         if model.generative:
             self.codes = torch.randn(FRAMES, model.code_dim, generator=generator)
             return
-        from aekit.data.splits import prepare_data
+        test = trainer.run.data.test.subset(FRAMES)
+        self.inputs = (test.x, test.y)
 
-        test = prepare_data(trainer.run.load_config().data).test.subset(FRAMES)
-        self.inputs = (test.x, test.y if model.conditional else None)
-
-    @torch.no_grad()
     def _decoded(self, model) -> torch.Tensor:
-        device = next(model.parameters()).device
-        model.eval()
         if self.codes is not None:
             labels = torch.arange(FRAMES) % model.num_classes if model.conditional else None
-            y = None if labels is None else labels.to(device)
-            return model.to_data(model.decode(self.codes.to(device), y)).float().cpu()
-        x, y = self.inputs
-        return model.reconstruct(x.to(device), None if y is None else y.to(device)).float().cpu()
+            return inference.decode(model, self.codes, labels)
+        return inference.reconstruct(model, *self.inputs)
 
     def _draw(self, trainer, epoch: int) -> None:
         what = "16 fixed prior draws" if self.codes is not None else "16 test reconstructions"

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import base64
 import html
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from aekit.evaluation.metrics import evaluate_model
 from aekit.figures.kinds import KINDS, applicable, default_path, plot
-from aekit.figures.subject import PlotOptions, Subject
+from aekit.figures.options import PlotOptions
 from aekit.io import atomic_write
+from aekit.runs.directory import Run, open_run
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
@@ -34,37 +35,22 @@ figcaption { color: #555; font-size: 0.9em; }
 _MIME = {".png": "image/png", ".gif": "image/gif"}
 
 
-@dataclass
-class RunSummary:
-    """What the report shows of one run."""
-
-    subject: Subject
-    config: dict[str, Any]
-    final: dict[str, Any]  # the last epoch of metrics.jsonl
-    test: dict[str, Any]  # evaluate_model on the test split
-    figures: list[Path]
-
-    @property
-    def parameters(self) -> int:
-        return sum(p.numel() for p in self.subject.model.parameters())
-
-
-def summarise(path: str | Path, data_dir: str | None = None) -> RunSummary:
+def prepared(path: str | Path, data_dir: str | None = None) -> tuple[Run, dict[str, Any]]:
     """Open a run, draw whichever figures it lacks, and evaluate it on its test split."""
-    from aekit.evaluation import evaluate_model
-    from aekit.training.rundir import RunDir
+    run = open_run(path, data_dir=data_dir)
+    for name in applicable(run):
+        if not default_path(run, name).is_file():
+            plot(run, name, PlotOptions())
+    return run, evaluate_model(run.model, run.data.test)
 
-    subject = Subject.from_run(path, data_dir)
-    for name in applicable(subject):
-        if not default_path(subject, name).is_file():
-            plot(subject, name, PlotOptions())
-    return RunSummary(
-        subject=subject,
-        config=RunDir.open(path).load_config().to_dict(),
-        final=subject.history[-1] if subject.history else {},
-        test=evaluate_model(subject.model, subject.data.test),
-        figures=_figure_files(subject.figures),
-    )
+
+def _final(run: Run) -> dict[str, Any]:
+    """The last epoch of ``metrics.jsonl``."""
+    return run.history[-1] if run.history else {}
+
+
+def _parameters(run: Run) -> int:
+    return sum(p.numel() for p in run.model.parameters())
 
 
 def _figure_files(folder: Path) -> list[Path]:
@@ -79,15 +65,14 @@ def _figure_files(folder: Path) -> list[Path]:
 def write_report(runs: list[str | Path], out: Path, data_dir: str | None = None) -> Path:
     """Write the HTML page for one run, or a comparison of several, to ``out``; ``data_dir``
     overrides where the runs' data sets are read from."""
-    summaries = [summarise(run, data_dir) for run in runs]
-    if len(summaries) == 1:
-        only = summaries[0]
-        title = f"aekit run {only.subject.name}"
-        body = _run_section(only, heading="h1")
+    evaluated = [prepared(run, data_dir) for run in runs]
+    if len(evaluated) == 1:
+        title = f"aekit run {evaluated[0][0].name}"
+        body = _run_section(*evaluated[0], heading="h1")
     else:
-        title = f"aekit: {len(summaries)} runs compared"
-        body = f"<h1>{_e(title)}</h1>\n{_comparison_table(summaries)}\n" + "\n".join(
-            _run_section(s, heading="h2") for s in summaries
+        title = f"aekit: {len(evaluated)} runs compared"
+        body = f"<h1>{_e(title)}</h1>\n{_comparison_table(evaluated)}\n" + "\n".join(
+            _run_section(run, test, heading="h2") for run, test in evaluated
         )
     page = (
         "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
@@ -99,67 +84,63 @@ def write_report(runs: list[str | Path], out: Path, data_dir: str | None = None)
     return out
 
 
-def _run_section(summary: RunSummary, heading: str) -> str:
-    subject = summary.subject
+def _run_section(run: Run, test: dict[str, Any], heading: str) -> str:
     sub = "h2" if heading == "h1" else "h3"
-    model = subject.model
     facts = {
-        "model": model.name,
-        "data set": subject.dataset,
-        "code size": model.code_dim,
-        "parameters": f"{summary.parameters:,}",
-        "epochs trained": summary.final.get("epoch", 0),
-        "training examples": len(subject.data.train),
-        "test examples": len(subject.data.test),
+        "model": run.model.name,
+        "data set": run.config.data.dataset,
+        "code size": run.model.code_dim,
+        "parameters": f"{_parameters(run):,}",
+        "epochs trained": _final(run).get("epoch", 0),
+        "training examples": len(run.data.train),
+        "test examples": len(run.data.test),
     }
     parts = [
-        f"<{heading} id='{_e(subject.name)}'>{_e(subject.name)}</{heading}>",
-        f"<p class='subtitle'>{_e(str(subject.figures.parent))}</p>",
+        f"<{heading} id='{_e(run.name)}'>{_e(run.name)}</{heading}>",
+        f"<p class='subtitle'>{_e(str(run.path))}</p>",
         _table(["", ""], [[k, v] for k, v in facts.items()], show_header=False),
         f"<{sub}>Final metrics</{sub}>",
-        _metrics_table(summary),
+        _metrics_table(_final(run), test),
         f"<{sub}>Figures</{sub}>",
-        *(_figure(path) for path in summary.figures),
+        *(_figure(path) for path in _figure_files(run.figures)),
         f"<{sub}>Configuration</{sub}>",
-        f"<pre>{_e(yaml.safe_dump(summary.config, sort_keys=False))}</pre>",
+        f"<pre>{_e(yaml.safe_dump(run.config.to_dict(), sort_keys=False))}</pre>",
     ]
     return "\n".join(parts)
 
 
-def _metrics_table(summary: RunSummary) -> str:
+def _metrics_table(final: dict[str, Any], test: dict[str, Any]) -> str:
     """Last epoch's train and validation numbers side by side, then the test evaluation."""
-    final = summary.final
     names = sorted(
         {k.split("_", 1)[1] for k in final if k.startswith(("train_", "val_"))},
         key=lambda k: (k != "loss", k),
     )
     rows = [[n, final.get(f"train_{n}"), final.get(f"val_{n}")] for n in names]
     epoch_table = _table(["metric (last epoch)", "train", "validation"], rows)
-    test = {k: v for k, v in summary.test.items() if k != "examples"}
     test_table = _table(
-        [f"test split ({summary.test['examples']} examples)", "value"],
-        [[k, v] for k, v in test.items()],
+        [f"test split ({test['examples']} examples)", "value"],
+        [[k, v] for k, v in test.items() if k != "examples"],
     )
     return epoch_table + "\n" + test_table
 
 
-def _comparison_table(summaries: list[RunSummary]) -> str:
+def _comparison_table(evaluated: list[tuple[Run, dict[str, Any]]]) -> str:
     metrics = ["train_loss", "val_loss"]
-    tests = sorted({k for s in summaries for k in s.test if k != "examples"})
+    tests = sorted({k for _, test in evaluated for k in test if k != "examples"})
     header = ["run", "model", "data set", "code", "parameters", "epochs", *metrics]
     header += [f"test {k}" for k in tests]
     rows = [
         [
-            f"<a href='#{_e(s.subject.name)}'>{_e(s.subject.name)}</a>",
-            s.subject.model.name,
-            s.subject.dataset,
-            s.subject.model.code_dim,
-            f"{s.parameters:,}",
-            s.final.get("epoch", 0),
-            *(s.final.get(m) for m in metrics),
-            *(s.test.get(k) for k in tests),
+            f"<a href='#{_e(run.name)}'>{_e(run.name)}</a>",
+            run.model.name,
+            run.config.data.dataset,
+            run.model.code_dim,
+            f"{_parameters(run):,}",
+            _final(run).get("epoch", 0),
+            *(_final(run).get(m) for m in metrics),
+            *(test.get(k) for k in tests),
         ]
-        for s in summaries
+        for run, test in evaluated
     ]
     return _table(header, rows, raw_first=True)
 

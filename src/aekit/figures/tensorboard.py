@@ -12,6 +12,7 @@ import torch
 
 from aekit.errors import AekitError
 from aekit.figures.images import as_images, tile
+from aekit.runs import inference
 
 IMAGES = 16
 
@@ -36,16 +37,14 @@ class TensorBoardLogger:
         self.inputs: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
     def on_train_begin(self, trainer) -> None:
-        if trainer.run is None:
+        if trainer.run is None or trainer.run.path is None:
             raise AekitError("--tensorboard needs a run directory (--out)")
         # A resumed run drops the events logged after its checkpoint.
         self.writer = self.writer_class(
             str(trainer.run.path / "tensorboard"), purge_step=trainer.epoch + 1
         )
-        from aekit.data.splits import prepare_data
-
-        test = prepare_data(trainer.run.load_config().data).test.subset(IMAGES)
-        self.inputs = (test.x, test.y if trainer.model.conditional else None)
+        test = trainer.run.data.test.subset(IMAGES)
+        self.inputs = (test.x, test.y)
 
     def on_epoch_end(self, trainer, metrics: dict[str, Any]) -> None:
         epoch = metrics["epoch"]
@@ -63,16 +62,12 @@ class TensorBoardLogger:
         if self.writer is not None:
             self.writer.close()
 
-    @torch.no_grad()
     def _image_batches(self, model) -> dict[str, torch.Tensor]:
-        device = next(model.parameters()).device
-        model.eval()
         x, y = self.inputs
-        labels = None if y is None else y.to(device)
-        batches = {"reconstructions": model.reconstruct(x.to(device), labels).float().cpu()}
+        batches = {"reconstructions": inference.reconstruct(model, x, y)}
         if model.generative:
             generator = torch.Generator().manual_seed(0)
-            batches["samples"] = model.sample(IMAGES, labels, generator=generator).float().cpu()
+            batches["samples"] = inference.sample(model, IMAGES, y, generator)
         return batches
 
 

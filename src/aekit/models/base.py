@@ -2,7 +2,8 @@
 
 A model is an ``nn.Module`` with:
 
-- ``encode(x, y=None)``: the code used downstream (the posterior mean for VAEs);
+- ``encode(x, y=None)``: the code used downstream (the posterior mean for VAEs), flattened to
+  ``code_dim`` values per example;
 - ``decode(z, y=None)``: the decoder's raw output in data shape: logits for the Bernoulli (BCE)
   reconstruction term, pre-activation means for the Gaussian (MSE) one;
 - ``loss_terms(x, target, y=None)``: a dict of per-example terms averaged over the batch, whose
@@ -11,12 +12,22 @@ A model is an ``nn.Module`` with:
 
 The trainer, evaluation, figures and CLI only use this interface, so a new model plugs in by
 subclassing :class:`Autoencoder` and decorating it with :func:`register_model`.
+
+Options. A model's options are the keyword-only arguments of its constructor and of its base
+classes' constructors, each with a type hint and a default. The class is their single source
+of truth: ``Model(shape, **options)`` converts and checks every given value
+(:func:`aekit.values.convert`), fills in the defaults, applies the options the class pins
+(``fixed``) or re-defaults (``defaults``), and records the result in ``model.hparams``, which
+is what a saved model describes. So a model built directly, from a config or from a saved
+file is the same model.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -24,6 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import AekitError, unknown_choice
+from aekit.models.layers import initialize
+from aekit.values import convert, field_hints
 
 MODELS: dict[str, type[Autoencoder]] = {}
 
@@ -39,6 +52,78 @@ def register_model(name: str):
     return decorate
 
 
+@dataclass(frozen=True)
+class Option:
+    """One model option: its default and the type hint its values are converted to."""
+
+    default: Any
+    hint: Any
+
+
+def model_options(cls: type[Autoencoder]) -> dict[str, Option]:
+    """The options a model class accepts (constructor keywords along its bases, re-defaulted
+    by ``defaults``), without the ones it pins (``fixed``)."""
+    options: dict[str, Option] = {}
+    for klass in reversed(cls.__mro__):
+        if klass in (object, nn.Module) or "__init__" not in vars(klass):
+            continue
+        hints = field_hints(klass.__init__)
+        for name, p in inspect.signature(klass.__init__).parameters.items():
+            if p.kind is p.KEYWORD_ONLY and name != "num_classes":
+                options[name] = Option(p.default, hints.get(name, Any))
+    for klass in reversed(cls.__mro__):
+        for name, default in vars(klass).get("defaults", {}).items():
+            options[name] = Option(default, options[name].hint)
+    return {name: option for name, option in options.items() if name not in cls.fixed}
+
+
+def model_params(cls: type[Autoencoder]) -> dict[str, Any]:
+    """The options of a model class with their defaults (for help texts)."""
+    return {name: option.default for name, option in model_options(cls).items()}
+
+
+def _resolve_options(cls: type[Autoencoder], given: dict[str, Any]) -> dict[str, Any]:
+    """Every option's value for a new ``cls``: given ones converted and checked, the rest
+    defaulted; a pinned option may be restated but not changed."""
+    where = f"model {cls.name!r}"
+    for key in given.keys() & cls.fixed.keys():
+        if given[key] != cls.fixed[key]:
+            raise AekitError(f"{where} always uses {key} {cls.fixed[key]!r}, not {given[key]!r}")
+    options = model_options(cls)
+    unknown = set(given) - set(options) - set(cls.fixed)
+    if unknown:
+        raise AekitError(
+            f"{where} has no option(s) {', '.join(sorted(unknown))}; "
+            f"its options are: {', '.join(sorted(options))}"
+        )
+    return {
+        name: convert(given.get(name, option.default), option.hint, name, where)
+        for name, option in options.items()
+    }
+
+
+def _recording(init):
+    """Wrap a model constructor so that the outermost call resolves the options once, runs the
+    constructors along the bases, then initialises the weights and sets the memory layout."""
+
+    @functools.wraps(init)
+    def construct(self, input_shape, *, num_classes=None, **given):
+        if self.__dict__.get("_constructing"):  # a base class's part of the same construction
+            return init(self, input_shape, num_classes=num_classes, **given)
+        cls = type(self)
+        values = _resolve_options(cls, given)
+        object.__setattr__(self, "_constructing", True)
+        try:
+            init(self, tuple(input_shape), num_classes=num_classes, **values, **cls.fixed)
+        finally:
+            object.__delattr__(self, "_constructing")
+        self.hparams = values
+        self.initialize_weights(values["init"])
+        self.to(memory_format=cls.memory_format)
+
+    return construct
+
+
 class Autoencoder(nn.Module):
     """Base class: the shared reconstruction likelihoods and the default AE objective."""
 
@@ -48,8 +133,18 @@ class Autoencoder(nn.Module):
     variational: ClassVar[bool] = False  # has an ELBO
     default_reduction: ClassVar[str] = "per_element"  # Keras-style mean per pixel
     fixed: ClassVar[dict[str, Any]] = {}  # inherited options this model pins (not user options)
-    # Layout of the 4-d weights, hence of the convolutions' activations; build_model applies it.
+    defaults: ClassVar[dict[str, Any]] = {}  # inherited options this model gives new defaults
+    # Training settings this model needs where the user sets none (``aekit models`` lists them)
+    train_defaults: ClassVar[dict[str, Any]] = {}
+    # Layout of the 4-d weights, hence of the convolutions' activations.
     memory_format: ClassVar[torch.memory_format] = torch.contiguous_format
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every model class's constructor records its options (also one a mixin listed
+        before the model class provides, which is no Autoencoder itself)."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls) or not hasattr(cls.__init__, "__wrapped__"):
+            cls.__init__ = _recording(cls.__init__)
 
     def __init__(
         self,
@@ -57,6 +152,7 @@ class Autoencoder(nn.Module):
         *,
         recon_loss: str = "bce",
         output: str = "sigmoid",
+        init: str = "torch",
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
@@ -73,8 +169,14 @@ class Autoencoder(nn.Module):
         self.recon_loss = recon_loss
         self.output = output
         self.num_classes = num_classes
-        self.latent_dim = 0  # set by each model: the length of the flattened code
+        self.code_dim = 0  # set by each model: the length of the flattened code
         self.hparams: dict[str, Any] = {}
+
+    def initialize_weights(self, init: str) -> None:
+        """Starting weights once every layer exists: ``torch`` keeps PyTorch's defaults,
+        ``glorot`` applies Keras' (the articles' framework). A model whose layers need a
+        particular start (a zero projection) extends this."""
+        initialize(self, init)
 
     # -- the interface -------------------------------------------------------------------
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -104,14 +206,9 @@ class Autoencoder(nn.Module):
         raise AekitError(f"model {self.name!r} has no prior to sample from")
 
     # -- shared behaviour ----------------------------------------------------------------
-    @property
-    def code_dim(self) -> int:
-        """Length of the (flattened) code that ``encode`` returns."""
-        return self.latent_dim
-
     def decoder_input_dim(self) -> int:
         """Width of what the decoder's first layer takes: the code, plus any conditioning."""
-        return self.latent_dim
+        return self.code_dim
 
     def to_data(self, out: torch.Tensor) -> torch.Tensor:
         """Decoder output -> data space (probabilities or means)."""
@@ -158,69 +255,21 @@ class Autoencoder(nn.Module):
             "num_classes": self.num_classes,
         }
 
-    def check_labels(self, y: torch.Tensor | None) -> None:
+    def require_labels(self, y: torch.Tensor | None) -> None:
+        """Conditional models cannot encode or decode without labels. (Their range is checked
+        where data comes in, :func:`aekit.runs.inference.labels_for`: a check of values here
+        would not survive tracing for ``--compile``.)"""
         if self.conditional and y is None:
-            raise AekitError(f"model {self.name!r} is conditional: give a label")
-
-
-def model_params(cls: type[Autoencoder]) -> dict[str, Any]:
-    """The hyper-parameters a model accepts, with their defaults (for help and validation)."""
-    params = {}
-    for klass in reversed(cls.__mro__):
-        if klass in (object, nn.Module) or "__init__" not in vars(klass):
-            continue
-        for name, p in inspect.signature(klass.__init__).parameters.items():
-            if p.kind is p.KEYWORD_ONLY and name != "num_classes":
-                params[name] = p.default
-    return {k: v for k, v in params.items() if k not in cls.fixed}
+            raise AekitError(f"model {self.name!r} is conditional: give a label per example")
 
 
 def build_model(
     spec: dict[str, Any], input_shape: tuple[int, ...], num_classes: int | None = None
 ) -> Autoencoder:
-    """Build a registered model from ``{"name": ..., **hyper_parameters}``."""
+    """Build a registered model from ``{"name": ..., **options}`` (the same as calling its
+    class with those options)."""
     spec = dict(spec)
     name = spec.pop("name", "ae")
     if name not in MODELS:
         raise unknown_choice("model", name, MODELS)
-    cls = MODELS[name]
-    for key, pinned in cls.fixed.items():  # a pinned option may be restated, not changed
-        if key in spec:
-            given = spec.pop(key)
-            if given != pinned:
-                raise AekitError(f"model {name!r} always uses {key} {pinned!r}, not {given!r}")
-    accepted = model_params(cls)
-    unknown = set(spec) - set(accepted)
-    if unknown:
-        raise AekitError(
-            f"model {name!r} has no option(s) {', '.join(sorted(unknown))}; "
-            f"its options are: {', '.join(sorted(accepted))}"
-        )
-    values = {**accepted, **{k: _coerce(v, accepted[k]) for k, v in spec.items()}}
-    for key in ("latent_dim", "kernel_size"):
-        if values.get(key) is not None and not is_positive_int(values[key]):
-            raise AekitError(
-                f"model {name!r}: bad {key} {values[key]!r}; it must be a whole number >= 1"
-            )
-    model = cls(tuple(input_shape), num_classes=num_classes, **values, **cls.fixed)
-    model.hparams = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
-    return model.to(memory_format=cls.memory_format)
-
-
-def is_positive_int(value: Any) -> bool:
-    """A layer width or code size: an int >= 1 (not a bool, not 2.5)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def _coerce(value: Any, default: Any) -> Any:
-    """Command-line and YAML values arrive as strings now and then (``1e-3``)."""
-    if (
-        isinstance(value, str)
-        and isinstance(default, (int, float))
-        and not isinstance(default, bool)
-    ):
-        try:
-            return type(default)(float(value)) if isinstance(default, float) else int(value)
-        except ValueError:
-            raise AekitError(f"expected a number, got {value!r}") from None
-    return value
+    return MODELS[name](tuple(input_shape), num_classes=num_classes, **spec)

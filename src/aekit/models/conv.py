@@ -3,16 +3,14 @@ S20 / S21 (upsampling decoder), with a spatial code or an optional dense bottlen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
 from aekit.errors import unknown_choice
 from aekit.models.base import Autoencoder, register_model
 from aekit.models.layers import activation as make_activation
-from aekit.models.layers import image_shape, initialize, transpose_padding
-from aekit.models.mlp import parse_sizes
+from aekit.models.layers import image_shape, transpose_padding
+from aekit.values import PositiveInt, RequiredSizes
 
 
 @register_model("conv-ae")
@@ -26,22 +24,21 @@ class ConvAutoencoder(Autoencoder):
     the code is the flattened final feature map.
     """
 
-    # Channels-last: on the CPU PyTorch's max-pooling is ~6x faster in it (0.37 against 2.35
-    # ms per pooling layer of the default model at batch 128), and the S12 / S20 / S21 recipes
-    # train 1.2x / 1.7x / 2.0x as fast with the same losses (benchmarks/memory_format.py).
+    # Channels-last: on the CPU PyTorch's max-pooling is several times faster in it, and the
+    # convolutional recipes train faster with the same losses (benchmarks/RESULTS.md,
+    # "Memory format").
     memory_format = torch.channels_last
 
     def __init__(
         self,
         input_shape: tuple[int, ...],
         *,
-        channels: Sequence[int] = (16, 32, 64),
-        kernel_size: int = 3,
+        channels: RequiredSizes = (16, 32, 64),
+        kernel_size: PositiveInt = 3,
         activation: str = "selu",
         upsampling: str = "transpose",
         pool_padding: str = "same",
-        latent_dim: int | None = None,
-        init: str = "torch",
+        latent_dim: PositiveInt | None = None,
         **base,
     ) -> None:
         super().__init__(input_shape, **base)
@@ -50,8 +47,7 @@ class ConvAutoencoder(Autoencoder):
             raise unknown_choice("upsampling", upsampling, ["nearest", "transpose"])
         if pool_padding not in ("valid", "same"):
             raise unknown_choice("pool_padding", pool_padding, ["same", "valid"])
-        chans = parse_sizes(channels, "channels", required=True)
-        k, ceil = int(kernel_size), pool_padding == "same"
+        chans, k, ceil = channels, kernel_size, pool_padding == "same"
         sizes = [(height, width)]
         encoder: list[nn.Module] = []
         for c_in, c_out in zip([in_channels, *chans[:-1]], chans):
@@ -62,10 +58,10 @@ class ConvAutoencoder(Autoencoder):
         self.encoder = nn.Sequential(*encoder)
         self.feature_shape = (chans[-1], *sizes[-1])
         flat = chans[-1] * sizes[-1][0] * sizes[-1][1]
-        self.latent_dim = int(latent_dim) if latent_dim else flat
-        self.to_code: nn.Module = nn.Linear(flat, self.latent_dim) if latent_dim else nn.Identity()
+        self.code_dim = latent_dim or flat
+        self.to_code: nn.Module = nn.Linear(flat, self.code_dim) if latent_dim else nn.Identity()
         self.from_code: nn.Module = (
-            nn.Sequential(nn.Linear(self.latent_dim, flat), make_activation(activation))
+            nn.Sequential(nn.Linear(self.code_dim, flat), make_activation(activation))
             if latent_dim
             else nn.Identity()
         )
@@ -73,7 +69,6 @@ class ConvAutoencoder(Autoencoder):
         out_chans = [*chans[-2::-1], in_channels]
         build = self._transpose_decoder if upsampling == "transpose" else self._nearest_decoder
         self.decoder = build(chans[-1], out_chans, sizes[-1], targets, k, activation)
-        initialize(self, init)
 
     @staticmethod
     def _transpose_decoder(c_in, out_chans, size, targets, k, act) -> nn.Sequential:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
 from aekit.models.base import register_model
 from aekit.models.layers import activation as make_activation
-from aekit.models.layers import image_shape, initialize, transpose_padding
-from aekit.models.mlp import parse_sizes
+from aekit.models.layers import image_shape, transpose_padding
 from aekit.models.vae import LabelConditioned, VariationalAutoencoder
+from aekit.values import PositiveInt, RequiredSizes
 
 
 def _halve(size: int) -> int:
@@ -30,22 +28,21 @@ class ConvVAE(VariationalAutoencoder):
         self,
         input_shape: tuple[int, ...],
         *,
-        latent_dim: int = 50,
-        channels: Sequence[int] = (32, 64),
+        latent_dim: PositiveInt = 50,
+        channels: RequiredSizes = (32, 64),
         activation: str = "relu",
-        init: str = "torch",
         **base,
     ) -> None:
         super().__init__(input_shape, **base)
         in_channels, height, width = image_shape(self.name, self.input_shape)
-        chans = parse_sizes(channels, "channels", required=True)
-        self.latent_dim = int(latent_dim)
+        chans = channels
+        self.code_dim = latent_dim
         layers: list[nn.Module] = []
         h, w = height, width
         for c_in, c_out in zip([in_channels, *chans[:-1]], chans):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2), make_activation(activation)]
             h, w = _halve(h), _halve(w)
-        layers += [nn.Flatten(), nn.Linear(chans[-1] * h * w, 2 * self.latent_dim)]
+        layers += [nn.Flatten(), nn.Linear(chans[-1] * h * w, 2 * latent_dim)]
         self.encoder = nn.Sequential(*layers)
 
         sizes = [(height, width)]
@@ -74,7 +71,6 @@ class ConvVAE(VariationalAutoencoder):
             c_in = c_out
         decoder.append(nn.ConvTranspose2d(c_in, in_channels, 3, stride=1, padding=1))
         self.decoder = nn.Sequential(*decoder)
-        initialize(self, init)
 
     def encode_dist(
         self, x: torch.Tensor, y: torch.Tensor | None = None
@@ -88,7 +84,8 @@ class ConvVAE(VariationalAutoencoder):
 
 @register_model("conv-cvae")
 class ConditionalConvVAE(LabelConditioned, ConvVAE):
-    """S5's label conditioning applied to S17's convolutional VAE.
+    """The label conditioning of ``cvae`` (S5) applied to S17's convolutional VAE.
 
-    The label's projection is added to the code before decoding, so ``sample(n, y)`` draws
-    images of class ``y``."""
+    By default the label is an extra input of the encoder and is concatenated to the code
+    before decoding (``conditioning: add`` adds its projection instead, S5 as written), so
+    ``sample(n, y)`` draws images of class ``y``."""

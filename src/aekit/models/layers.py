@@ -6,10 +6,9 @@ import itertools
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from aekit.errors import unknown_choice
+from aekit.errors import AekitError, unknown_choice
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -99,13 +98,11 @@ class LabelConditioning(nn.Module):
 
 
 def one_hot(y: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
-    """``F.one_hot(y, num_classes)`` as ``dtype``. While ``--compile`` traces the training step
-    (on fake tensors, which have no values) the rows come from a comparison instead: F.one_hot
-    first checks the labels' range, which needs their values. The trainer's labels are in
-    range by construction (a data set's classes are its largest label + 1)."""
-    if torch._guards.detect_fake_mode(y) is None:
-        return F.one_hot(y, num_classes).to(dtype)
-    return (y.unsqueeze(-1) == torch.arange(num_classes, device=y.device)).to(dtype)
+    """Rows of ``num_classes`` zeros with a one at each label, as ``dtype``. Written as a
+    scatter rather than ``F.one_hot``: the scatter still refuses a label out of range when it
+    runs, but needs no label values to be traced (``F.one_hot`` first computes their range)."""
+    rows = torch.zeros(len(y), num_classes, dtype=dtype, device=y.device)
+    return rows.scatter_(1, y.long().unsqueeze(1), 1.0)
 
 
 def transpose_padding(size_in: int, target: int, kernel: int, stride: int = 2) -> tuple[int, int]:
@@ -123,8 +120,6 @@ def transpose_padding(size_in: int, target: int, kernel: int, stride: int = 2) -
 def image_shape(model_name: str, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
     """Convolutional models need (channels, height, width) inputs."""
     if len(input_shape) != 3:
-        from aekit.errors import AekitError
-
         raise AekitError(
             f"model {model_name!r} needs images shaped (channels, height, width); "
             f"this data has examples shaped {tuple(input_shape)}"

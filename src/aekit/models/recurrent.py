@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from aekit.errors import AekitError
 from aekit.models.base import Autoencoder, register_model
-from aekit.models.layers import initialize
-from aekit.models.mlp import parse_sizes
+from aekit.values import PositiveInt, Sizes
 
 
 def sequence_shape(model_name: str, input_shape: tuple[int, ...]) -> tuple[int, int]:
@@ -55,32 +55,30 @@ class RecurrentAutoencoder(Autoencoder):
     (length,) series; the decoder returns its output in the input's own shape.
 
     Expect a plateau: for the first few hundred optimiser steps the reconstruction is the
-    mean example (on MNIST rows, val BCE ~0.286 per pixel) before the code starts to carry
-    the example's shape; the article trains 10 epochs of 55,000 digits at batch size 32.
-    ``init`` defaults to ``glorot``, Keras' LSTM initialisation (the article's), which leaves
-    the plateau sooner than PyTorch's: on mnist-5k with S13's settings, val BCE after 4
-    epochs 0.259-0.264 against 0.267-0.286 (seeds 0-2).
+    mean example before the code starts to carry the example's shape; the article trains 10
+    epochs of 55,000 digits at batch size 32. ``init`` defaults to ``glorot``, Keras' LSTM
+    initialisation (the article's), which leaves the plateau sooner than PyTorch's
+    (benchmarks/RESULTS.md, "recurrent-ae").
     """
+
+    defaults: ClassVar[dict[str, Any]] = {"init": "glorot"}
 
     def __init__(
         self,
         input_shape: tuple[int, ...],
         *,
-        latent_dim: int = 30,
-        hidden: Sequence[int] = (100,),
-        init: str = "glorot",
+        latent_dim: PositiveInt = 30,
+        hidden: Sizes = (100,),
         **base,
     ) -> None:
         super().__init__(input_shape, **base)
         self.steps, self.features = sequence_shape(self.name, self.input_shape)
-        self.latent_dim = int(latent_dim)
-        widths = parse_sizes(hidden)
-        self.encoder = lstm_stack([self.features, *widths, self.latent_dim])
+        self.code_dim = latent_dim
+        self.encoder = lstm_stack([self.features, *hidden, latent_dim])
         # Without hidden sizes the decoder still needs one LSTM, or every step would be equal.
-        decoder_widths = widths[::-1] or [self.latent_dim]
-        self.decoder = lstm_stack([self.latent_dim, *decoder_widths])
+        decoder_widths = hidden[::-1] or [latent_dim]
+        self.decoder = lstm_stack([latent_dim, *decoder_widths])
         self.readout = nn.Linear(decoder_widths[-1], self.features)
-        initialize(self, init)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.input_shape:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 
 from aekit.errors import AekitError, unknown_choice
-from aekit.models.base import Autoencoder, register_model
-from aekit.models.mlp import MLPAutoencoder, greedy_unavailable
+from aekit.models.base import register_model
+from aekit.models.mlp import MLPAutoencoder
 
 _EPS = 1e-7  # Keras' epsilon: its kl_divergence clips probabilities to [eps, 1]
 
@@ -50,15 +49,13 @@ class SparseAutoencoder(MLPAutoencoder):
     """
 
     fixed: ClassVar[dict[str, Any]] = {"code_activation": "sigmoid"}
+    defaults: ClassVar[dict[str, Any]] = {"latent_dim": 300, "hidden": (100,), "activation": "selu"}
     greedy_refusal: ClassVar[str] = "its sparsity penalty belongs to the final code only"
 
     def __init__(
         self,
         input_shape: tuple[int, ...],
         *,
-        latent_dim: int = 300,
-        hidden: Sequence[int] = (100,),
-        activation: str = "selu",
         sparsity: str = "kl",
         sparsity_target: float = 0.1,
         sparsity_weight: float = 0.05,
@@ -74,13 +71,11 @@ class SparseAutoencoder(MLPAutoencoder):
             )
         if sparsity_weight < 0 or l1_weight < 0:
             raise AekitError("sparsity_weight and l1_weight must be >= 0")
-        super().__init__(
-            input_shape, latent_dim=latent_dim, hidden=hidden, activation=activation, **rest
-        )
+        super().__init__(input_shape, **rest)
         self.sparsity = sparsity
-        self.sparsity_target = float(sparsity_target)
-        self.sparsity_weight = float(sparsity_weight)
-        self.l1_weight = float(l1_weight)
+        self.sparsity_target = sparsity_target
+        self.sparsity_weight = sparsity_weight
+        self.l1_weight = l1_weight
 
     def code_penalty(self, code: torch.Tensor) -> torch.Tensor:
         """The article's penalty, in per-example units (see the class docstring)."""
@@ -89,7 +84,3 @@ class SparseAutoencoder(MLPAutoencoder):
         else:
             penalty = self.sparsity_weight * bernoulli_kl(self.sparsity_target, code.mean(0))
         return self.input_dim * penalty
-
-    def stage_model(self, index: int) -> Autoencoder:
-        """Greedy stacking would put the sparsity penalty on every stage's code."""
-        raise greedy_unavailable(self.name, self.greedy_refusal)

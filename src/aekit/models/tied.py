@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aekit.models.base import Autoencoder, register_model
+from aekit.models.base import register_model
 from aekit.models.layers import activation as make_activation
-from aekit.models.layers import initialize, mlp
-from aekit.models.mlp import LayerwiseStacking, linear_layers, parse_sizes
+from aekit.models.mlp import DenseAutoencoder, linear_layers
 
 
 @register_model("tied-ae")
-class TiedAutoencoder(LayerwiseStacking, Autoencoder):
+class TiedAutoencoder(DenseAutoencoder):
     """Dense autoencoder whose decoder layers are the encoder's, transposed (S10).
 
     Decoder layer ``i`` computes ``act(h @ W_i + b'_i)`` with ``W_i`` the weight of encoder
@@ -24,35 +21,17 @@ class TiedAutoencoder(LayerwiseStacking, Autoencoder):
     decoder biases are extra. The last decoder layer returns logits, as in every model.
     """
 
-    def __init__(
-        self,
-        input_shape: tuple[int, ...],
-        *,
-        latent_dim: int = 16,
-        hidden: Sequence[int] = (256,),
-        activation: str = "relu",
-        code_activation: str = "linear",
-        init: str = "torch",
-        **base,
-    ) -> None:
-        super().__init__(input_shape, **base)
-        self.latent_dim = int(latent_dim)
-        self.layer_sizes = [self.input_dim, *parse_sizes(hidden), self.latent_dim]
-        self.hidden_activation, self.code_activation = activation, code_activation
-        self.encoder = mlp(self.layer_sizes, activation, code_activation)
+    def __init__(self, input_shape: tuple[int, ...], **options) -> None:
+        super().__init__(input_shape, **options)
         # One bias per decoder layer, indexed like the encoder layer it transposes.
         self.decoder_biases = nn.ParameterList(
             nn.Parameter(torch.zeros(size)) for size in self.layer_sizes[:-1]
         )
-        self.decoder_activation = make_activation(activation)
-        initialize(self, init)
+        self.decoder_activation = make_activation(self.hidden_activation)
 
     def layer_parameters(self, index: int) -> list[nn.Parameter]:
         layer = linear_layers(self.encoder)[index]
         return [layer.weight, layer.bias, self.decoder_biases[index]]
-
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.encoder(x.flatten(1))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = z

@@ -7,16 +7,15 @@ the code passed downstream is the mean; training uses the reparameterisation tri
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from aekit.errors import AekitError, unknown_choice
 from aekit.models.base import Autoencoder, register_model
-from aekit.models.layers import LabelConditioning, initialize, mlp, one_hot
-from aekit.models.mlp import parse_sizes
+from aekit.models.layers import LabelConditioning, mlp, one_hot
+from aekit.values import PositiveInt, Sizes
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -51,7 +50,7 @@ class VariationalAutoencoder(Autoencoder):
             raise unknown_choice("kl_estimator", kl_estimator, ["analytic", "mc"])
         if kl_weight < 0:
             raise AekitError(f"bad kl_weight {kl_weight}; it must be >= 0")
-        self.kl_weight = float(kl_weight)
+        self.kl_weight = kl_weight
         self.kl_estimator = kl_estimator
 
     def encode_dist(
@@ -106,7 +105,7 @@ class VariationalAutoencoder(Autoencoder):
     ) -> torch.Tensor:
         """Decode ``n`` draws from the prior N(0, I)."""
         device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        z = torch.randn(n, self.code_dim, generator=generator).to(device)
         return self.to_data(self.decode(z, y))
 
 
@@ -122,26 +121,20 @@ class MLPVAE(VariationalAutoencoder):
         self,
         input_shape: tuple[int, ...],
         *,
-        latent_dim: int = 16,
-        hidden: Sequence[int] = (512, 256),
-        decoder_hidden: Sequence[int] | None = None,
+        latent_dim: PositiveInt = 16,
+        hidden: Sizes = (512, 256),
+        decoder_hidden: Sizes | None = None,
         activation: str = "relu",
-        init: str = "torch",
         **base,
     ) -> None:
         super().__init__(input_shape, **base)
-        self.latent_dim = int(latent_dim)
-        enc = [self.input_dim, *parse_sizes(hidden)]
-        dec = (
-            parse_sizes(hidden)[::-1]
-            if decoder_hidden is None
-            else parse_sizes(decoder_hidden, "decoder_hidden")
-        )
+        self.code_dim = latent_dim
+        enc = [self.input_dim, *hidden]
+        dec = hidden[::-1] if decoder_hidden is None else decoder_hidden
         self.encoder = mlp(enc, activation, activation) if len(enc) > 1 else nn.Identity()
-        self.mean_head = nn.Linear(enc[-1], self.latent_dim)
-        self.logvar_head = nn.Linear(enc[-1], self.latent_dim)
+        self.mean_head = nn.Linear(enc[-1], latent_dim)
+        self.logvar_head = nn.Linear(enc[-1], latent_dim)
         self.decoder = mlp([self.decoder_input_dim(), *dec, self.input_dim], activation, None)
-        initialize(self, init)
 
     def encode_dist(
         self, x: torch.Tensor, y: torch.Tensor | None = None
@@ -164,34 +157,32 @@ class LabelConditioned:
     ``conditioning="add"`` is S5 as written: the decoder alone sees the label, projected by
     Linear -> ReLU to the code size and *added* to the code. Nothing stops the encoder from
     putting the class into the code too, and a small decoder then learns to ignore the label
-    (measured: samples recognised as the requested digit at chance level on mnist-5k, where
-    ``concat`` is near the classifier's own accuracy; see tests/test_conditional.py).
+    (its samples show the requested digit at about chance level; see
+    ``tests/test_conditional.py`` and benchmarks/RESULTS.md).
 
     The code defaults to 2 dimensions: a wider code has room for the class as well, and the
-    decoder then leans on the code instead of the label. Measured with ``aekit evaluate --fid``
-    on mnist-5k (samples recognised as the requested digit): ``cvae`` after 20 epochs 95% with
-    a 2-d code, 88% with 4-d, 68% with 16-d; ``conv-cvae`` after 5 epochs 73% with 2-d, 30%
-    with its unconditional sibling's 50-d. ``--latent-dim`` trades that for sharper samples.
+    decoder then leans on the code instead of the label, so fewer samples show the requested
+    class (measured with ``aekit evaluate --fid``: benchmarks/RESULTS.md). ``--latent-dim``
+    trades that for sharper samples.
     """
 
     conditional = True
+    defaults: ClassVar[dict[str, Any]] = {"latent_dim": 2}
 
-    def __init__(
-        self,
-        input_shape: tuple[int, ...],
-        *,
-        conditioning: str = "concat",
-        latent_dim: int = 2,
-        **kwargs,
-    ) -> None:
+    def __init__(self, input_shape: tuple[int, ...], *, conditioning: str = "concat", **kwargs):
         if conditioning not in ("concat", "add"):
             raise unknown_choice("conditioning", conditioning, ["add", "concat"])
         self.conditioning = conditioning  # read by decoder_input_dim() while the decoder is built
-        super().__init__(input_shape, latent_dim=latent_dim, **kwargs)
+        super().__init__(input_shape, **kwargs)
         if conditioning == "add":
-            self.condition = LabelConditioning(self.num_classes, self.latent_dim)
+            self.condition = LabelConditioning(self.num_classes, self.code_dim)
         else:
             self.encoder_condition = nn.Linear(self.num_classes, self.input_dim, bias=False)
+
+    def initialize_weights(self, init: str) -> None:
+        """The encoder's label offsets start at zero: an untrained CVAE encodes like a VAE."""
+        super().initialize_weights(init)
+        if self.conditioning == "concat":
             nn.init.zeros_(self.encoder_condition.weight)
 
     def decoder_input_dim(self) -> int:
@@ -199,7 +190,7 @@ class LabelConditioned:
         return super().decoder_input_dim() + extra
 
     def _one_hot(self, y: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-        self.check_labels(y)
+        self.require_labels(y)
         return one_hot(y, self.num_classes, like.dtype)
 
     def encode_dist(
@@ -212,7 +203,7 @@ class LabelConditioned:
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.conditioning == "concat":
             return super().decode(torch.cat([z, self._one_hot(y, z)], dim=1), y)
-        self.check_labels(y)
+        self.require_labels(y)
         return super().decode(self.condition(z, y), y)
 
 

@@ -8,30 +8,32 @@ forward alone leaves the backward pass and the optimizer eager. Here the gradien
 ``torch.func.grad`` over the model's own ``loss_terms`` and Adam's update is written out, so
 forward, backward and update compile together.
 
-How: the step is traced into one graph of ATen operations (``make_fx``), exported, and built
-ahead of time by AOTInductor into a package (a shared library) in aekit's cache, keyed by
-everything the graph depends on. A later run with the same model, hyper-parameters, batch
-shape, aekit source and torch installation loads the package in milliseconds through
-AOTInductor's C++ loader. Why not ``torch.compile``: it traces and compiles afresh in every
-process (2.5 s per run with warm caches, of which importing Inductor alone is 0.8 s), which
-over a 10-epoch S1 run costs more than compiling gains; its kernels were also slower here.
+How: the step is traced, exported and built ahead of time by AOTInductor into a package (a
+shared library) in aekit's cache, keyed by everything the graph depends on; a later run with
+the same model, hyper-parameters, batch shape, aekit source and torch installation loads it
+in milliseconds. Every call into torch's internals for this is in
+:mod:`aekit.training.internals`. Why not ``torch.compile``: it traces and compiles afresh in
+every process, which over a short run costs more than compiling gains (benchmarks/RESULTS.md).
 
-The update is PyTorch's Adam formula applied in place to the parameters and to the
-``torch.optim.Adam`` instance's own state tensors (the package writes into its inputs), so
-checkpoints, resuming and eager steps (the trainer takes the last, smaller batch of an epoch
-eagerly rather than build a second package for its shape) all share one optimizer state.
+The update is PyTorch's Adam (or AdamW) formula applied in place to the parameters and to the
+optimizer instance's own state tensors (the package writes into its inputs), so checkpoints,
+resuming and eager steps (the trainer takes the last, smaller batch of an epoch eagerly rather
+than build a second package for its shape) all share one optimizer state. The learning rate
+and any scheduled loss weight are inputs of the graph, so schedules need no rebuild.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
-import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -40,13 +42,14 @@ import aekit
 from aekit.errors import AekitError
 from aekit.io import atomic_save, cache_root
 from aekit.models.base import Autoencoder
+from aekit.training import internals
 
 CLIP_EPS = 1e-6  # what torch.nn.utils.clip_grad_norm_ adds to the norm
-TORCH_INTERNAL_WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated", r"`torch\.jit\.")
 
 
 class CompileFailed(AekitError):
-    """The step could not be built or loaded (no C++ compiler, an unsupported operation...)."""
+    """The step cannot be built or loaded (an untested torch, no C++ compiler, an unsupported
+    operation...): the trainer steps eagerly instead."""
 
 
 class _LossTerms(nn.Module):
@@ -60,13 +63,27 @@ class _LossTerms(nn.Module):
         return self.model.loss_terms(x, target, y)
 
 
-class CompiledAdamStep:
-    """One compiled optimiser step of ``model`` under ``optimizer`` (a ``torch.optim.Adam``).
+@contextlib.contextmanager
+def _attributes(model: nn.Module, values: dict[str, Any]) -> Iterator[None]:
+    """Give ``model`` these attribute values (traced inputs) inside the block only."""
+    before = {name: getattr(model, name) for name in values}
+    for name, value in values.items():
+        setattr(model, name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(model, name, value)
 
-    Calling it with a batch updates the weights and the optimizer's state in place and returns
-    the batch's loss terms. The first call loads the step's package from aekit's cache or
-    builds it there; if that fails it raises :class:`CompileFailed` before any weight or
-    optimizer average changed, so the caller can step eagerly instead.
+
+class CompiledAdamStep:
+    """One compiled optimiser step of ``model`` under ``optimizer`` (Adam or AdamW).
+
+    Calling it with a batch, the step's learning rate and the values of the ``scheduled``
+    loss weights updates the weights and the optimizer's state in place and returns the
+    batch's loss terms. The first call loads the step's package from aekit's cache or builds
+    it there; if that fails it raises :class:`CompileFailed` before any weight or optimizer
+    average changed, so the caller can step eagerly instead.
     """
 
     def __init__(
@@ -77,19 +94,21 @@ class CompiledAdamStep:
         scale: float,
         autocast_dtype: torch.dtype | None,
         grad_clip: float | None,
+        scheduled: Sequence[str] = (),
     ) -> None:
-        group = optimizer.param_groups[0]  # aekit's Adam: one group, no amsgrad, no maximize
+        group = optimizer.param_groups[0]  # aekit's optimizer: one group, no amsgrad/maximize
         self.model = model
         self.optimizer = optimizer
         self.params = list(group["params"])
         name_of = {id(p): name for name, p in model.named_parameters()}
         self.names = ["model." + name_of[id(p)] for p in self.params]
         self.loss_module = _LossTerms(model)
+        self.scheduled = list(scheduled)
         self.hyper = {
-            "lr": float(group["lr"]),
             "betas": tuple(float(b) for b in group["betas"]),
             "eps": float(group["eps"]),
             "weight_decay": float(group["weight_decay"]),
+            "decoupled": isinstance(optimizer, torch.optim.AdamW),
             "scale": scale,
             "grad_clip": grad_clip,
             "autocast_dtype": autocast_dtype,
@@ -101,12 +120,17 @@ class CompiledAdamStep:
         self.batch_signature: tuple | None = None
 
     def __call__(
-        self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None
+        self,
+        x: torch.Tensor,
+        target: torch.Tensor,
+        y: torch.Tensor | None,
+        lr: float,
+        weights: dict[str, float] | None = None,
     ) -> dict[str, torch.Tensor]:
         signature = _signature(x, target, y)
         if self.batch_signature not in (None, signature):
             raise ValueError(f"compiled for batches {self.batch_signature}, not {signature}")
-        inputs = self._inputs(x, target, y)
+        inputs = self._inputs(x, target, y, lr, weights or {})
         if self.runner is None:
             try:
                 self.runner, self.term_names = self._load_or_build(inputs)
@@ -123,7 +147,8 @@ class CompiledAdamStep:
     def is_built_for(self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None) -> bool:
         """Whether aekit's cache already holds the package for such a batch (so the first call
         loads it in milliseconds instead of building it)."""
-        return self.package_path(self._inputs(x, target, y)).is_file()
+        weights = {name: 0.0 for name in self.scheduled}
+        return self.package_path(self._inputs(x, target, y, 0.0, weights)).is_file()
 
     def package_path(self, inputs: list[torch.Tensor]) -> Path:
         """Where the package for these inputs lives: named by a digest of everything its graph
@@ -139,6 +164,7 @@ class CompiledAdamStep:
             "model": [type(self.model).__qualname__, self.model.describe(), self.model.training],
             "layout": str(self.model.memory_format),
             "hyper": {name: str(value) for name, value in self.hyper.items()},
+            "scheduled": self.scheduled,
             "inputs": [
                 [list(t.shape), list(t.stride()), str(t.dtype), t.device.type] for t in inputs
             ],
@@ -147,7 +173,12 @@ class CompiledAdamStep:
         return cache_root() / "compile" / f"step-{digest.hexdigest()[:24]}.pt2"
 
     def _inputs(
-        self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None
+        self,
+        x: torch.Tensor,
+        target: torch.Tensor,
+        y: torch.Tensor | None,
+        lr: float,
+        weights: dict[str, float],
     ) -> list[torch.Tensor]:
         """The package's flat inputs. The state is looked up on every call: resuming
         (``load_state_dict``) replaces the optimizer's tensors."""
@@ -155,6 +186,8 @@ class CompiledAdamStep:
         flat = list(self.weights)
         for key in ("exp_avg", "exp_avg_sq", "step"):
             flat += [state[key] for state in states]
+        scalars = [lr, *(weights[name] for name in self.scheduled)]
+        flat += [torch.tensor(value, dtype=torch.float32, device=x.device) for value in scalars]
         return flat + [x, target] + ([] if y is None else [y])
 
     def _load_or_build(self, inputs: list[torch.Tensor]):
@@ -170,42 +203,33 @@ class CompiledAdamStep:
         return _load(path)
 
     def _build(self, inputs: list[torch.Tensor], path: Path) -> None:
-        """Trace the step into one functional graph, export it and build its package.
-
-        Two warnings that torch 2.13 raises from its own code meanwhile (about its ``LeafSpec``
-        and ``torch.jit.script_method``) are silenced: they are about torch's internals, and
-        the user can do nothing about them."""
-        with warnings.catch_warnings():
-            for message in TORCH_INTERNAL_WARNINGS:
-                warnings.filterwarnings("ignore", message=message)
-            self._trace_and_compile(inputs, path)
-
-    def _trace_and_compile(self, inputs: list[torch.Tensor], path: Path) -> None:
-        from torch.fx.experimental.proxy_tensor import make_fx
-
+        """Trace the step into one functional graph and build its package."""
         term_names: list[str] = []
+        n, k = len(self.weights), len(self.scheduled)
 
         def flat_step(*flat):
-            n = len(self.weights)
             states = [
                 {"exp_avg": a, "exp_avg_sq": s, "step": t}
                 for a, s, t in zip(flat[n : 2 * n], flat[2 * n : 3 * n], flat[3 * n : 4 * n])
             ]
-            x, target, *y = flat[4 * n :]
-            terms = self._step(list(flat[:n]), states, x, target, y[0] if y else None)
+            lr, scheduled = flat[4 * n], flat[4 * n + 1 : 4 * n + 1 + k]
+            x, target, *y = flat[4 * n + 1 + k :]
+            with _attributes(self.model, dict(zip(self.scheduled, scheduled))):
+                terms = self._step(list(flat[:n]), states, lr, x, target, y[0] if y else None)
             term_names[:] = terms
             return tuple(terms.values())
 
-        graph = make_fx(torch.func.functionalize(flat_step), tracing_mode="fake")(*inputs)
-        program = torch.export.export(graph, tuple(inputs), strict=False)
+        program = internals.export_step(flat_step, inputs)
         options = {
             # Inductor would turn every graph with convolutions channels-last; in its own
-            # layout conv-vae's step is faster (1.05x eager, against 0.85x).
+            # layout conv-vae's step is faster (benchmarks/RESULTS.md, "--compile").
             "layout_optimization": self.model.memory_format == torch.channels_last,
             "aot_inductor.metadata": {"terms": ",".join(term_names)},
         }
         # a crash or a concurrent build never leaves half a package under its name
-        atomic_save(path, lambda partial: _compile_package(program, Path(partial), options))
+        atomic_save(
+            path, lambda partial: internals.compile_package(program, Path(partial), options)
+        )
 
     def _state(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
         """The optimizer's state for ``p``, created the way fused Adam creates it."""
@@ -225,13 +249,13 @@ class CompiledAdamStep:
             )
         return terms["loss"] * self.hyper["scale"], terms
 
-    def _step(self, weights, states, x, target, y):
+    def _step(self, weights, states, lr, x, target, y):
         grads, (_, terms) = torch.func.grad_and_value(self._loss, has_aux=True)(
             weights, x, target, y
         )
         grads = self._clip(grads)
         for p, g, state in zip(weights, grads, states):
-            self._adam(p, g, state)
+            self._adam(p, g, state, lr)
         return terms
 
     def _clip(self, grads):
@@ -243,11 +267,14 @@ class CompiledAdamStep:
         factor = (max_norm / (total + CLIP_EPS)).clamp(max=1.0)
         return [g * factor for g in grads]
 
-    def _adam(self, p, g, state) -> None:
-        """PyTorch's Adam update (``torch.optim.adam``), in place."""
-        lr, (beta1, beta2), eps = self.hyper["lr"], self.hyper["betas"], self.hyper["eps"]
-        if self.hyper["weight_decay"]:
-            g = g + self.hyper["weight_decay"] * p
+    def _adam(self, p, g, state, lr) -> None:
+        """PyTorch's Adam update (``torch.optim.adam``), or AdamW's, in place."""
+        (beta1, beta2), eps = self.hyper["betas"], self.hyper["eps"]
+        decay = self.hyper["weight_decay"]
+        if decay and self.hyper["decoupled"]:
+            p.mul_(1 - lr * decay)
+        elif decay:
+            g = g + decay * p
         step = state["step"]
         step.add_(1)
         state["exp_avg"].lerp_(g, 1 - beta1)
@@ -257,21 +284,10 @@ class CompiledAdamStep:
         p.sub_(step_size * state["exp_avg"] / denom)
 
 
-def _compile_package(program, path: Path, options: dict) -> None:
-    """AOTInductor: generate the C++ of ``program``, compile it and package it at ``path``."""
-    import torch._inductor
-
-    torch._inductor.aoti_compile_and_package(
-        program, package_path=str(path), inductor_configs=options
-    )
-
-
 def _load(path: Path):
-    """The package's runner and its loss terms' names. AOTInductor's C++ loader is called
-    directly: ``torch._inductor.aoti_load_package`` wraps the same loader but first imports
-    Inductor, 0.8 s that a run whose package is cached never needs."""
-    runner = torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, -1)
-    return runner, runner.get_metadata()["terms"].split(",")
+    """The package's runner and its loss terms' names."""
+    runner, metadata = internals.load_package(path)
+    return runner, metadata["terms"].split(",")
 
 
 @cache

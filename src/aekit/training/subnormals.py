@@ -1,48 +1,51 @@
-"""Flush subnormal floats to zero on every CPU thread that trains.
+"""Flush subnormal floats to zero while a model trains, on every CPU thread that computes.
 
-Why: an x86 core computes on subnormal numbers (|x| < 1.2e-38 in float32) up to ~20 times
-slower than on normal ones, and training autoencoders makes many of them. Pixels that are
-always 0 (MNIST's border) push their output units' gradients toward 0, so Adam's running
-averages fill with subnormals; measured here, fused Adam on S1's 400k parameters goes from
-0.2 ms to 3.7 ms per step when its gradients are subnormal, and the plain S1 loop slows by 25%
-from its 4th epoch on (``benchmarks/RESULTS.md``). Flushing them to zero (FTZ/DAZ, which GPUs
-do in their fast paths) keeps the step time flat; the loss curve is unchanged at the precision
-anyone reads (the S1 run ends at the same loss to 5 digits).
+Why: an x86 core computes on subnormal numbers (|x| < 1.2e-38 in float32) many times slower
+than on normal ones, and training autoencoders makes many of them: pixels that are always 0
+(MNIST's border) push their output units' gradients toward 0, so Adam's running averages
+fill with subnormals and the step time grows epoch after epoch (benchmarks/RESULTS.md,
+"Subnormals"). Flushing them to zero (FTZ/DAZ, which GPUs do in their fast paths) keeps the
+step time flat and leaves the loss curve unchanged at the precision anyone reads.
 
-The CPU flag is per thread and a new thread inherits its creator's, so setting it on the
-calling thread is not enough once PyTorch's OpenMP pool exists: it is also set from inside one
-OpenMP parallel region, which runs on every thread of the pool.
+The CPU flag is per thread, so it is set on the calling thread and on PyTorch's OpenMP
+threads. It is also process state a user's own numerical code depends on (numpy's arithmetic
+on subnormals changes under it), so it is only set for the duration of training and then put
+back as it was.
 """
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
+from collections.abc import Iterator
 
 import torch
 
-_OPENMP_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+from aekit.training.internals import run_on_openmp_threads
+
+_SMALLEST_NORMAL = torch.finfo(torch.float32).tiny
 
 
-def flush_subnormals_to_zero() -> bool:
-    """Set FTZ/DAZ on this thread and on PyTorch's OpenMP threads; False if the CPU can't."""
-    if not torch.set_flush_denormal(True):
+def flushing_now() -> bool:
+    """Whether this thread flushes subnormals (a subnormal input then reads as zero)."""
+    subnormal = torch.tensor([_SMALLEST_NORMAL / 4])
+    return bool((subnormal * 1.0).item() == 0.0)
+
+
+def _set_everywhere(enabled: bool) -> bool:
+    if not torch.set_flush_denormal(enabled):
         return False
-    gomp = _pytorch_openmp_runtime()
-    if gomp is not None:
-        callback = _OPENMP_CALLBACK(lambda _data: torch.set_flush_denormal(True))
-        gomp.GOMP_parallel(callback, None, ctypes.c_uint(0), ctypes.c_uint(0))
+    run_on_openmp_threads(lambda: torch.set_flush_denormal(enabled))
     return True
 
 
-def _pytorch_openmp_runtime() -> ctypes.CDLL | None:
-    """The GNU OpenMP runtime this process has loaded (PyTorch's Linux wheels bundle one)."""
+@contextlib.contextmanager
+def subnormals_flushed() -> Iterator[bool]:
+    """Flush subnormals to zero on every thread inside the block, then restore the calling
+    thread's previous setting everywhere; yields False on CPUs without the flag."""
+    before = flushing_now()
+    supported = _set_everywhere(True)
     try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "/libgomp" in line}
-    except OSError:  # not Linux: only the calling thread is set
-        return None
-    for path in sorted(paths):
-        library = ctypes.CDLL(path)  # already mapped: this only looks it up
-        if hasattr(library, "GOMP_parallel"):
-            return library
-    return None
+        yield supported
+    finally:
+        if supported:
+            _set_everywhere(before)

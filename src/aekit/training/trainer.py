@@ -1,9 +1,10 @@
 """One trainer for every model: it only calls ``model.loss_terms``.
 
 Per epoch it shuffles with its own generator, corrupts / binarizes batches on the device,
-optimises ``loss_terms(...)["loss"]``, validates, writes an atomic checkpoint and appends a
-line to ``metrics.jsonl``. Same seed, same data, same device -> same numbers, and a run resumed
-from its checkpoint ends with exactly the weights of an uninterrupted run.
+sets each step's learning rate and scheduled loss weights, optimises
+``loss_terms(...)["loss"]``, validates, writes an atomic checkpoint and appends a line to
+``metrics.jsonl``. Same seed, same data, same device -> same numbers, and a run resumed from
+its checkpoint ends with exactly the weights of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -16,17 +17,18 @@ from typing import Any, Protocol
 
 import torch
 
-from aekit.config import TrainConfig
+from aekit.config import RunConfig, TrainConfig
 from aekit.data.batches import batch_indices, iterate
-from aekit.data.splits import Split
-from aekit.data.transforms import Noise, binarize_dynamic
+from aekit.data.splits import DataBundle, Split
+from aekit.data.transforms import Noise, binarize_dynamic, parse_noise
 from aekit.errors import AekitError
-from aekit.models.base import Autoencoder
-from aekit.training.allocator import keep_freed_memory
-from aekit.training.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model
+from aekit.models.base import Autoencoder, build_model
+from aekit.runs.checkpoint import load_checkpoint, load_model, save_checkpoint
+from aekit.runs.directory import Run
+from aekit.training import internals
 from aekit.training.compiled import CompiledAdamStep, CompileFailed
-from aekit.training.rundir import RunDir
-from aekit.training.subnormals import flush_subnormals_to_zero
+from aekit.training.optim import LearningRate, LossWeights, make_optimizer
+from aekit.training.subnormals import subnormals_flushed
 
 
 class TrainingDiverged(AekitError):
@@ -34,7 +36,10 @@ class TrainingDiverged(AekitError):
 
 
 class Callback(Protocol):
-    """Hooks for figures and loggers that follow training (progress GIF, TensorBoard...)."""
+    """Hooks for figures and loggers that follow training (progress GIF, TensorBoard...).
+
+    A callback may also define ``on_train_begin(trainer)``, called when ``fit`` starts (to
+    draw the untrained or just resumed model). ``trainer.run`` holds the run's data."""
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None: ...
 
@@ -58,34 +63,17 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def make_optimizer(params, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    """Adam / SGD / RMSprop; single-tensor-op ('fused') kernels where PyTorch has them."""
-    extra = {} if cfg.eps is None else {"eps": cfg.eps}
-    if cfg.optimizer == "adam":
-        fused = device.type in ("cpu", "cuda")
-        return torch.optim.Adam(
-            params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused, **extra
-        )
-    if cfg.optimizer == "rmsprop":
-        # Keras' RMSprop: rho 0.9 (PyTorch's alpha defaults to 0.99).
-        return torch.optim.RMSprop(
-            params,
-            lr=cfg.lr,
-            alpha=0.9,
-            momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay,
-            **extra,
-        )
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-
-
 def seed_everything(seed: int) -> None:
     """Seed the global generators that model initialisation, dropout and sampling use."""
     torch.manual_seed(seed)
 
 
 class Trainer:
-    """Optimise a model on in-memory data; optionally record everything in a run directory."""
+    """Optimise a model on in-memory data; optionally record everything in a run (with
+    ``record=False`` its callbacks still see the run, but nothing is written to it).
+
+    ``cfg``'s unset values take the model's training defaults (``Autoencoder.train_defaults``)
+    and then aekit's (:data:`aekit.config.TRAIN_FALLBACKS`); ``trainer.cfg`` is the result."""
 
     def __init__(
         self,
@@ -95,84 +83,106 @@ class Trainer:
         noise: Noise | None = None,
         noise_once: bool = False,
         dynamic_binarize: bool = False,
-        run: RunDir | None = None,
+        run: Run | None = None,
+        record: bool = True,
         callbacks: Sequence[Callback] = (),
         log: Callable[[str], None] | None = None,
         progress: bool = False,
     ) -> None:
-        self.cfg = cfg
+        self.cfg = cfg = cfg.with_defaults(model.train_defaults)
         self.device = resolve_device(cfg.device)
         self.model = model.to(self.device)
-        if self.device.type == "cpu":
-            flush_subnormals_to_zero()
-            keep_freed_memory()
         self.optimizer = make_optimizer(self.model.parameters(), cfg, self.device)
+        self.loss_weights = LossWeights(cfg.weight_schedules, model)
         reduction = cfg.loss_reduction or model.default_reduction
         self.scale = 1.0 / model.input_dim if reduction == "per_element" else 1.0
-        self.compiled_step = (
-            CompiledAdamStep(
-                self.model,
-                self.optimizer,
-                scale=self.scale,
-                autocast_dtype=torch.bfloat16 if cfg.precision == "bf16" else None,
-                grad_clip=cfg.grad_clip,
-            )
-            if cfg.compile
-            else None
-        )
         self.noise = noise
         self.noise_once = noise_once
         self.dynamic_binarize = dynamic_binarize
-        self.run = run
+        self.run = run  # what callbacks draw from
+        self.recording = run if record else None  # where checkpoints and metrics go
         self.callbacks = list(callbacks)
         self.log = log or (lambda _msg: None)
         self.progress = progress
+        self.compiled_step = self._compiled_step() if cfg.compile else None
         self.shuffle_rng = torch.Generator().manual_seed(cfg.seed)
         self.noise_rng = torch.Generator(self.device).manual_seed(cfg.seed + 1)
         self.epoch = 0
+        self.step: int | None = 0  # optimisation steps taken, over every epoch
         self.best_val = math.inf
         self.best_epoch = 0
         self.bad_epochs = 0
         self.history: list[dict[str, Any]] = []
+        self.schedule: LearningRate | None = None
+        self._schedule_state: dict[str, Any] | None = None
 
     # -- public ---------------------------------------------------------------------------
+    def attach(self, run: Run) -> None:
+        """Record into ``run`` from now on, and show it to the callbacks."""
+        self.run = self.recording = run
+
     def fit(self, train: Split, val: Split) -> list[dict[str, Any]]:
         """Train until ``cfg.epochs`` (or early stopping); return the per-epoch metrics."""
+        flushed = subnormals_flushed() if self.device.type == "cpu" else nullcontext()
+        with flushed:
+            self._fit(train, val)
+        return self.history
+
+    def _schedule(self, examples: int) -> LearningRate:
+        """The learning-rate schedule for epochs of ``examples`` (made on the first epoch)."""
+        if self.schedule is None:
+            steps_per_epoch = math.ceil(examples / self.cfg.batch_size)
+            self.schedule = LearningRate(self.cfg, steps_per_epoch)
+            if self._schedule_state is not None:
+                self.schedule.load_state(self._schedule_state)
+            if self.step is None:  # resumed from a checkpoint that predates step counting
+                self.step = self.epoch * steps_per_epoch
+        return self.schedule
+
+    def _fit(self, train: Split, val: Split) -> None:
         x, y = train.x.to(self.device), _to(train.y, self.device)
         inputs = self._corrupt_once(x, self.cfg.seed + 3) if self.noise_once else None
         val_inputs = self._validation_inputs(val)
+        for callback in self.callbacks:
+            begin = getattr(callback, "on_train_begin", None)
+            if begin is not None:
+                begin(self)
         for epoch in range(self.epoch + 1, self.cfg.epochs + 1):
             start = time.perf_counter()
             row = {"epoch": epoch, **self.train_epoch(x, y, epoch, inputs)}
             row.update(self.evaluate(val_inputs, val.x, val.y, prefix="val_"))
+            row.update(self._scheduled_values())
             row["seconds"] = round(time.perf_counter() - start, 3)
             self._end_epoch(row)
             if self.stopped_early:
                 self.log(f"early stopping: {self.patience_used}")
                 break
-        if self.cfg.early_stopping and self.run is not None and self.run.model.is_file():
-            best = load_model(self.run.model, self.device)
+        saved = self.recording is not None and self.recording.path is not None
+        if self.cfg.early_stopping and saved and self.recording.model_file.is_file():
+            best = load_model(self.recording.model_file, self.device)
             self.model.load_state_dict(best.state_dict())
         for callback in self.callbacks:
             callback.on_train_end(self)
-        return self.history
 
     def resume(self) -> None:
         """Continue from the run directory's checkpoint (weights, optimizer, RNGs, counters)."""
-        if self.run is None or not self.run.checkpoint.is_file():
-            where = self.run.path if self.run else "this trainer"
+        run = self.recording
+        if run is None or run.path is None or not run.checkpoint_file.is_file():
+            where = run.path if run is not None and run.path else "this trainer"
             raise AekitError(f"{where} has no checkpoint to resume from")
-        rng, state = load_checkpoint(self.run.checkpoint, self.model, self.optimizer)
+        rng, state = load_checkpoint(run.checkpoint_file, self.model, self.optimizer)
         self.shuffle_rng.set_state(rng["shuffle"])
         self.noise_rng.set_state(rng["noise"].to(self.noise_rng.get_state().device))
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state(rng["cuda"])
         self.epoch = state["epoch"]
-        self.best_val, self.best_epoch = state["best_val"], state["best_epoch"]
+        self.step = state.get("step")
+        self.best_val, self.best_epoch = _number(state["best_val"]), state["best_epoch"]
         self.bad_epochs = state["bad_epochs"]
-        self.history = [r for r in self.run.read_metrics() if r["epoch"] <= self.epoch]
-        self.run.write_metrics(self.history)
+        self._schedule_state = state.get("schedule")
+        self.history = [r for r in run.read_metrics() if r["epoch"] <= self.epoch]
+        run.write_metrics(self.history)
 
     @torch.no_grad()
     def evaluate(
@@ -194,22 +204,6 @@ class Trainer:
                 totals[key] = totals.get(key, 0.0) + float(value) * len(xb)
         return self._summarise(totals, len(inputs), prefix)
 
-    # -- internals ------------------------------------------------------------------------
-    def _autocast(self):
-        if self.cfg.precision == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
-
-    def _validation_inputs(self, val: Split) -> torch.Tensor:
-        """Validation inputs are corrupted once, with a fixed seed, so epochs are comparable."""
-        if self.noise is None or not self.noise.corrupts_validation:
-            return val.x
-        return self._corrupt_once(val.x, self.cfg.seed + 2)
-
-    def _corrupt_once(self, x: torch.Tensor, seed: int) -> torch.Tensor:
-        """One fixed noisy copy of ``x``, the same after a resume (it depends on the seed only)."""
-        return self.noise.apply(x, torch.Generator(x.device).manual_seed(seed))
-
     def train_epoch(
         self,
         x: torch.Tensor,
@@ -221,6 +215,7 @@ class Trainer:
         versions of ``x`` fed to the model instead of corrupting each batch afresh."""
         self.model.train()
         n, totals = len(x), {}
+        self._schedule(n)
         batches = batch_indices(n, self.cfg.batch_size, self.shuffle_rng)
         bar = self._bar(math.ceil(n / self.cfg.batch_size), epoch)
         try:
@@ -241,24 +236,49 @@ class Trainer:
                 bar.close()
         return self._summarise(totals, n, "train_")
 
+    @property
+    def stopped_early(self) -> bool:
+        """Whether early stopping's patience has run out (the run is finished)."""
+        return bool(self.cfg.early_stopping) and self.bad_epochs >= self.cfg.early_stopping
+
+    @property
+    def patience_used(self) -> str:
+        """Why early stopping fired, for messages."""
+        epochs = "epoch" if self.bad_epochs == 1 else f"{self.bad_epochs} epochs"
+        return f"no improvement in the last {epochs}"
+
+    # -- internals ------------------------------------------------------------------------
+    def _autocast(self):
+        if self.cfg.precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _validation_inputs(self, val: Split) -> torch.Tensor:
+        """Validation inputs are corrupted once, with a fixed seed, so epochs are comparable."""
+        if self.noise is None or not self.noise.corrupts_validation:
+            return val.x
+        return self._corrupt_once(val.x, self.cfg.seed + 2)
+
+    def _corrupt_once(self, x: torch.Tensor, seed: int) -> torch.Tensor:
+        """One fixed noisy copy of ``x``, the same after a resume (it depends on the seed only)."""
+        return self.noise.apply(x, torch.Generator(x.device).manual_seed(seed))
+
     def _step(
         self, batch: torch.Tensor, target: torch.Tensor, yb: torch.Tensor | None
     ) -> dict[str, torch.Tensor]:
-        """One optimiser step on a batch; returns its loss terms. Full batches go through the
-        compiled step when the run asks for one (a smaller last batch would need a second
-        graph for its shape, so it steps eagerly on the same optimizer state)."""
-        step = self.compiled_step
-        if step is not None and len(batch) == self.cfg.batch_size:
-            if not step.compiled and not step.is_built_for(batch, target, yb):
-                self.log(
-                    "compiling the training step (--compile; once per model and batch shape "
-                    "on this machine, ~15 s; later runs load it from aekit's cache)"
-                )
-            try:
-                return step(batch, target, yb)
-            except CompileFailed as exc:
-                self.log(f"{exc}; training without --compile")
-                self.compiled_step = None
+        """One optimiser step on a batch at this step's learning rate and loss weights;
+        returns its loss terms. Full batches go through the compiled step when the run asks
+        for one (a smaller last batch would need a second graph for its shape, so it steps
+        eagerly on the same optimizer state)."""
+        lr = self.schedule.at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        weights = self.loss_weights.apply(self.model, self.step / self.schedule.steps_per_epoch)
+        self.step += 1
+        if self.compiled_step is not None and len(batch) == self.cfg.batch_size:
+            terms = self._compiled(batch, target, yb, lr, weights)
+            if terms is not None:
+                return terms
         with self._autocast():
             terms = self.model.loss_terms(batch, target, yb)
         self.optimizer.zero_grad(set_to_none=True)
@@ -267,6 +287,45 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
         return terms
+
+    def _compiled_step(self) -> CompiledAdamStep | None:
+        """The step ``--compile`` asks for, where this torch is one it was tested with."""
+        reason = internals.compile_unavailable()
+        if reason:
+            self.log(f"{reason}; training without --compile")
+            return None
+        return CompiledAdamStep(
+            self.model,
+            self.optimizer,
+            scale=self.scale,
+            autocast_dtype=torch.bfloat16 if self.cfg.precision == "bf16" else None,
+            grad_clip=self.cfg.grad_clip,
+            scheduled=self.loss_weights.names,
+        )
+
+    def _compiled(self, batch, target, yb, lr, weights) -> dict[str, torch.Tensor] | None:
+        """The compiled step's loss terms; None (said once, then eager from now on) if it
+        cannot be had."""
+        step = self.compiled_step
+        if not step.compiled and not step.is_built_for(batch, target, yb):
+            self.log(
+                "compiling the training step (--compile; once per model and batch shape "
+                "on this machine; later runs load it from aekit's cache)"
+            )
+        try:
+            return step(batch, target, yb, lr, weights)
+        except CompileFailed as exc:
+            self.log(f"{exc}; training without --compile")
+            self.compiled_step = None
+            return None
+
+    def _scheduled_values(self) -> dict[str, float]:
+        """What changes over training, logged with each epoch: the learning rate of its last
+        step and the scheduled loss weights."""
+        values = dict(self.loss_weights.at(self.step / self.schedule.steps_per_epoch))
+        if self.cfg.lr_schedule != "constant" or self.cfg.warmup_epochs:
+            values["lr"] = self.schedule.at(max(0, self.step - 1))
+        return values
 
     def _batch(
         self,
@@ -304,9 +363,10 @@ class Trainer:
         return tqdm(total=total, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False, unit="batch")
 
     def _diverged_message(self, epoch: int, step: int) -> str:
+        saved = self.recording is not None and self.recording.path is not None
         kept = (
-            f"; the last good checkpoint (epoch {self.epoch}) is kept in {self.run.path}"
-            if self.run is not None and self.epoch > 0
+            f"; the last good checkpoint (epoch {self.epoch}) is kept in {self.recording.path}"
+            if saved and self.epoch > 0
             else ""
         )
         return (
@@ -321,10 +381,12 @@ class Trainer:
             self.best_val, self.best_epoch, self.bad_epochs = row["val_loss"], self.epoch, 0
         else:
             self.bad_epochs += 1
+        self.schedule.end_epoch(row["val_loss"])
         self.history.append(row)
-        if self.run is not None:
-            self._save(improved)
-            self.run.append_metrics(row)
+        if self.recording is not None:
+            if self.recording.path is not None:
+                self._save(improved)
+            self.recording.append_metrics(row)
         self.log(_format_row(row, self.cfg.epochs))
         for callback in self.callbacks:
             callback.on_epoch_end(self, row)
@@ -339,28 +401,24 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         state = {
             "epoch": self.epoch,
-            "best_val": self.best_val,
+            "step": self.step,
+            "best_val": None if math.isinf(self.best_val) else self.best_val,
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
+            "schedule": self.schedule.state(),
         }
-        save_checkpoint(self.run.checkpoint, self.model, self.optimizer, rng, state)
+        save_checkpoint(self.recording.checkpoint_file, self.model, self.optimizer, rng, state)
         if improved or not self.cfg.early_stopping:
-            save_model(self.model, self.run.model)
-
-    @property
-    def stopped_early(self) -> bool:
-        """Whether early stopping's patience has run out (the run is finished)."""
-        return bool(self.cfg.early_stopping) and self.bad_epochs >= self.cfg.early_stopping
-
-    @property
-    def patience_used(self) -> str:
-        """Why early stopping fired, for messages."""
-        epochs = "epoch" if self.bad_epochs == 1 else f"{self.bad_epochs} epochs"
-        return f"no improvement in the last {epochs}"
+            self.recording.save_model(self.model)
 
 
 def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
     return None if t is None else t.to(device)
+
+
+def _number(value: float | None) -> float:
+    """A checkpoint's best validation loss (None before any epoch was better than infinity)."""
+    return math.inf if value is None else value
 
 
 def _format_row(row: dict[str, Any], epochs: int) -> str:
@@ -370,3 +428,28 @@ def _format_row(row: dict[str, Any], epochs: int) -> str:
             parts.append(f"{key} {row[key]:.4f}")
     parts.append(f"({row['seconds']:.1f}s)")
     return "  ".join(parts)
+
+
+def build_trainer(
+    config: RunConfig,
+    data: DataBundle,
+    run: Run | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> Trainer:
+    """Seed, build the configured model for ``data``, and wrap it in a trainer (that records
+    into ``run``, if given)."""
+    seed_everything(config.train.seed)
+    model = build_model(config.model, data.shape, data.num_classes)
+    return Trainer(
+        model,
+        config.train,
+        noise=parse_noise(config.data.noise) if config.data.noise else None,
+        noise_once=config.data.noise_once,
+        dynamic_binarize=config.data.binarize == "dynamic",
+        run=run,
+        log=log,
+        progress=progress,
+        callbacks=callbacks,
+    )

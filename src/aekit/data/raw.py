@@ -1,0 +1,50 @@
+"""A data set as it comes from its source, before splitting: the type every loader returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from aekit.errors import AekitError
+
+
+@dataclass
+class RawData:
+    """Arrays shaped ``(N, *shape)`` with values in [0, 1], integer labels when there are
+    any, and an official test split when the data set has one."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def everything(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """All examples (train, then test) and their labels (None unless every part has some)."""
+        parts = [self.x_train] + ([self.x_test] if self.x_test is not None else [])
+        labels = [self.y_train] + ([self.y_test] if self.x_test is not None else [])
+        y = None if any(lab is None for lab in labels) else np.concatenate(labels)
+        return np.concatenate(parts), y
+
+
+def bytes_to_unit(pixels: np.ndarray) -> np.ndarray:
+    """uint8 values -> float32 ``v / 255`` in [0, 1], with one allocation (in-place division)."""
+    unit = pixels.astype(np.float32)
+    unit /= 255.0
+    return unit
+
+
+def fit_shape(x: np.ndarray, shape: tuple[int, ...], source: str) -> np.ndarray:
+    """Examples in ``shape``: as they are, or reshaped when they hold as many values."""
+    if tuple(x.shape[1:]) == tuple(shape):
+        return np.ascontiguousarray(x, dtype=np.float32)
+    if int(np.prod(x.shape[1:])) == int(np.prod(shape)):
+        return np.ascontiguousarray(x.reshape(len(x), *shape), dtype=np.float32)
+    raise AekitError(
+        f"{source}: examples are shaped {tuple(x.shape[1:])} but the model expects {tuple(shape)}"
+    )

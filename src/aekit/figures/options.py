@@ -1,0 +1,34 @@
+"""The options every figure kind draws with (``aekit plot``'s options, and the defaults
+training and the report use)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aekit.data.splits import Split
+    from aekit.runs.directory import Run
+
+
+@dataclass
+class PlotOptions:
+    """Each figure reads the options it needs and ignores the others."""
+
+    method: str = "auto"  # latent: auto, codes, pca, tsne
+    points: int = 2000  # latent / activations: how many test examples
+    count: int | None = None  # samples per row, images in a row, grid side...
+    labels: list[int] | None = None  # conditional models: which labels
+    dims: list[int] | None = None  # traverse: which coordinates
+    code: list[float] | None = None  # traverse: the vector to start from
+    span: tuple[float, float] | None = None  # traverse / manifold: value range
+    steps: int | None = None  # traverse / interpolate / manifold resolution
+    pairs: list[tuple[int, int]] | None = None  # interpolate: test indices
+    noise: str | None = None  # denoise: overrides the run's noise
+    seed: int = 0
+    other: Run | None = None  # compare: the second run
+    inputs: Split | None = None  # examples to draw instead of the run's test split
+
+    def examples(self, run: Run) -> Split:
+        """What figures of examples draw: ``inputs`` if given, else the run's test split."""
+        return self.inputs if self.inputs is not None else run.data.test

@@ -1,0 +1,106 @@
+"""Whole runs, as ``aekit train`` does them: config -> data -> model -> trainer -> run
+directory -> figures.
+
+The data, the model (and for greedy runs every stage) and the trainer are built before the
+run directory is created, so a configuration mistake (an unknown model, a bad model option, a
+model that cannot be stacked) leaves no half-made run behind. ``config.yaml`` records the
+training values the run used, the model's training defaults included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+
+from aekit.config import RunConfig
+from aekit.data.splits import prepare_data
+from aekit.errors import AekitError
+from aekit.figures.kinds import write_run_figures
+from aekit.io import write_yaml
+from aekit.runs.directory import Run
+from aekit.training.greedy import greedy_stack, train_greedy
+from aekit.training.trainer import Callback, build_trainer
+
+Log = Callable[[str], None] | None
+
+
+def train(
+    config: RunConfig,
+    out: str | os.PathLike | None = None,
+    *,
+    overwrite: bool = False,
+    log: Log = None,
+    progress: bool = False,
+    figures: bool = True,
+    callbacks: Sequence[Callback] = (),
+) -> Run:
+    """Train a model as configured; with ``out``, record the run in that directory (and draw
+    its figures there, unless ``figures`` is False). Returns the :class:`Run`."""
+    data = prepare_data(config.data)
+    if config.train.greedy:
+        stack = greedy_stack(config, data)
+        used = _with_training_defaults(config, stack[0].train_defaults)
+        run = _new_run(out, used, data, overwrite)
+        train_greedy(used, run, log, progress, callbacks, stack=stack)
+    else:
+        trainer = build_trainer(config, data, None, log, progress, callbacks)
+        used = dataclasses.replace(config, train=trainer.cfg)
+        run = _new_run(out, used, data, overwrite)
+        trainer.attach(run)
+        trainer.fit(data.train, data.val)
+        run.model = trainer.model
+    if figures and run.path is not None:
+        write_run_figures(run)
+    return run
+
+
+def resume(
+    path: str | os.PathLike,
+    *,
+    epochs: int | None = None,
+    log: Log = None,
+    progress: bool = False,
+    figures: bool = True,
+    callbacks: Sequence[Callback] = (),
+) -> Run:
+    """Continue an interrupted (or finished, with more ``epochs``) run from its checkpoint."""
+    run = Run.open(path)
+    config = run.config
+    if config.train.greedy:
+        raise AekitError(f"{run.path} is a greedy layer-wise run; those cannot be resumed")
+    if epochs is not None:
+        run.config = config = config.with_overrides({"train.epochs": epochs})
+    trainer = build_trainer(config, run.data, run, log, progress, callbacks)
+    if run.checkpoint_file.is_file():
+        trainer.resume()
+    elif log is not None:
+        log(f"{run.path} has no checkpoint yet: starting from epoch 1")
+    if trainer.stopped_early:  # training on would stop again after one more epoch
+        raise AekitError(
+            f"{run.path} stopped early at epoch {trainer.epoch} ({trainer.patience_used}): "
+            f"it is finished; its best weights are in {run.model_file}"
+        )
+    if trainer.epoch >= config.train.epochs:
+        raise AekitError(
+            f"{run.path} has already trained {trainer.epoch} epochs; "
+            f"give --epochs N with N > {trainer.epoch} to train it further"
+        )
+    if epochs is not None:
+        write_yaml(run.config_file, config.to_dict())
+    trainer.fit(run.data.train, run.data.val)
+    run.model = trainer.model
+    if figures:
+        write_run_figures(run)
+    return run
+
+
+def _with_training_defaults(config: RunConfig, preferred: dict) -> RunConfig:
+    return dataclasses.replace(config, train=config.train.with_defaults(preferred))
+
+
+def _new_run(out, config: RunConfig, data, overwrite: bool) -> Run:
+    """The run directory at ``out`` (created now), or a run kept in memory only."""
+    if out is None:
+        return Run(None, config, data=data, history=[])
+    return Run.create(out, config, overwrite=overwrite, data=data)
