@@ -116,3 +116,28 @@ def test_import_aekit_stays_light_and_exports_the_estimators():
     ).stdout.split("\n")
     assert out[0] == "[]"
     assert out[1] == "aekit.apps.anomaly"
+
+
+def test_fit_leaves_the_process_as_it_found_it():
+    """Training flushes subnormal floats to zero for speed, but only while it trains: a
+    scikit-learn user's numpy arithmetic on subnormal numbers is the same after ``fit``."""
+    tiny = np.float32(1e-39)  # subnormal in float32
+
+    def subnormal_arithmetic():
+        return float(tiny * np.float32(1.0)), float(np.array([tiny] * 64).sum())
+
+    before = subnormal_arithmetic()
+    assert before[0] != 0.0  # the check below can fail: the product is a subnormal
+    x = np.random.default_rng(0).random((64, 6))
+    AutoencoderTransformer(**TINY).fit(x)
+    assert subnormal_arithmetic() == before
+    script = (
+        "import numpy as np; from aekit import AutoencoderTransformer; t = np.float32(1e-39); "
+        "AutoencoderTransformer(latent_dim=2, hidden=(8,), epochs=1).fit(np.random.rand(40, 6)); "
+        "import torch; print(float(t * np.float32(1.0)) != 0.0, "
+        "int(torch.count_nonzero(torch.full((1 << 20,), 1e-20) * 1e-20)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["True", str(1 << 20)]  # numpy and torch's own threads: no flushing left

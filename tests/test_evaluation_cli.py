@@ -151,3 +151,24 @@ def test_float16_codes_round_trip(runs, tmp_path):
     decoded = invoke("decode", runs / "cvae", "--codes", half, "--label", 3, "--out", images)
     assert decoded.exit_code == 0, decoded.output
     assert np.load(images).shape == (len(codes), 1, 8, 8)
+
+
+@pytest.mark.parametrize("binarize", ["static", "dynamic"])
+def test_other_data_is_binarized_as_the_runs_own(tmp_path, binarize):
+    """A run trained on binary pixels is evaluated on binary pixels also with --dataset: the
+    Bernoulli likelihood then applies, bits_per_dim is reported, and the output says so."""
+    from aekit.runs import open_run
+
+    config = quick_config(
+        model={"name": "vae", "latent_dim": 4, "hidden": [32]},
+        data={"limit": 200, "binarize": binarize},
+        train={"epochs": 1},
+    )
+    run = train(config, tmp_path / "run", figures=False).path
+    inputs = open_run(run).inputs("mnist-5k").x
+    assert set(inputs.unique().tolist()) == {0.0, 1.0} and len(inputs) == 5000
+    metrics = evaluate_json(run, "--dataset", "mnist-5k", "--iw-samples", 2, "--iw-examples", 20)
+    assert (
+        metrics["data"] == f"mnist-5k (5000 examples), binarized ({binarize}) as the run's own data"
+    )
+    assert metrics["bits_per_dim"] > 0

@@ -369,3 +369,55 @@ def test_layer_sizes_in_every_accepted_form(hidden):
 def test_bad_numbers_in_a_config_are_named(section, key, value):
     with pytest.raises(AekitError, match=f"bad {key} {value}"):
         RunConfig.from_dict({section: {key: value}})
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_the_class_and_the_factory_build_the_same_model(name, tmp_path):
+    """``Model(shape, **options)`` is ``build_model({"name": ..., **options})``: the same
+    pinned options, the same weights from the same seed, the same layout and the same saved
+    description; the file it saves rebuilds it with every option it was given."""
+    from aekit.runs.checkpoint import save_model
+
+    cls, options = MODELS[name], SMALL[name]
+    torch.manual_seed(0)
+    direct = cls((1, 28, 28), num_classes=10, **options)
+    torch.manual_seed(0)
+    built = build_model({"name": name, **options}, (1, 28, 28), num_classes=10)
+    assert direct.describe() == built.describe()
+    assert direct.describe()["params"] == {**model_defaults(cls), **_canonical(options)}
+    for (key, a), b in zip(direct.state_dict().items(), built.state_dict().values(), strict=True):
+        assert torch.equal(a, b) and a.stride() == b.stride(), key
+    save_model(direct, tmp_path / "model.safetensors")
+    assert load_model(tmp_path / "model.safetensors").describe() == direct.describe()
+
+
+def model_defaults(cls) -> dict:
+    from aekit.models.base import model_params
+
+    return _canonical(model_params(cls))
+
+
+def _canonical(options: dict) -> dict:
+    """Options as a model records them: tuples of sizes as lists, numbers of float options as
+    floats."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
+@pytest.mark.parametrize(
+    ("cls_name", "pinned"),
+    [
+        ("sparse-ae", {"code_activation": "sigmoid"}),
+        ("linear-ae", {"hidden_activation": "linear", "recon_loss": "mse", "output": "linear"}),
+    ],
+)
+def test_a_model_built_directly_gets_its_pinned_options(cls_name, pinned):
+    model = MODELS[cls_name]((1, 28, 28))
+    assert {key: getattr(model, key) for key in pinned} == pinned
+    assert model.hparams  # a directly built model describes its options too
+
+
+def test_options_given_as_text_are_converted_once_by_the_class():
+    """YAML and --set deliver "1e-3", "64,32" and "3": the class itself converts them."""
+    model = MODELS["vae"]((1, 28, 28), kl_weight="3", hidden="64,32", latent_dim="4")
+    assert model.hparams["kl_weight"] == 3.0 and model.kl_weight == 3.0
+    assert model.hparams["hidden"] == [64, 32] and model.code_dim == 4

@@ -190,3 +190,32 @@ def test_compile_needs_adam():
         AekitError, match="--compile supports --optimizer adam and adamw only, not 'sgd'"
     ):
         quick_config(train={"compile": True, "optimizer": "sgd"})
+
+
+def test_an_untested_torch_trains_eagerly_and_says_so(monkeypatch):
+    """The compiled step calls torch internals, which change between versions: on a torch
+    outside the tested range --compile is skipped with one line, and the run is the eager one."""
+    monkeypatch.setattr(internals, "torch_version", lambda: "2.99.0")
+
+    def must_not_build(*_args):
+        raise AssertionError("built on an untested torch")
+
+    monkeypatch.setattr(internals, "compile_package", must_not_build)
+    messages: list[str] = []
+    fallen_back = _fit(quick_config(train={"compile": True}), messages)
+    assert fallen_back.compiled_step is None
+    assert messages[0] == (
+        "--compile is tested with torch >=2.13,<2.14, and this is torch 2.99.0; "
+        "training without --compile"
+    )
+    _assert_weights_close(_fit(quick_config()).model, fallen_back.model, rtol=0, atol=0)
+
+
+def test_the_tested_torch_range_is_the_one_pyproject_declares():
+    import tomllib
+
+    from tests.conftest import REPO
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["aekit"]
+    assert declared["tested-torch"] == internals.TESTED_TORCH
+    assert internals.compile_unavailable() is None  # the torch these tests run on is in it

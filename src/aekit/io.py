@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import platformdirs
 import yaml
 
 
@@ -82,6 +83,4 @@ def cache_root() -> Path:
     steps): ``$AEKIT_CACHE_DIR``, else the user's cache directory."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("aekit"))

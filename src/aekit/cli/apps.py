@@ -7,23 +7,14 @@ from pathlib import Path
 
 import click
 
-from aekit.cli.options import (
-    SIZES,
-    count_option,
-    data_dir_option,
-    figure_or_array,
-    run_argument,
-    save_npy,
-    seed_option,
-    source_option,
-)
+from aekit.cli import options as opt
 from aekit.errors import AekitError
 
 
 @click.command("anomaly")
-@run_argument
-@source_option("--input", "Data set name or file to score. Default: the test split.")
-@data_dir_option
+@opt.run_argument
+@opt.source_option("--input", "Data set name or file to score. Default: the test split.")
+@opt.data_dir_option
 @click.option(
     "--score",
     type=click.Choice(["mse", "recon", "elbo"]),
@@ -82,21 +73,16 @@ def anomaly_command(run, source, data_dir, score, contamination, rule, out) -> N
 
 
 @click.command("denoise")
-@run_argument
-@source_option("--input", "Data set name or file. Default: the run's test split.")
-@data_dir_option
+@opt.run_argument
+@opt.source_option("--input", "Data set name or file. Default: the run's test split.")
+@opt.data_dir_option
 @click.option(
     "--noise",
     help="gaussian:FACTOR or dropout:P. Default: the noise the run was trained with.",
 )
-@seed_option
-@count_option(10, "Examples in the figure.")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False),
-    help="PNG (rows noisy / denoised / clean) or .npy (all denoised outputs). "
-    "Default: RUN/figures/denoise.png (as `aekit plot RUN denoise`).",
-)
+@opt.seed_option
+@opt.count_option(10, "Examples in the figure.")
+@opt.figure_out_option("denoise", "rows noisy / denoised / clean")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> None:
     """Corrupt data with seeded noise, reconstruct it, and report PSNR before and after."""
@@ -111,9 +97,9 @@ def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> 
     spec = noise_of(opened, noise)
     split = opened.inputs(source)
     result = denoise(opened.model, split.x, parse_noise(spec), split.y, seed)
-    path = figure_or_array(out, opened.figures / "denoise.png")
+    path = opt.figure_or_array(out, opened.figures / "denoise.png")
     if path.suffix == ".npy":
-        save_npy(path, result.denoised.numpy())
+        opt.save_npy(path, result.denoised.numpy())
     else:
         options = PlotOptions(count=count, noise=spec, seed=seed, inputs=split)
         plot(opened, "denoise", options, path)
@@ -134,19 +120,19 @@ def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> 
 
 
 @click.command("finetune")
-@run_argument
+@opt.run_argument
 @click.option(
     "--labels",
     "label_counts",
     required=True,
-    type=SIZES,
+    type=opt.SIZES,
     help="Labelled training examples N, or several: 100,1000,10000.",
 )
 @click.option(
     "--freeze", is_flag=True, help="Keep the pre-trained encoder fixed; train only the head."
 )
-@source_option("--dataset", "Labelled data set / file instead of the run's own data.")
-@data_dir_option
+@opt.source_option("--dataset", "Labelled data set / file instead of the run's own data.")
+@opt.data_dir_option
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
@@ -154,7 +140,7 @@ def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> 
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
-@seed_option
+@opt.seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def finetune_command(
     run, label_counts, freeze, source, data_dir, epochs, batch_size, lr, seed, as_json
@@ -217,7 +203,7 @@ def _write_scores(path: Path, scores, flagged, labels) -> None:
     from aekit.io import atomic_write
 
     if path.suffix == ".npy":
-        save_npy(path, scores)
+        opt.save_npy(path, scores)
         return
     with atomic_write(path, "w") as handle:
         handle.write("index,score,outlier" + (",label" if labels is not None else "") + "\n")

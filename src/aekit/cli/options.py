@@ -84,6 +84,17 @@ def count_option(default: int | None, help: str):
     )
 
 
+def figure_out_option(kind: str, shows: str):
+    """``--out``: a .png of the ``kind`` figure (default ``RUN/figures/KIND.png``) or the
+    arrays behind it as .npy."""
+    return click.option(
+        "--out",
+        type=click.Path(dir_okay=False),
+        help=f"PNG ({shows}) or .npy (the arrays). Default: RUN/figures/{kind}.png, "
+        f"as `aekit plot RUN {kind}`.",
+    )
+
+
 def source_option(flag: str, help: str):
     """The data a command reads instead of the run's test split: a data set name or a file."""
     return click.option(flag, "source", metavar="DATA", help=help)

@@ -8,23 +8,14 @@ from pathlib import Path
 
 import click
 
-from aekit.cli.options import (
-    LABELS,
-    count_option,
-    data_dir_option,
-    figure_or_array,
-    run_argument,
-    save_npy,
-    seed_option,
-    source_option,
-)
+from aekit.cli import options as opt
 from aekit.errors import AekitError
 
 
 @click.command("evaluate")
-@run_argument
-@source_option("--dataset", "Evaluate on all of this data set / file instead of the test split.")
-@data_dir_option
+@opt.run_argument
+@opt.source_option("--dataset", "Evaluate on all of this data set / file instead.")
+@opt.data_dir_option
 @click.option(
     "--iw-samples",
     type=click.IntRange(min=1),
@@ -53,7 +44,7 @@ from aekit.errors import AekitError
 )
 @click.option(
     "--labels",
-    type=LABELS,
+    type=opt.LABELS,
     help="Conditional models: generate only these classes for --fid, e.g. 0,3 (implies --fid).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -103,15 +94,11 @@ def evaluate_command(
 
 
 @click.command("reconstruct")
-@run_argument
-@count_option(10, "How many test images.")
-@source_option("--dataset", "Reconstruct examples of this data set / file instead.")
-@data_dir_option
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False),
-    help="PNG figure or .npy array. Default: RUN/figures/reconstructions.png.",
-)
+@opt.run_argument
+@opt.count_option(10, "How many test images.")
+@opt.source_option("--dataset", "Reconstruct examples of this data set / file instead.")
+@opt.data_dir_option
+@opt.figure_out_option("reconstructions", "originals above reconstructions")
 def reconstruct_command(run, count, source, data_dir, out) -> None:
     """Originals above their reconstructions (the `reconstructions` figure)."""
     from aekit.figures.kinds import plot
@@ -120,24 +107,20 @@ def reconstruct_command(run, count, source, data_dir, out) -> None:
 
     opened = open_run(run, data_dir=data_dir)
     split = opened.inputs(source).subset(count)
-    path = figure_or_array(out, opened.figures / "reconstructions.png")
+    path = opt.figure_or_array(out, opened.figures / "reconstructions.png")
     if path.suffix == ".npy":
-        save_npy(path, opened.reconstruct(split).numpy())
+        opt.save_npy(path, opened.reconstruct(split).numpy())
     else:
         plot(opened, "reconstructions", PlotOptions(count=count, inputs=split), path)
     click.echo(f"wrote {path}")
 
 
 @click.command("sample")
-@run_argument
-@count_option(16, "How many samples.")
+@opt.run_argument
+@opt.count_option(16, "How many samples.")
 @click.option("--label", type=click.IntRange(min=0), help="Class to generate (conditional models).")
-@seed_option
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False),
-    help="PNG grid or .npy array. Default: RUN/figures/samples.png.",
-)
+@opt.seed_option
+@opt.figure_out_option("samples", "a grid of samples")
 def sample_command(run, count, label, seed, out) -> None:
     """Decode draws from the prior (VAEs); ``--label K`` for conditional models."""
     import torch
@@ -158,9 +141,9 @@ def sample_command(run, count, label, seed, out) -> None:
         requested_labels(model, [label], "--label")
     y = None if label is None else torch.full((count,), label, dtype=torch.long)
     labels_for(model, y, "--label")
-    path = figure_or_array(out, opened.figures / "samples.png")
+    path = opt.figure_or_array(out, opened.figures / "samples.png")
     if path.suffix == ".npy":
-        save_npy(path, opened.generate(count, y, torch.Generator().manual_seed(seed)).numpy())
+        opt.save_npy(path, opened.generate(count, y, torch.Generator().manual_seed(seed)).numpy())
     else:
         labels = None if label is None else [label]
         plot(opened, "samples", PlotOptions(count=count, labels=labels, seed=seed), path)
@@ -168,12 +151,12 @@ def sample_command(run, count, label, seed, out) -> None:
 
 
 @click.command("encode")
-@run_argument
+@opt.run_argument
 @click.option("--input", "source", required=True, help="Data set name or file to encode.")
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False), help="Codes as .npy (N x code size)."
 )
-@data_dir_option
+@opt.data_dir_option
 @click.option(
     "--float16",
     is_flag=True,
@@ -192,12 +175,12 @@ def encode_command(run, source, out, data_dir, float16) -> None:
         if np.abs(codes).max(initial=0.0) > np.finfo(np.float16).max:
             raise AekitError("codes exceed float16's range (65504); store them without --float16")
         codes = codes.astype(np.float16)
-    save_npy(Path(out), codes)
+    opt.save_npy(Path(out), codes)
     click.echo(f"wrote {out}: {codes.shape} {codes.dtype} codes")
 
 
 @click.command("decode")
-@run_argument
+@opt.run_argument
 @click.option(
     "--codes",
     required=True,
@@ -224,10 +207,10 @@ def decode_command(run, codes, label, out) -> None:
     if label is not None:
         requested_labels(opened.model, [label], "--label")
     y = None if label is None else torch.full((len(z),), label, dtype=torch.long)
-    path = figure_or_array(out, Path(out))
+    path = opt.figure_or_array(out, Path(out))
     images = opened.decode(z, y, "--label")
     if path.suffix == ".npy":
-        save_npy(path, images.numpy())
+        opt.save_npy(path, images.numpy())
     else:
         save_figure(grid_figure(images, "Decoded codes"), path)
     click.echo(f"wrote {path}")

@@ -10,8 +10,11 @@ interrupted or corrupted download never leaves a file behind.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import platformdirs
 
 from aekit.errors import AekitError
 
@@ -24,8 +27,6 @@ def data_root(data_dir: str | os.PathLike | None = None) -> Path:
         return Path(data_dir).expanduser()
     if os.environ.get(DATA_DIR_ENV):
         return Path(os.environ[DATA_DIR_ENV]).expanduser()
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("aekit")) / "data"
 
 
@@ -115,6 +116,4 @@ def _is_unreachable(exc: Exception) -> bool:
 
 def _progress_wanted() -> bool:
     """Show pooch's download bar only where tqdm can draw it (an interactive terminal)."""
-    import sys
-
     return sys.stderr.isatty()

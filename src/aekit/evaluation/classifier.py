@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from aekit.data.batches import iterate, map_batches
@@ -82,9 +84,6 @@ def load_or_train(
     recipe: ClassifierRecipe, train: Split, log: Callable[[str], None] | None = None
 ) -> FeatureClassifier:
     """The cached classifier for ``recipe``, trained on ``train`` and cached if missing."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     path = recipe.cache_path()
     if path.is_file():
         try:
@@ -123,8 +122,6 @@ def fit(model: FeatureClassifier, train: Split, recipe: ClassifierRecipe) -> Non
 
 
 def _save(model: FeatureClassifier, path: Path) -> None:
-    from safetensors.torch import save_file
-
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     atomic_save(path, lambda tmp: save_file(tensors, tmp))
 

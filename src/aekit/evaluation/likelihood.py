@@ -7,8 +7,8 @@ The ELBO is only a lower bound on log p(x). With K posterior samples z_k ~ q(z|x
 is a tighter bound whose expectation rises monotonically to log p(x) as K grows (K = 1 is the
 ELBO; the literature reports K = 5000). The K samples are drawn in chunks of at most
 ``max_rows`` decoder inputs, which fixes the random numbers, and decoded ``DECODE_ROWS`` at a
-time, which bounds memory: a conv-vae decoding 16,384 rows at once peaked at 5.8 GiB and took
-3.7x as long, its activations too large for the allocator to reuse (``benchmarks/RESULTS.md``).
+time, which bounds memory: decoding all the rows at once multiplies a conv-vae's peak memory
+and its time (benchmarks/RESULTS.md, "Page faults").
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from aekit.figures.options import PlotOptions
 from aekit.runs.directory import Run
@@ -23,8 +24,6 @@ def curves(run: Run, options: PlotOptions) -> plt.Figure:
 def curves_figure(history: list[dict[str, Any]]) -> plt.Figure:
     """Training and validation loss per epoch, then every other logged metric, three a row,
     then what a schedule changed (the learning rate, scheduled loss weights)."""
-    from matplotlib.ticker import MaxNLocator
-
     epochs = [row["epoch"] for row in history]
     logged = {
         k.split("_", 1)[1] for row in history for k in row if k.startswith(("train_", "val_"))

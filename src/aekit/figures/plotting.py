@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from PIL import Image
 
 from aekit.figures.images import as_images, tile
 from aekit.io import atomic_save
@@ -52,8 +53,6 @@ def save_figure(fig: plt.Figure, path: Path) -> Path:
 
     Figures are opaque, so the alpha channel matplotlib writes is dropped: a tenth smaller.
     """
-    from PIL import Image
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)

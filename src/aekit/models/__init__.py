@@ -1,4 +1,8 @@
-"""The autoencoder family. Importing this package registers every built-in model."""
+"""The autoencoder family. Importing this package registers every built-in model.
+
+The IDs in the model docstrings (S1..S21) are the systems of the articles aekit reproduces:
+docs/articles.md says what each one is and which recipe trains it.
+"""
 
 # Registration side effects: each module registers its models.
 from aekit.models import conv, conv_vae, mlp, recurrent, sparse, tied, vae  # noqa: F401

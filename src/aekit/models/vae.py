@@ -31,11 +31,19 @@ class VariationalAutoencoder(Autoencoder):
     Subclasses provide ``encode_dist(x, y) -> (mean, logvar)`` and ``decode(z, y)``.
     ``kl_estimator="analytic"`` uses the closed form; ``"mc"`` the single-sample estimate
     log q(z|x) - log p(z) of the TensorFlow tutorial (S17).
+
+    ``capacity`` C (nats) switches to the objective of Burgess et al. 2018 ("Understanding
+    disentangling in beta-VAE"): loss = recon + kl_weight * |KL - C|, with ``kl_weight`` as
+    their gamma. It pulls the KL towards C instead of towards 0; the paper raises C linearly
+    during training, which is a schedule of ``capacity`` (``train.weight_schedules``). As in
+    common implementations the KL is the batch mean. ``kl_weight`` and ``capacity`` are the
+    loss weights the trainer may schedule (KL warm-up, annealing to a target beta).
     """
 
     generative = True
     variational = True
     default_reduction: ClassVar[str] = "per_example"  # nats per example: the ELBO's own scale
+    schedulable: ClassVar[tuple[str, ...]] = ("kl_weight", "capacity")
 
     def __init__(
         self,
@@ -43,15 +51,19 @@ class VariationalAutoencoder(Autoencoder):
         *,
         kl_weight: float = 1.0,
         kl_estimator: str = "analytic",
+        capacity: float | None = None,
         **base,
     ) -> None:
         super().__init__(input_shape, **base)
         if kl_estimator not in ("analytic", "mc"):
             raise unknown_choice("kl_estimator", kl_estimator, ["analytic", "mc"])
-        if kl_weight < 0:
+        if not kl_weight >= 0:
             raise AekitError(f"bad kl_weight {kl_weight}; it must be >= 0")
+        if capacity is not None and not capacity >= 0:
+            raise AekitError(f"bad capacity {capacity}; it is a KL in nats, >= 0 (or null)")
         self.kl_weight = kl_weight
         self.kl_estimator = kl_estimator
+        self.capacity = capacity
 
     def encode_dist(
         self, x: torch.Tensor, y: torch.Tensor | None = None
@@ -83,7 +95,8 @@ class VariationalAutoencoder(Autoencoder):
         z = self.reparameterize(mean, logvar)
         recon = self.reconstruction_loss(self.decode(z, y), target)
         kl = self.kl(mean, logvar, z).mean()
-        return {"loss": recon + self.kl_weight * kl, "recon": recon, "kl": kl}
+        pull = kl if self.capacity is None else (kl - self.capacity).abs()
+        return {"loss": recon + self.kl_weight * pull, "recon": recon, "kl": kl}
 
     @torch.no_grad()
     def elbo(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from aekit.errors import AekitError
@@ -33,8 +33,6 @@ def save_model(model: Autoencoder, path: str | os.PathLike) -> None:
 
 
 def _read(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise AekitError(f"{path}: file not found")

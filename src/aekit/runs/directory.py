@@ -37,6 +37,20 @@ from aekit.runs.checkpoint import load_model, save_model
 TRAIN_CODES = 5000  # training examples whose codes bound the code space of plain AEs (S2)
 
 
+class _InRun:
+    """A path inside the run directory, as a read-only attribute of :class:`Run`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, run: Run | None, owner: type) -> Path:
+        if run is None:
+            return self  # type: ignore[return-value]  (the class attribute itself)
+        if run.path is None:
+            raise AekitError("this run has no directory; give it one (--out) to keep files")
+        return run.path / self.name
+
+
 class Run:
     """A run directory and everything in it, loaded when first used."""
 
@@ -102,30 +116,11 @@ class Run:
         return run
 
     # -- where things are -----------------------------------------------------------------
-    def _file(self, name: str) -> Path:
-        if self.path is None:
-            raise AekitError("this run has no directory; give it one (--out) to keep files")
-        return self.path / name
-
-    @property
-    def config_file(self) -> Path:
-        return self._file("config.yaml")
-
-    @property
-    def model_file(self) -> Path:
-        return self._file("model.safetensors")
-
-    @property
-    def checkpoint_file(self) -> Path:
-        return self._file("checkpoint.safetensors")
-
-    @property
-    def metrics_file(self) -> Path:
-        return self._file("metrics.jsonl")
-
-    @property
-    def figures(self) -> Path:
-        return self._file("figures")
+    config_file = _InRun("config.yaml")
+    model_file = _InRun("model.safetensors")
+    checkpoint_file = _InRun("checkpoint.safetensors")
+    metrics_file = _InRun("metrics.jsonl")
+    figures = _InRun("figures")
 
     @property
     def name(self) -> str:

@@ -91,13 +91,17 @@ def run_on_openmp_threads(fn: Callable[[], Any]) -> bool:
 
 
 def _openmp_runtime() -> ctypes.CDLL | None:
-    """The GNU OpenMP runtime this process has loaded, if any."""
+    """PyTorch's GNU OpenMP runtime, if this process has loaded one. Other libraries bundle
+    their own copy (scikit-learn's wheels do), with threads of their own: the one in torch's
+    folder is PyTorch's; a single copy elsewhere (a system-wide libgomp) is taken as its."""
     try:
         with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "/libgomp" in line}
+            paths = sorted({line.split()[-1] for line in maps if "/libgomp" in line})
     except OSError:  # not Linux
         return None
-    for path in sorted(paths):
+    inside_torch = [p for p in paths if Path(p).is_relative_to(Path(torch.__file__).parent)]
+    chosen = inside_torch or (paths if len(paths) == 1 else [])
+    for path in chosen:
         library = ctypes.CDLL(path)  # already mapped: this only looks it up
         if hasattr(library, "GOMP_parallel"):
             return library
