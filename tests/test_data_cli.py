@@ -220,3 +220,42 @@ def test_a_run_finds_its_data_from_anywhere_and_moved_data_can_be_named(
     monkeypatch.setenv("AEKIT_DATA_DIR", str(tmp_path / "moved"))
     code, _, err = run_cli(capsys, "report", run)
     assert code == 0, err
+
+
+def test_other_files_are_scaled_as_the_runs_training_data(capsys, tmp_path):
+    """A table min-max scaled for training: rows from another file get the training file's
+    scale (an outlier stays out of range instead of being squeezed into [0, 1] by its own
+    file's extremes), and `aekit evaluate` says so."""
+    import json
+
+    from aekit.runs import open_run
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(500, 100, size=(150, 3))
+    header = "a,b,c\n"
+    (tmp_path / "train.csv").write_text(header + "\n".join(",".join(map(str, r)) for r in table))
+    fresh = np.vstack([table[:4], [[5000.0, 500.0, 500.0]]])  # four seen rows and an outlier
+    (tmp_path / "new.csv").write_text(header + "\n".join(",".join(map(str, r)) for r in fresh))
+    out_dir = tmp_path / "run"
+    code, _, err = run_cli(
+        capsys,
+        "train", "--dataset", str(tmp_path / "train.csv"), "--epochs", "1", "--hidden", "8",
+        "--latent-dim", "2", "--quiet", "--no-progress-gif", "--out", str(out_dir),
+    )  # fmt: skip
+    assert code == 0, err
+    run = open_run(out_dir)
+    low, high = table.min(0), table.max(0)
+    expected = (fresh - low) / (high - low)
+    np.testing.assert_allclose(run.inputs(str(tmp_path / "new.csv")).x.numpy(), expected, rtol=1e-5)
+    assert run.inputs(str(tmp_path / "new.csv")).x[-1, 0] > 5  # not squeezed into [0, 1]
+    code, out, _ = run_cli(capsys, "evaluate", str(out_dir), "--dataset", str(tmp_path / "new.csv"),
+                           "--json")  # fmt: skip
+    assert code == 0
+    assert (
+        "values scaled as the run's training data (min-max (per feature))"
+        in json.loads(out)["data"]
+    )
+    (tmp_path / "wide.csv").write_text("a,b\n1,2\n3,4\n")
+    code, _, err = run_cli(capsys, "encode", str(out_dir), "--input", str(tmp_path / "wide.csv"),
+                           "--out", str(tmp_path / "c.npy"))  # fmt: skip
+    assert code == 1 and "examples have 2 features, but the data the model was trained on" in err

@@ -67,7 +67,7 @@ def evaluate_command(
     from aekit.runs import open_run
 
     opened = open_run(run, data_dir=data_dir)
-    split = opened.inputs(source)
+    split, notes = opened.prepared_inputs(source) if source else (opened.data.test, [])
     options = EvaluationOptions(
         iw_samples=iw_samples,
         iw_examples=iw_examples,
@@ -75,13 +75,9 @@ def evaluate_command(
         fid_samples=fid_samples,
         labels=None if labels is None else tuple(labels),
     )
-    data = opened.config.data
     metrics = {"run": str(opened.path), "model": opened.model.name}
-    metrics["data"] = (
-        f"{source} ({len(split)} examples)" if source else f"{data.dataset} (test split)"
-    )
-    if source and opened.binarized:
-        metrics["data"] += f", binarized ({data.binarize}) as the run's own data"
+    what = f"{len(split)} examples" if source else "test split"
+    metrics["data"] = ", ".join([f"{source or opened.config.data.dataset} ({what})", *notes])
     log = functools.partial(click.echo, err=True)
     metrics.update(evaluate_run(opened, split, options, log=log))
     if as_json:

@@ -26,7 +26,9 @@ Scaling to [0, 1] (a function of the file's contents only, so it is the same eve
     ranges are min-max scaled, per column for CSV files, per feature (last axis) for
     sequences, and over the whole array for images and vectors from ``.npz`` / ``.npy``. A
     feature that never changes becomes 0. Training and test arrays of one ``.npz`` are scaled
-    together. 16-bit images are divided by 65535.
+    together. 16-bit images are divided by 65535. Data given to a trained run (``aekit
+    evaluate --dataset``, ``anomaly --input``, ...) is scaled as the run's training file was
+    (its minima and maxima, or kept as it is), not by its own extremes.
 
 Errors: NaN or infinite values, empty data, shapes outside the table above, labels that are
 not non-negative integers or do not match the examples, and unreadable files all raise
@@ -43,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.data.raw import RawData, bytes_to_unit
+from aekit.data.raw import RawData, Scaling, bytes_to_unit
 from aekit.errors import AekitError
 
 # What ``aekit datasets`` prints about user files: (topic, explanation) rows.
@@ -66,15 +68,17 @@ KINDS = ("images", "sequence")
 LABEL_COLUMNS = ("label", "y")
 
 
-def load_path(path: Path) -> RawData:
-    """Load the user's data from a file or folder, scaled to [0, 1] (see the module doc)."""
+def load_path(path: Path, scaling: Scaling | None = None) -> RawData:
+    """Load the user's data from a file or folder, scaled to [0, 1] (see the module doc), or
+    with ``scaling`` (another source's: a trained run's data) where the rule depends on the
+    values."""
     if path.is_dir():
         return _load_image_folder(path)
     suffix = path.suffix.lower()
     if suffix in (".npz", ".npy"):
-        return _load_numpy(path)
+        return _load_numpy(path, scaling)
     if suffix == ".csv":
-        return _load_csv(path)
+        return _load_csv(path, scaling)
     raise AekitError(
         f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use .npz, .npy, .csv "
         "or a folder of images"
@@ -84,7 +88,7 @@ def load_path(path: Path) -> RawData:
 # --- .npz / .npy ---------------------------------------------------------------------------
 
 
-def _load_numpy(path: Path) -> RawData:
+def _load_numpy(path: Path, scaling: Scaling | None) -> RawData:
     arrays = _read_numpy(path)
     unknown = sorted(set(arrays) - set(NPZ_KEYS))
     if unknown or "x" not in arrays:
@@ -104,11 +108,11 @@ def _load_numpy(path: Path) -> RawData:
                 f"{path}: x_test examples are shaped {parts[1].shape[1:]} but x examples "
                 f"{parts[0].shape[1:]}"
             )
-    x, *rest = scale_to_unit(parts, kind == "sequence", path)
+    (x, *rest), used = scale_to_unit(parts, kind == "sequence", path, scaling)
     x_test = rest[0] if rest else None
     y = _labels(arrays.get("y"), len(x), path, "y")
     y_test = None if x_test is None else _labels(arrays.get("y_test"), len(x_test), path, "y_test")
-    return RawData(path.name, x, y, x_test, y_test)
+    return RawData(path.name, x, y, x_test, y_test, used)
 
 
 def _read_numpy(path: Path) -> dict[str, np.ndarray]:
@@ -184,28 +188,45 @@ def _layout(x: np.ndarray, kind: str, path: Path, key: str) -> np.ndarray:
     )
 
 
-def scale_to_unit(arrays: list[np.ndarray], per_feature: bool, source: Path) -> list[np.ndarray]:
-    """Scale arrays of one data set to float32 in [0, 1] with the same rule and statistics.
+def scale_to_unit(
+    arrays: list[np.ndarray], per_feature: bool, source: Path, given: Scaling | None = None
+) -> tuple[list[np.ndarray], Scaling | None]:
+    """Scale arrays of one data set to float32 in [0, 1] with the same rule and statistics;
+    return them and the :class:`Scaling` used (None for the rules of a type).
 
     uint8 is divided by 255 and bool becomes 0/1; data already within [0, 1] is kept;
-    anything else is min-max scaled, per feature (last axis) or over everything.
+    anything else is min-max scaled, per feature (last axis) or over everything. With
+    ``given`` (the scaling of the data a model was trained on), values that are not bytes or
+    booleans are scaled by it instead, so that they mean what the training data's meant.
     """
     if all(a.dtype == np.uint8 for a in arrays):
-        return [bytes_to_unit(a) for a in arrays]
+        return [bytes_to_unit(a) for a in arrays], None
     if all(a.dtype == bool for a in arrays):
-        return [a.astype(np.float32) for a in arrays]
+        return [a.astype(np.float32) for a in arrays], None
+    if given is not None:
+        return [_rescaled(a, given, source) for a in arrays], given
     axes = tuple(range(arrays[0].ndim - 1)) if per_feature else None
     low = np.min([a.min(axis=axes) for a in arrays], axis=0).astype(np.float64)
     high = np.max([a.max(axis=axes) for a in arrays], axis=0).astype(np.float64)
     if low.min() >= 0 and high.max() <= 1:
-        return [a.astype(np.float32) for a in arrays]
-    span = high - low
-    if not np.isfinite(span).all():
+        return [a.astype(np.float32) for a in arrays], Scaling("unit")
+    if not np.isfinite(high - low).all():
         raise AekitError(
             f"{source}: values range from {low.min()} to {high.max()}, too wide to scale"
         )
-    span = np.where(span == 0, 1.0, span)  # a constant feature becomes 0
-    return [((a - low) / span).astype(np.float32) for a in arrays]
+    scaling = Scaling("minmax", low, high)  # a constant feature becomes 0
+    return [scaling.apply(a) for a in arrays], scaling
+
+
+def _rescaled(x: np.ndarray, scaling: Scaling, source: Path) -> np.ndarray:
+    """``x`` in another data set's scale, which must have as many features."""
+    features = np.size(scaling.low)
+    if features > 1 and x.shape[-1] != features:
+        raise AekitError(
+            f"{source}: examples have {x.shape[-1]} features, but the data the model was "
+            f"trained on had {features}"
+        )
+    return scaling.apply(x)
 
 
 def _labels(y: np.ndarray | None, n: int, path: Path, key: str) -> np.ndarray | None:
@@ -236,7 +257,7 @@ def _whole(values: np.ndarray) -> bool:
 # --- .csv ----------------------------------------------------------------------------------
 
 
-def _load_csv(path: Path) -> RawData:
+def _load_csv(path: Path, scaling: Scaling | None) -> RawData:
     header = _csv_header(path)
     try:
         with warnings.catch_warnings():
@@ -262,8 +283,8 @@ def _load_csv(path: Path) -> RawData:
         table = np.delete(table, label_column, axis=1)
         if table.shape[1] == 0:
             raise AekitError(f"{path}: no feature columns besides the labels")
-    (x,) = scale_to_unit([_numeric(table, path, "the table")], True, path)
-    return RawData(path.name, x, y)
+    (x,), used = scale_to_unit([_numeric(table, path, "the table")], True, path, scaling)
+    return RawData(path.name, x, y, scaling=used)
 
 
 def _first_bad_cell(path: Path, skip_header: bool) -> str:

@@ -9,16 +9,40 @@ import numpy as np
 from aekit.errors import AekitError
 
 
+@dataclass(frozen=True, eq=False)
+class Scaling:
+    """How a source's values were mapped to [0, 1], so that other data can be mapped the
+    same way: ``minmax`` with the source's extremes (``low``, ``high``: one number, or one
+    per feature on the last axis), or ``unit`` (already in [0, 1], kept). Sources whose rule
+    depends on their type only (8-bit pixels / 255, booleans) have none."""
+
+    kind: str
+    low: np.ndarray | float = 0.0
+    high: np.ndarray | float = 1.0
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        if self.kind == "unit":
+            return x.astype(np.float32)
+        span = np.where(np.asarray(self.high - self.low) == 0, 1.0, self.high - self.low)
+        return ((x - self.low) / span).astype(np.float32)
+
+    def describe(self) -> str:
+        per = "per feature" if np.ndim(self.low) else "overall"
+        return "kept as they are" if self.kind == "unit" else f"min-max ({per})"
+
+
 @dataclass
 class RawData:
     """Arrays shaped ``(N, *shape)`` with values in [0, 1], integer labels when there are
-    any, and an official test split when the data set has one."""
+    any, an official test split when the data set has one, and the scaling that mapped the
+    source's values to [0, 1] when it depends on them."""
 
     name: str
     x_train: np.ndarray
     y_train: np.ndarray | None
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    scaling: Scaling | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -18,7 +18,7 @@ import numpy as np
 from aekit.data.download import data_root, fetch
 from aekit.data.files import load_path
 from aekit.data.idx import read_idx
-from aekit.data.raw import RawData, bytes_to_unit
+from aekit.data.raw import RawData, Scaling, bytes_to_unit
 from aekit.errors import AekitError, unknown_choice
 
 
@@ -158,13 +158,16 @@ NAMED: dict[str, tuple[str, Callable[[str | None], RawData]]] = {
 }
 
 
-def load_source(name_or_path: str, data_dir: str | None = None) -> RawData:
-    """Load a named data set, or the user's data from a file or folder path."""
+def load_source(
+    name_or_path: str, data_dir: str | None = None, scaling: Scaling | None = None
+) -> RawData:
+    """Load a named data set, or the user's data from a file or folder path (scaled with
+    ``scaling``, another source's, where its values decide the scale: see ``files``)."""
     if name_or_path in NAMED:
         return NAMED[name_or_path][1](data_dir)
     path = Path(name_or_path).expanduser()
     if path.exists():
-        return load_path(path)
+        return load_path(path, scaling)
     if any(sep in name_or_path for sep in "/\\.") or path.suffix:
         raise AekitError(f"data file not found: {name_or_path}")
     raise unknown_choice("dataset", name_or_path, [*NAMED, "<path to .npz/.npy/.csv/folder>"])

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from aekit.config import DataConfig
-from aekit.data.sources import RawData, load_source
+from aekit.data.raw import RawData, Scaling
+from aekit.data.sources import load_source
 from aekit.data.transforms import binarize_dynamic, binarize_static
 from aekit.errors import AekitError
 
@@ -33,13 +34,15 @@ class Split:
 
 @dataclass
 class DataBundle:
-    """The three splits of one data set, plus what models need to know about it."""
+    """The three splits of one data set, plus what models need to know about it, and how
+    its source's values were scaled (to scale other data the same way)."""
 
     name: str
     train: Split
     val: Split
     test: Split
     num_classes: int | None
+    scaling: Scaling | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -84,7 +87,7 @@ def split_raw(raw: RawData, cfg: DataConfig) -> DataBundle:
         )
     test = _split(x_test, y_test)
     val = test if cfg.validation == "test" else _split(x_val, y_val)
-    bundle = DataBundle(raw.name, _split(x, y), val, test, _num_classes(raw))
+    bundle = DataBundle(raw.name, _split(x, y), val, test, _num_classes(raw), raw.scaling)
     return _binarize(bundle, cfg)
 
 

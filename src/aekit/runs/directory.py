@@ -26,7 +26,7 @@ import torch
 
 from aekit.config import RunConfig
 from aekit.data.raw import fit_shape
-from aekit.data.sources import load_source
+from aekit.data.sources import NAMED, load_source
 from aekit.data.splits import DataBundle, Split, held_out_inputs, prepare_data
 from aekit.errors import AekitError
 from aekit.io import atomic_write, write_yaml
@@ -181,15 +181,26 @@ class Run:
         return self.config.data.binarize is not None
 
     def inputs(self, source: str | None = None) -> Split:
-        """The run's test split, or every example of another data set or file (named ones
-        from the run's data folder) in the model's input shape, binarized as the run's own
-        validation and test data are."""
-        if source is None:
-            return self.data.test
-        x, y = load_source(source, self.config.data.data_dir).everything()
+        """The run's test split, or every example of another data set or file, prepared as
+        the run's own data (:meth:`prepared_inputs`)."""
+        return self.data.test if source is None else self.prepared_inputs(source)[0]
+
+    def prepared_inputs(self, source: str) -> tuple[Split, list[str]]:
+        """Every example of a data set or file (named ones from the run's data folder) in the
+        model's input shape, scaled and binarized as the run's own data were, and what was
+        done to match them (for the user to read)."""
+        data = self.config.data
+        scaling = None if data.dataset in NAMED else self.data.scaling
+        raw = load_source(source, data.data_dir, scaling)
+        x, y = raw.everything()
         x = fit_shape(x, self.model.input_shape, source)
         labels = None if y is None else torch.from_numpy(np.ascontiguousarray(y))
-        return Split(held_out_inputs(torch.from_numpy(x), self.config.data), labels)
+        notes = []
+        if scaling is not None and raw.scaling is scaling:
+            notes.append(f"values scaled as the run's training data ({scaling.describe()})")
+        if data.binarize:
+            notes.append(f"binarized ({data.binarize}) as the run's own data")
+        return Split(held_out_inputs(torch.from_numpy(x), data), labels), notes
 
     # -- metrics.jsonl --------------------------------------------------------------------
     def read_metrics(self) -> list[dict[str, Any]]:
