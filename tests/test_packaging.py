@@ -3,6 +3,7 @@ recipes list, and a recipe trains, from a folder that is not a clone."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -34,7 +35,9 @@ def installed(tmp_path_factory) -> Path:
     shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+    # this environment's setuptools builds it when it has one (no download); else pip fetches
+    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q",
         "-w", root / "dist", source, cwd=root)  # fmt: skip
     (wheel,) = (root / "dist").glob("aekit-*.whl")
     venv = root / "venv"

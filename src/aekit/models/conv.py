@@ -26,7 +26,7 @@ class ConvAutoencoder(Autoencoder):
 
     # Channels-last: on the CPU PyTorch's max-pooling is several times faster in it, and the
     # convolutional recipes train faster with the same losses (benchmarks/RESULTS.md,
-    # "Memory format").
+    # "Memory layout of the convolutional models").
     memory_format = torch.channels_last
 
     def __init__(

@@ -58,7 +58,7 @@ class RecurrentAutoencoder(Autoencoder):
     mean example before the code starts to carry the example's shape; the article trains 10
     epochs of 55,000 digits at batch size 32. ``init`` defaults to ``glorot``, Keras' LSTM
     initialisation (the article's), which leaves the plateau sooner than PyTorch's
-    (benchmarks/RESULTS.md, "recurrent-ae").
+    (benchmarks/RESULTS.md, "Model defaults").
     """
 
     defaults: ClassVar[dict[str, Any]] = {"init": "glorot"}

@@ -171,11 +171,11 @@ class LabelConditioned:
     Linear -> ReLU to the code size and *added* to the code. Nothing stops the encoder from
     putting the class into the code too, and a small decoder then learns to ignore the label
     (its samples show the requested digit at about chance level; see
-    ``tests/test_conditional.py`` and benchmarks/RESULTS.md).
+    ``tests/test_conditional.py`` and benchmarks/RESULTS.md, "Model defaults").
 
     The code defaults to 2 dimensions: a wider code has room for the class as well, and the
     decoder then leans on the code instead of the label, so fewer samples show the requested
-    class (measured with ``aekit evaluate --fid``: benchmarks/RESULTS.md). ``--latent-dim``
+    class (benchmarks/RESULTS.md, "Model defaults"). ``--latent-dim``
     trades that for sharper samples.
     """
 

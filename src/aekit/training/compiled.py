@@ -222,7 +222,7 @@ class CompiledAdamStep:
         program = internals.export_step(flat_step, inputs)
         options = {
             # Inductor would turn every graph with convolutions channels-last; in its own
-            # layout conv-vae's step is faster (benchmarks/RESULTS.md, "--compile").
+            # layout conv-vae's step is faster (benchmarks/RESULTS.md, "Training throughput").
             "layout_optimization": self.model.memory_format == torch.channels_last,
             "aot_inductor.metadata": {"terms": ",".join(term_names)},
         }

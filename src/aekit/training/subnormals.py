@@ -4,8 +4,8 @@ Why: an x86 core computes on subnormal numbers (|x| < 1.2e-38 in float32) many t
 than on normal ones, and training autoencoders makes many of them: pixels that are always 0
 (MNIST's border) push their output units' gradients toward 0, so Adam's running averages
 fill with subnormals and the step time grows epoch after epoch (benchmarks/RESULTS.md,
-"Subnormals"). Flushing them to zero (FTZ/DAZ, which GPUs do in their fast paths) keeps the
-step time flat and leaves the loss curve unchanged at the precision anyone reads.
+"Where the time goes"). Flushing them to zero (FTZ/DAZ, which GPUs do in their fast paths)
+keeps the step time flat and leaves the loss curve unchanged at the precision anyone reads.
 
 The CPU flag is per thread, so it is set on the calling thread and on PyTorch's OpenMP
 threads. It is also process state a user's own numerical code depends on (numpy's arithmetic
