@@ -82,7 +82,7 @@ class LinearAutoencoder(MLPAutoencoder):
     k-th principal axis and one that spans the (k+1)-th when their variances are close (on
     MNIST the 8th and 9th differ by 4%), and Adam's minibatch noise at a constant step keeps
     it from settling. Its training defaults (many small batches, a cosine-decayed step from
-    1e-2) learn the subspace in 40 epochs (``tests/test_family_pca.py``).
+    1e-2) learn the subspace in 40 epochs (benchmarks/RESULTS.md, "Model defaults").
     """
 
     fixed: ClassVar[dict[str, Any]] = {
