@@ -6,6 +6,7 @@ the screenshot must not be blank, every image must decode, and the console must 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -22,7 +23,17 @@ from aekit.figures.progress import ProgressGif
 from aekit.workflow import train
 from tests.conftest import quick_config
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+def find_chromium() -> str | None:
+    """Chromium as CI finds it (`command -v chromium`), also where PATH is narrower than the
+    shell's: $CHROMIUM, the usual names, then the Debian package's own paths."""
+    candidates = [os.environ.get("CHROMIUM")]
+    candidates += [shutil.which(name) for name in ("chromium", "chromium-browser")]
+    candidates += ["/usr/bin/chromium", "/usr/lib/chromium/chromium", "/snap/bin/chromium"]
+    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+
+CHROMIUM = find_chromium()
 _IMAGE_PROBE = """<script>
 window.addEventListener("load", () => {
   const broken = [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length;

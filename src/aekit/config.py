@@ -26,6 +26,7 @@ LR_SCHEDULES = ("constant", "step", "cosine", "plateau")
 # What a run trains with where neither the config nor the model (``train_defaults``) says.
 TRAIN_FALLBACKS: dict[str, Any] = {"batch_size": 128, "lr": 1e-3, "lr_schedule": "constant"}
 WEIGHT_SCHEDULE_KEYS = ("start", "end", "epochs", "delay")
+MAX_SEED = 2**63 - 8  # torch's generators take 64-bit seeds; the trainer adds small offsets
 
 
 def split_noise_spec(spec: str) -> tuple[str, float]:
@@ -145,7 +146,9 @@ class TrainConfig:
             )
         if self.early_stopping is not None and self.early_stopping < 1:
             raise AekitError("early_stopping patience must be at least 1 epoch")
-        for key in ("weight_decay", "momentum", "seed", "lr_min", "warmup_epochs"):
+        if not 0 <= self.seed <= MAX_SEED:
+            raise AekitError(f"bad seed {self.seed}; it must be between 0 and {MAX_SEED}")
+        for key in ("weight_decay", "momentum", "lr_min", "warmup_epochs"):
             value = getattr(self, key)
             if value is not None and not value >= 0:
                 raise AekitError(f"bad {key} {value}; it must be >= 0")
@@ -229,6 +232,8 @@ class RunConfig:
         if not isinstance(model, dict):
             raise AekitError(f"{source}: the model section must be a mapping, not {model!r}")
         model = {"name": "ae", **model}
+        if not isinstance(model["name"], str):
+            raise AekitError(f"{source}: the model's name must be a word, not {model['name']!r}")
         return cls(
             model=model,
             data=_build(DataConfig, raw.get("data") or {}, f"{source}: data"),
@@ -242,9 +247,13 @@ class RunConfig:
         if not path.is_file():
             raise AekitError(f"config file not found: {path}")
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise AekitError(f"{path}: not a text (UTF-8) YAML file") from None
         except yaml.YAMLError as exc:
             raise AekitError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+        except OSError as exc:
+            raise AekitError(f"{path}: cannot read ({exc.strerror or exc})") from None
         return cls.from_dict(raw or {}, source=str(path))
 
     def with_overrides(self, overrides: dict[str, Any]) -> RunConfig:

@@ -22,6 +22,21 @@ class Interrupted(AekitError):
     exit_code = 130
 
 
+class WriteFailed(AekitError):
+    """A file could not be written (read-only file system, full disk, no permission); the
+    previous version of the file, if any, is left as it was."""
+
+    def __init__(self, path, error: OSError) -> None:
+        self.path = path
+        self.reason = error.strerror or str(error)
+        super().__init__(f"cannot write {path}: {self.reason}")
+
+
+class AekitWarning(UserWarning):
+    """Something the user should know that does not stop the work (a diverging loss, a torn
+    line dropped from a file); the CLI prints it as one ``aekit: warning:`` line."""
+
+
 def unknown_choice(kind: str, value: str, choices: Iterable[str]) -> AekitError:
     """Build the error for a name that is not among the valid ones, listing them."""
     valid = ", ".join(sorted(choices))

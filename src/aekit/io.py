@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import platformdirs
 import yaml
+
+from aekit.errors import WriteFailed
 
 
 def _default_mode() -> int:
@@ -32,18 +35,24 @@ _FILE_MODE = _default_mode()
 @contextlib.contextmanager
 def replacing(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path beside ``path`` that is renamed over it when the block succeeds and
-    removed when it fails; the parent folder is created if missing."""
+    removed when it fails; the parent folder is created if missing. A failure of the file
+    system (read-only, full, no permission) is a :class:`WriteFailed` naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
     try:
-        os.chmod(tmp, _FILE_MODE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise WriteFailed(path, exc) from None
+    try:
         yield Path(tmp)
+        os.chmod(tmp, _FILE_MODE)  # after writing: a library may have made the file anew
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise WriteFailed(path, exc) from None
         raise
 
 
@@ -68,11 +77,42 @@ def write_yaml(path: str | os.PathLike, data: dict) -> None:
         yaml.safe_dump(data, handle, sort_keys=False)
 
 
+def json_safe(data: Any) -> Any:
+    """``data`` with every NaN or infinite float replaced by None: JSON has no such numbers,
+    and strict parsers reject the ``NaN`` / ``Infinity`` that Python would write."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: json_safe(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(value) for value in data]
+    return data
+
+
+def to_json(data: Any, **options: Any) -> str:
+    """Standard JSON text of ``data`` (non-finite numbers as null)."""
+    return json.dumps(json_safe(data), allow_nan=False, **options)
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write JSON atomically."""
     with atomic_write(path, "w") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
+        handle.write(to_json(data, indent=2) + "\n")
+
+
+def remove_orphans(folder: Path, names: Iterable[str]) -> list[Path]:
+    """Delete the temporary files that writes of ``names`` in ``folder`` left behind when
+    their process was killed mid-write (``.NAME.*``); return them."""
+    orphans = [
+        path
+        for name in names
+        for path in folder.glob(f".{name}.*")
+        if path.is_file() and path.name != f".{name}"
+    ]
+    for path in orphans:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return orphans
 
 
 CACHE_ENV = "AEKIT_CACHE_DIR"

@@ -4,21 +4,27 @@ directory -> figures.
 The data, the model (and for greedy runs every stage) and the trainer are built before the
 run directory is created, so a configuration mistake (an unknown model, a bad model option, a
 model that cannot be stacked) leaves no half-made run behind. ``config.yaml`` records the
-training values the run used, the model's training defaults included.
+training values the run used, the model's training defaults included, and the data file's
+absolute path. While a run is written, its directory is locked against a second writer; a
+resume first repairs what a killed process left half written (see :meth:`Run.repair`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from aekit.config import RunConfig
+from aekit.data.sources import absolute_source
 from aekit.data.splits import prepare_data
 from aekit.errors import AekitError
-from aekit.figures.kinds import write_run_figures
+from aekit.figures.kinds import figures_missing, write_run_figures
 from aekit.io import write_yaml
 from aekit.runs.directory import Run
+from aekit.runs.lock import writing
 from aekit.training.greedy import greedy_stack, train_greedy
 from aekit.training.trainer import Callback, build_trainer
 
@@ -37,21 +43,24 @@ def train(
 ) -> Run:
     """Train a model as configured; with ``out``, record the run in that directory (and draw
     its figures there, unless ``figures`` is False). Returns the :class:`Run`."""
+    config = config.with_overrides({"data.dataset": absolute_source(config.data.dataset)})
     data = prepare_data(config.data)
     if config.train.greedy:
         stack = greedy_stack(config, data)
         used = _with_training_defaults(config, stack[0].train_defaults)
-        run = _new_run(out, used, data, overwrite)
-        train_greedy(used, run, log, progress, callbacks, stack=stack)
-    else:
-        trainer = build_trainer(config, data, None, log, progress, callbacks)
-        used = dataclasses.replace(config, train=trainer.cfg)
+        with _locked(out):
+            run = _new_run(out, used, data, overwrite)
+            train_greedy(used, run, log, progress, callbacks, stack=stack)
+            _finish(run, figures)
+        return run
+    trainer = build_trainer(config, data, None, log, progress, callbacks)
+    used = dataclasses.replace(config, train=trainer.cfg)
+    with _locked(out):
         run = _new_run(out, used, data, overwrite)
         trainer.attach(run)
         trainer.fit(data.train, data.val)
         run.model = trainer.model
-    if figures and run.path is not None:
-        write_run_figures(run)
+        _finish(run, figures)
     return run
 
 
@@ -64,35 +73,69 @@ def resume(
     figures: bool = True,
     callbacks: Sequence[Callback] = (),
 ) -> Run:
-    """Continue an interrupted (or finished, with more ``epochs``) run from its checkpoint."""
-    run = Run.open(path)
-    config = run.config
-    if config.train.greedy:
-        raise AekitError(f"{run.path} is a greedy layer-wise run; those cannot be resumed")
-    if epochs is not None:
-        run.config = config = config.with_overrides({"train.epochs": epochs})
-    trainer = build_trainer(config, run.data, run, log, progress, callbacks)
-    if run.checkpoint_file.is_file():
-        trainer.resume()
-    elif log is not None:
-        log(f"{run.path} has no checkpoint yet: starting from epoch 1")
+    """Continue an interrupted (or finished, with more ``epochs``) run from its checkpoint; a
+    run whose training ended but whose figures were not all drawn gets them drawn."""
+    say = log or (lambda _message: None)
+    checked = Run.open(path)  # a run directory, or a clear error before anything is locked
+    with writing(checked.path):
+        run = Run.open(path)  # read again, under the lock
+        run.remove_orphans()
+        repaired = run.repair()
+        if repaired:
+            say(f"{run.path} was interrupted while it saved an epoch: {repaired}")
+        config = run.config
+        if config.train.greedy:
+            raise AekitError(f"{run.path} is a greedy layer-wise run; those cannot be resumed")
+        if epochs is not None:
+            run.config = config = config.with_overrides({"train.epochs": epochs})
+        trainer = build_trainer(config, run.data, run, log, progress, callbacks)
+        if run.checkpoint_file.is_file():
+            trainer.resume()
+        else:
+            say(f"{run.path} has no checkpoint yet: starting from epoch 1")
+        if trainer.stopped_early or trainer.epoch >= config.train.epochs:
+            return _finished(run, trainer, figures, say)
+        if epochs is not None:
+            write_yaml(run.config_file, config.to_dict())
+        trainer.fit(run.data.train, run.data.val)
+        run.model = trainer.model
+        _finish(run, figures)
+    return run
+
+
+def _finished(run: Run, trainer, figures: bool, say) -> Run:
+    """A run whose training is over: draw the figures it lacks (training ended before they
+    were drawn), or say why there is nothing to resume."""
+    if figures and figures_missing(run):
+        trainer.fit(run.data.train, run.data.val)  # no epoch left: the end of training only
+        run.model = trainer.model
+        _finish(run, figures)
+        say(f"{run.path} had finished training; its figures are drawn now")
+        return run
     if trainer.stopped_early:  # training on would stop again after one more epoch
         raise AekitError(
             f"{run.path} stopped early at epoch {trainer.epoch} ({trainer.patience_used}): "
             f"it is finished; its best weights are in {run.model_file}"
         )
-    if trainer.epoch >= config.train.epochs:
-        raise AekitError(
-            f"{run.path} has already trained {trainer.epoch} epochs; "
-            f"give --epochs N with N > {trainer.epoch} to train it further"
-        )
-    if epochs is not None:
-        write_yaml(run.config_file, config.to_dict())
-    trainer.fit(run.data.train, run.data.val)
-    run.model = trainer.model
-    if figures:
+    raise AekitError(
+        f"{run.path} has already trained {trainer.epoch} epochs; "
+        f"give --epochs N with N > {trainer.epoch} to train it further"
+    )
+
+
+def _finish(run: Run, figures: bool) -> None:
+    if figures and run.path is not None:
         write_run_figures(run)
-    return run
+
+
+@contextlib.contextmanager
+def _locked(out: str | os.PathLike | None) -> Iterator[None]:
+    """The run directory's write lock, when the run has one."""
+    if out is None:
+        yield
+        return
+    with writing(Path(out)):
+        yield
 
 
 def _with_training_defaults(config: RunConfig, preferred: dict) -> RunConfig:
@@ -103,4 +146,6 @@ def _new_run(out, config: RunConfig, data, overwrite: bool) -> Run:
     """The run directory at ``out`` (created now), or a run kept in memory only."""
     if out is None:
         return Run(None, config, data=data, history=[])
-    return Run.create(out, config, overwrite=overwrite, data=data)
+    run = Run.create(out, config, overwrite=overwrite, data=data)
+    run.remove_orphans()
+    return run

@@ -93,22 +93,36 @@ class AutoencoderEstimator(BaseEstimator):
         self.scaler_ = self._fit_scaler(X)
         inputs = self._to_model(X)
         seed = self._seed()
+        cfg = self._training(seed)
         self.model_ = self._build(inputs, seed)
-        trainer = Trainer(
-            self.model_,
-            TrainConfig(
-                epochs=self.epochs,
-                batch_size=self.batch_size,
-                lr=self.lr,
-                device=self.device,
-                seed=seed,
-            ),
-            log=print if self.verbose else None,
-        )
+        trainer = Trainer(self.model_, cfg, log=print if self.verbose else None)
         monitor = Split(inputs[:MONITOR_EXAMPLES], None)
         self.history_ = trainer.fit(Split(inputs, None), monitor)
         self.model_.eval()
         return inputs
+
+    def _training(self, seed: int) -> TrainConfig:
+        """The trainer's settings, each parameter checked by its own name."""
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise InvalidInput(f"{name} must be a whole number >= 1, got {value!r}")
+        if (
+            isinstance(self.lr, bool)
+            or not isinstance(self.lr, (int, float))
+            or not (0 < self.lr < math.inf)
+        ):
+            raise InvalidInput(f"lr must be a positive number, got {self.lr!r}")
+        try:
+            return TrainConfig(
+                epochs=int(self.epochs),
+                batch_size=int(self.batch_size),
+                lr=float(self.lr),
+                device=self.device,
+                seed=seed,
+            )
+        except AekitError as exc:
+            raise InvalidInput(str(exc)) from None
 
     def _build(self, inputs: torch.Tensor, seed: int) -> Autoencoder:
         if self.model not in MODELS:
@@ -123,7 +137,10 @@ class AutoencoderEstimator(BaseEstimator):
             spec["hidden"] = list(self.hidden)
         spec.update(self.model_params or {})
         seed_everything(seed)
-        return build_model(spec, tuple(inputs.shape[1:]))
+        try:
+            return build_model(spec, tuple(inputs.shape[1:]))
+        except AekitError as exc:  # a model option: the message names it
+            raise InvalidInput(str(exc)) from None
 
     def _seed(self) -> int:
         """One seed for initialisation and shuffling, from ``random_state``."""

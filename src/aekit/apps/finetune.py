@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 from torch import nn
+from tqdm.auto import tqdm
 
 from aekit.config import TrainConfig
 from aekit.data.batches import batch_indices
@@ -81,23 +82,28 @@ def labelled_subset(split: Split, n: int, seed: int) -> Split:
 
 
 def train_classifier(
-    classifier: EncoderClassifier, train: Split, cfg: TrainConfig
+    classifier: EncoderClassifier, train: Split, cfg: TrainConfig, what: str = "classifier"
 ) -> EncoderClassifier:
-    """Minimise cross-entropy with the configured optimiser (Adam by default) for ``epochs``."""
+    """Minimise cross-entropy with the configured optimiser (Adam by default) for ``epochs``,
+    with a progress bar (``what`` it trains) on an interactive terminal."""
     device = resolve_device(cfg.device)
     classifier.to(device)
     trainable = [p for p in classifier.parameters() if p.requires_grad]
     optimizer = make_optimizer(trainable, cfg, device)
     shuffle = torch.Generator().manual_seed(cfg.seed)
     x, y = train.x.to(device), train.y.to(device)
-    for _ in range(cfg.epochs):
-        classifier.train()
-        for idx in batch_indices(len(x), cfg.batch_size, shuffle):
-            idx = idx.to(device)
-            loss = F.cross_entropy(classifier(x.index_select(0, idx)), y.index_select(0, idx))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+    steps = cfg.epochs * math.ceil(len(x) / cfg.batch_size)
+    with tqdm(total=steps, desc=what, unit="step", leave=False, disable=None) as bar:
+        for _ in range(cfg.epochs):
+            classifier.train()
+            for idx in batch_indices(len(x), cfg.batch_size, shuffle):
+                idx = idx.to(device)
+                logits = classifier(x.index_select(0, idx))
+                loss = F.cross_entropy(logits, y.index_select(0, idx))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                bar.update(1)
     return classifier.eval()
 
 
@@ -149,8 +155,13 @@ def finetune(
         results.append(
             FinetuneResult(
                 labels=n,
-                pretrained_accuracy=accuracy(train_classifier(tuned, subset, n_cfg), data.test),
-                scratch_accuracy=accuracy(train_classifier(scratch, subset, n_cfg), data.test),
+                pretrained_accuracy=accuracy(
+                    train_classifier(tuned, subset, n_cfg, f"{n} labels, pre-trained"), data.test
+                ),
+                scratch_accuracy=accuracy(
+                    train_classifier(scratch, subset, n_cfg, f"{n} labels, from scratch"),
+                    data.test,
+                ),
             )
         )
     model.load_state_dict(pretrained_state)

@@ -8,11 +8,12 @@ non-zero exit status; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
 from aekit.cli import apps, catalog, plot, recipes, report, train, use
-from aekit.errors import AekitError
+from aekit.errors import AekitError, AekitWarning
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -47,6 +48,7 @@ _NO_ARGUMENTS = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and of ``python -m aekit``."""
+    warnings.showwarning = _show_warning
     try:
         code = cli.main(args=argv, prog_name="aekit", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -68,3 +70,17 @@ def main(argv: list[str] | None = None) -> None:
 def _fail(message: str, code: int) -> None:
     click.echo(f"aekit: error: {message}", err=True)
     sys.exit(code)
+
+
+_python_show_warning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """aekit's own warnings as one line each (clear of a progress bar); others as Python
+    shows them."""
+    if not issubclass(category, AekitWarning):
+        _python_show_warning(message, category, filename, lineno, file, line)
+        return
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"aekit: warning: {message}", file=sys.stderr)

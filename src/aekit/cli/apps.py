@@ -81,7 +81,7 @@ def anomaly_command(run, source, data_dir, score, contamination, rule, out) -> N
     help="gaussian:FACTOR or dropout:P. Default: the noise the run was trained with.",
 )
 @opt.seed_option
-@opt.count_option(10, "Examples in the figure.")
+@opt.count_option(None, "Examples in the figure. Default: 10.")
 @opt.figure_out_option("denoise", "rows noisy / denoised / clean")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> None:
@@ -89,7 +89,7 @@ def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> 
     from aekit.apps.denoise import denoise
     from aekit.data.transforms import parse_noise
     from aekit.figures.generation import noise_of
-    from aekit.figures.kinds import plot
+    from aekit.figures.kinds import default_path, plot
     from aekit.figures.options import PlotOptions
     from aekit.runs import open_run
 
@@ -97,11 +97,13 @@ def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> 
     spec = noise_of(opened, noise)
     split = opened.inputs(source)
     result = denoise(opened.model, split.x, parse_noise(spec), split.y, seed)
-    path = opt.figure_or_array(out, opened.figures / "denoise.png")
+    options = PlotOptions(
+        count=count, noise=noise, seed=seed, inputs=split if source else None, source=source
+    )
+    path = opt.figure_or_array(out, default_path(opened, "denoise", options))
     if path.suffix == ".npy":
         opt.save_npy(path, result.denoised.numpy())
     else:
-        options = PlotOptions(count=count, noise=spec, seed=seed, inputs=split)
         plot(opened, "denoise", options, path)
     report = {
         "examples": len(split),

@@ -68,7 +68,8 @@ data_dir_option = click.option(
     "from, else $AEKIT_DATA_DIR, else the cache.",
 )
 
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+SEED = click.IntRange(0, 2**63 - 8)
+seed_option = click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")
 
 
 def count_option(default: int | None, help: str):

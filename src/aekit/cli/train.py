@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from aekit.cli.options import SIZES, parse_assignment
+from aekit.cli.options import SEED, SIZES, parse_assignment
 from aekit.errors import Interrupted
 
 # option name -> dotted config key
@@ -110,7 +110,7 @@ _OVERRIDES = {
     metavar="EPOCHS",
     help="VAEs: raise the KL weight linearly from 0 to --kl-weight over the first EPOCHS.",
 )
-@click.option("--seed", type=int, help="Random seed. Same seed, data and device: same numbers.")
+@click.option("--seed", type=SEED, help="Random seed. Same seed, data and device: same numbers.")
 @click.option(
     "--precision",
     type=click.Choice(["fp32", "bf16"]),
@@ -220,19 +220,34 @@ def train_command(
         result = start()
     except KeyboardInterrupt:
         raise _interrupted(Path(out)) from None
-    final = result.history[-1] if result.history else {}
-    summary = ", ".join(f"{k} {final[k]:.4f}" for k in ("val_loss", "val_elbo") if k in final)
-    click.echo(f"run saved in {result.path}" + (f" ({summary})" if summary else ""))
+    click.echo(f"run saved in {result.path}{_summary(result)}")
+
+
+def _summary(run) -> str:
+    """The kept epoch's validation numbers: the last one's, or with early stopping the best
+    one's (whose weights the run keeps)."""
+    rows = [row for row in run.history if row.get("val_loss") is not None]
+    if not rows:
+        return ""
+    kept = rows[-1]
+    if run.config.train.early_stopping:
+        kept = min(rows, key=lambda row: row["val_loss"])
+    numbers = ", ".join(f"{k} {kept[k]:.5g}" for k in ("val_loss", "val_elbo") if k in kept)
+    if kept is not rows[-1]:
+        return f" (best epoch {kept['epoch']} of {rows[-1]['epoch']} kept: {numbers})"
+    return f" ({numbers})"
 
 
 def _interrupted(path: Path) -> Interrupted:
-    """Ctrl-C: say what the run directory kept and how to go on from there."""
+    """Ctrl-C: say what the run directory kept (its checkpoint's epochs: the file an epoch
+    commits first) and how to go on from there."""
+    from aekit.runs.checkpoint import checkpoint_state
     from aekit.runs.directory import Run
 
     run = Run(path)
     if not run.checkpoint_file.is_file():
         return Interrupted(f"interrupted; {path} has no checkpoint to resume from")
-    epoch = run.read_metrics()[-1]["epoch"]
+    epoch = checkpoint_state(run.checkpoint_file)["epoch"]
     return Interrupted(
         f"interrupted; {path} keeps every finished epoch (1-{epoch}): "
         f"continue with `aekit train --resume {path}`"

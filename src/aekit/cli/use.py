@@ -91,29 +91,30 @@ def evaluate_command(
 
 @click.command("reconstruct")
 @opt.run_argument
-@opt.count_option(10, "How many test images.")
+@opt.count_option(None, "How many test images. Default: 10.")
 @opt.source_option("--dataset", "Reconstruct examples of this data set / file instead.")
 @opt.data_dir_option
 @opt.figure_out_option("reconstructions", "originals above reconstructions")
 def reconstruct_command(run, count, source, data_dir, out) -> None:
     """Originals above their reconstructions (the `reconstructions` figure)."""
-    from aekit.figures.kinds import plot
+    from aekit.figures.kinds import default_path, plot
     from aekit.figures.options import PlotOptions
     from aekit.runs import open_run
 
     opened = open_run(run, data_dir=data_dir)
-    split = opened.inputs(source).subset(count)
-    path = opt.figure_or_array(out, opened.figures / "reconstructions.png")
+    split = opened.inputs(source).subset(count or 10)
+    options = PlotOptions(count=count, inputs=split if source else None, source=source)
+    path = opt.figure_or_array(out, default_path(opened, "reconstructions", options))
     if path.suffix == ".npy":
         opt.save_npy(path, opened.reconstruct(split).numpy())
     else:
-        plot(opened, "reconstructions", PlotOptions(count=count, inputs=split), path)
+        plot(opened, "reconstructions", options, path)
     click.echo(f"wrote {path}")
 
 
 @click.command("sample")
 @opt.run_argument
-@opt.count_option(16, "How many samples.")
+@opt.count_option(None, "How many samples. Default: 16.")
 @click.option("--label", type=click.IntRange(min=0), help="Class to generate (conditional models).")
 @opt.seed_option
 @opt.figure_out_option("samples", "a grid of samples")
@@ -121,7 +122,7 @@ def sample_command(run, count, label, seed, out) -> None:
     """Decode draws from the prior (VAEs); ``--label K`` for conditional models."""
     import torch
 
-    from aekit.figures.kinds import plot
+    from aekit.figures.kinds import default_path, plot
     from aekit.figures.options import PlotOptions
     from aekit.runs import open_run
     from aekit.runs.inference import labels_for, requested_labels
@@ -135,14 +136,15 @@ def sample_command(run, count, label, seed, out) -> None:
         )
     if label is not None:
         requested_labels(model, [label], "--label")
-    y = None if label is None else torch.full((count,), label, dtype=torch.long)
+    n = count or 16
+    y = None if label is None else torch.full((n,), label, dtype=torch.long)
     labels_for(model, y, "--label")
-    path = opt.figure_or_array(out, opened.figures / "samples.png")
+    options = PlotOptions(count=count, labels=None if label is None else [label], seed=seed)
+    path = opt.figure_or_array(out, default_path(opened, "samples", options))
     if path.suffix == ".npy":
-        opt.save_npy(path, opened.generate(count, y, torch.Generator().manual_seed(seed)).numpy())
+        opt.save_npy(path, opened.generate(n, y, torch.Generator().manual_seed(seed)).numpy())
     else:
-        labels = None if label is None else [label]
-        plot(opened, "samples", PlotOptions(count=count, labels=labels, seed=seed), path)
+        plot(opened, "samples", options, path)
     click.echo(f"wrote {path}")
 
 
@@ -220,12 +222,19 @@ def _load_codes(path: str, code_dim: int):
         array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise AekitError(f"{path}: file not found") from None
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise AekitError(f"{path}: not a readable .npy array ({exc})") from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise AekitError(f"{path}: an .npz archive; give one .npy array of codes (np.save)")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise AekitError(f"{path}: holds {array.dtype} values; codes are numbers")
     if array.ndim == 1:
         array = array[None]
     if array.ndim != 2 or array.shape[1] != code_dim:
         raise AekitError(f"{path}: codes must be shaped (N, {code_dim}); got {array.shape}")
+    if not len(array):
+        raise AekitError(f"{path}: holds no codes")
     if not np.isfinite(array).all():
         raise AekitError(f"{path}: codes contain NaN or infinite values")
     return torch.from_numpy(array.astype(np.float32))

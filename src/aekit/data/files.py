@@ -66,6 +66,9 @@ IMAGE_SUFFIXES = frozenset(
 NPZ_KEYS = ("x", "y", "x_test", "y_test", "kind")
 KINDS = ("images", "sequence")
 LABEL_COLUMNS = ("label", "y")
+# Labels index classes, and a conditional model has a weight row per class: a stray huge
+# value (an id, a year) would ask for gigabytes.
+MAX_CLASSES = 10_000
 
 
 def load_path(path: Path, scaling: Scaling | None = None) -> RawData:
@@ -247,6 +250,13 @@ def _labels(y: np.ndarray | None, n: int, path: Path, key: str) -> np.ndarray | 
         )
     if y.min() < 0:
         raise AekitError(f"{path}: labels {key} must be non-negative, found {y.min()}")
+    if y.max() >= MAX_CLASSES:
+        distinct = len(np.unique(y))
+        raise AekitError(
+            f"{path}: labels {key} go up to {int(y.max())}; labels are class indices "
+            f"0..K-1 with K at most {MAX_CLASSES} (these are {distinct} distinct values: "
+            "number them 0, 1, ...)"
+        )
     return y.astype(np.int64)
 
 

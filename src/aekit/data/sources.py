@@ -158,6 +158,15 @@ NAMED: dict[str, tuple[str, Callable[[str | None], RawData]]] = {
 }
 
 
+def absolute_source(name_or_path: str) -> str:
+    """A data set name as it is, a path made absolute: a run's config then finds its data
+    file from any working directory."""
+    if name_or_path in NAMED:
+        return name_or_path
+    path = Path(name_or_path).expanduser()
+    return str(path.resolve()) if path.exists() else name_or_path
+
+
 def load_source(
     name_or_path: str, data_dir: str | None = None, scaling: Scaling | None = None
 ) -> RawData:

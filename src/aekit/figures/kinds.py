@@ -135,17 +135,19 @@ def get_kind(name: str) -> Kind:
     return KINDS[name]
 
 
-def default_path(run: Run, name: str) -> Path:
-    """``RUN/figures/KIND.png`` (``.gif`` for the progress GIF)."""
+def default_path(run: Run, name: str, options: PlotOptions | None = None) -> Path:
+    """``RUN/figures/KIND.png`` (``.gif`` for the progress GIF); drawn with other than the
+    default options, ``RUN/figures/KIND-OPTIONS.png``, so it replaces no other figure."""
     if run.path is None:
         raise AekitError("give --out: this model has no run directory to write figures into")
-    return run.figures / f"{name}{get_kind(name).suffix}"
+    stem = "-".join([name, *(options.differences() if options is not None else [])])
+    return run.figures / f"{stem}{get_kind(name).suffix}"
 
 
 def plot(run: Run, name: str, options: PlotOptions, path: Path | None = None) -> Path:
-    """Write one figure kind (to ``RUN/figures/KIND.png`` unless ``path`` is given)."""
+    """Write one figure kind (to its :func:`default_path` unless ``path`` is given)."""
     kind = get_kind(name)
-    path = Path(path) if path is not None else default_path(run, name)
+    path = Path(path) if path is not None else default_path(run, name, options)
     if path.suffix.lower() != kind.suffix:
         raise AekitError(f"{path}: the {name} figure is written as {kind.suffix}")
     if kind.needs_other and options.other is None:
@@ -181,6 +183,15 @@ def after_training(run: Run) -> list[str]:
         "denoise": bool(run.config.data.noise),
     }
     return [name for name, draw in wanted.items() if draw]
+
+
+def figures_missing(run: Run) -> list[str]:
+    """The figures a finished training run draws that its folder lacks (training was
+    interrupted after its last epoch), the progress GIF included when it has frames."""
+    missing = [name for name in after_training(run) if not default_path(run, name).is_file()]
+    if _no_frames(run) is None and not default_path(run, "progress").is_file():
+        missing.append("progress")
+    return missing
 
 
 def write_run_figures(run: Run) -> list[Path]:

@@ -3,7 +3,10 @@ training and the report use)."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -28,7 +31,29 @@ class PlotOptions:
     seed: int = 0
     other: Run | None = None  # compare: the second run
     inputs: Split | None = None  # examples to draw instead of the run's test split
+    source: str | None = None  # where ``inputs`` came from (a data set name or a file)
 
     def examples(self, run: Run) -> Split:
         """What figures of examples draw: ``inputs`` if given, else the run's test split."""
         return self.inputs if self.inputs is not None else run.data.test
+
+    def differences(self) -> list[str]:
+        """The options that differ from the defaults, as short words (``count9``,
+        ``labels3-5``, ``vs-RUN2``, ``on-FILE``): a figure drawn with them is kept under its
+        own name beside the one drawn with the defaults."""
+        words = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name in ("inputs", "other", "source") or value == field.default:
+                continue
+            shown = value if not isinstance(value, (list, tuple)) else _joined(value)
+            words.append(f"{field.name}{shown}")
+        if self.other is not None:
+            words.append(f"vs-{self.other.name}")
+        if self.source is not None:
+            words.append(f"on-{Path(self.source).stem}")
+        return [re.sub(r"[^A-Za-z0-9_.,-]+", "_", word) for word in words]
+
+
+def _joined(values) -> str:
+    return "-".join(_joined(v) if isinstance(v, (list, tuple)) else f"{v:g}" for v in values)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import html
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +37,21 @@ figcaption { color: #555; font-size: 0.9em; }
 _MIME = {".png": "image/png", ".gif": "image/gif"}
 
 
-def prepared(path: str | Path, data_dir: str | None = None) -> tuple[Run, dict[str, Any]]:
-    """Open a run, draw whichever figures it lacks, and evaluate it on its test split."""
+def prepared(
+    path: str | Path, scratch: Path, data_dir: str | None = None
+) -> tuple[Run, dict[str, Any], list[Path]]:
+    """Open a run, draw whichever figures it lacks, and evaluate it on its test split;
+    return the run, the evaluation and its figure files. A run folder that cannot be written
+    (a read-only copy) gets its missing figures drawn under ``scratch`` instead."""
     run = open_run(path, data_dir=data_dir)
+    writable = os.access(run.figures if run.figures.is_dir() else run.path, os.W_OK)
+    folder = run.figures if writable else scratch / f"{len(list(scratch.iterdir()))}"
     for name in applicable(run):
         if not default_path(run, name).is_file():
-            plot(run, name, PlotOptions())
-    return run, evaluate_model(run.model, run.data.test)
+            plot(run, name, PlotOptions(), folder / default_path(run, name).name)
+    drawn = [run.figures] if folder == run.figures else [run.figures, folder]
+    files = [p for place in drawn if place.is_dir() for p in place.iterdir()]
+    return run, evaluate_model(run.model, run.data.test), _figure_files(files)
 
 
 def _final(run: Run) -> dict[str, Any]:
@@ -53,10 +63,11 @@ def _parameters(run: Run) -> int:
     return sum(p.numel() for p in run.model.parameters())
 
 
-def _figure_files(folder: Path) -> list[Path]:
-    """Curves first, then the kinds in their usual order, then any other image there."""
+def _figure_files(paths: list[Path]) -> list[Path]:
+    """The images among ``paths``: curves first, then the kinds in their usual order, then
+    any other image."""
     order = ["curves", *KINDS]
-    files = [p for p in folder.iterdir() if p.suffix in _MIME and p.is_file()]
+    files = [p for p in paths if p.suffix in _MIME and p.is_file()]
     return sorted(
         files, key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.name)
     )
@@ -65,15 +76,17 @@ def _figure_files(folder: Path) -> list[Path]:
 def write_report(runs: list[str | Path], out: Path, data_dir: str | None = None) -> Path:
     """Write the HTML page for one run, or a comparison of several, to ``out``; ``data_dir``
     overrides where the runs' data sets are read from."""
-    evaluated = [prepared(run, data_dir) for run in runs]
-    if len(evaluated) == 1:
-        title = f"aekit run {evaluated[0][0].name}"
-        body = _run_section(*evaluated[0], heading="h1")
-    else:
-        title = f"aekit: {len(evaluated)} runs compared"
-        body = f"<h1>{_e(title)}</h1>\n{_comparison_table(evaluated)}\n" + "\n".join(
-            _run_section(run, test, heading="h2") for run, test in evaluated
-        )
+    with tempfile.TemporaryDirectory(prefix="aekit-report-") as scratch:
+        evaluated = [prepared(run, Path(scratch), data_dir) for run in runs]
+        if len(evaluated) == 1:
+            title = f"aekit run {evaluated[0][0].name}"
+            body = _run_section(*evaluated[0], heading="h1")
+        else:
+            title = f"aekit: {len(evaluated)} runs compared"
+            table = _comparison_table([(run, test) for run, test, _ in evaluated])
+            body = f"<h1>{_e(title)}</h1>\n{table}\n" + "\n".join(
+                _run_section(*each, heading="h2") for each in evaluated
+            )
     page = (
         "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
         f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
@@ -84,7 +97,7 @@ def write_report(runs: list[str | Path], out: Path, data_dir: str | None = None)
     return out
 
 
-def _run_section(run: Run, test: dict[str, Any], heading: str) -> str:
+def _run_section(run: Run, test: dict[str, Any], figures: list[Path], heading: str) -> str:
     sub = "h2" if heading == "h1" else "h3"
     facts = {
         "model": run.model.name,
@@ -100,22 +113,26 @@ def _run_section(run: Run, test: dict[str, Any], heading: str) -> str:
         f"<p class='subtitle'>{_e(str(run.path))}</p>",
         _table(["", ""], [[k, v] for k, v in facts.items()], show_header=False),
         f"<{sub}>Final metrics</{sub}>",
-        _metrics_table(_final(run), test),
+        _metrics_table(_final(run), test, _loss_unit(run)),
         f"<{sub}>Figures</{sub}>",
-        *(_figure(path) for path in _figure_files(run.figures)),
+        *(_figure(path) for path in figures),
         f"<{sub}>Configuration</{sub}>",
         f"<pre>{_e(yaml.safe_dump(run.config.to_dict(), sort_keys=False))}</pre>",
     ]
     return "\n".join(parts)
 
 
-def _metrics_table(final: dict[str, Any], test: dict[str, Any]) -> str:
-    """Last epoch's train and validation numbers side by side, then the test evaluation."""
+def _metrics_table(final: dict[str, Any], test: dict[str, Any], unit: str) -> str:
+    """Last epoch's train and validation numbers side by side (the loss per ``unit``), then
+    the test evaluation."""
     names = sorted(
         {k.split("_", 1)[1] for k in final if k.startswith(("train_", "val_"))},
         key=lambda k: (k != "loss", k),
     )
-    rows = [[n, final.get(f"train_{n}"), final.get(f"val_{n}")] for n in names]
+    rows = [
+        [f"loss (per {unit})" if n == "loss" else n, final.get(f"train_{n}"), final.get(f"val_{n}")]
+        for n in names
+    ]
     epoch_table = _table(["metric (last epoch)", "train", "validation"], rows)
     test_table = _table(
         [f"test split ({test['examples']} examples)", "value"],
@@ -127,7 +144,7 @@ def _metrics_table(final: dict[str, Any], test: dict[str, Any]) -> str:
 def _comparison_table(evaluated: list[tuple[Run, dict[str, Any]]]) -> str:
     metrics = ["train_loss", "val_loss"]
     tests = sorted({k for _, test in evaluated for k in test if k != "examples"})
-    header = ["run", "model", "data set", "code", "parameters", "epochs", *metrics]
+    header = ["run", "model", "data set", "code", "parameters", "epochs", "loss per", *metrics]
     header += [f"test {k}" for k in tests]
     rows = [
         [
@@ -137,12 +154,21 @@ def _comparison_table(evaluated: list[tuple[Run, dict[str, Any]]]) -> str:
             run.model.code_dim,
             f"{_parameters(run):,}",
             _final(run).get("epoch", 0),
+            _loss_unit(run),
             *(_final(run).get(m) for m in metrics),
             *(test.get(k) for k in tests),
         ]
         for run, test in evaluated
     ]
     return _table(header, rows, raw_first=True)
+
+
+def _loss_unit(run: Run) -> str:
+    """What one unit of the run's train and validation loss is: the trainer optimises a mean
+    per element (Keras' convention) or per example (nats, for VAEs), so losses of two runs
+    compare only in the same unit."""
+    reduction = run.config.train.loss_reduction or run.model.default_reduction
+    return "element" if reduction == "per_element" else "example"
 
 
 def _table(

@@ -270,6 +270,6 @@ def build_model(
     class with those options)."""
     spec = dict(spec)
     name = spec.pop("name", "ae")
-    if name not in MODELS:
-        raise unknown_choice("model", name, MODELS)
+    if not isinstance(name, str) or name not in MODELS:
+        raise unknown_choice("model", str(name), MODELS)
     return MODELS[name](tuple(input_shape), num_classes=num_classes, **spec)

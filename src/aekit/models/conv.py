@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from aekit.errors import unknown_choice
+from aekit.errors import AekitError, unknown_choice
 from aekit.models.base import Autoencoder, register_model
 from aekit.models.layers import activation as make_activation
 from aekit.models.layers import image_shape, transpose_padding
@@ -48,6 +48,11 @@ class ConvAutoencoder(Autoencoder):
         if pool_padding not in ("valid", "same"):
             raise unknown_choice("pool_padding", pool_padding, ["same", "valid"])
         chans, k, ceil = channels, kernel_size, pool_padding == "same"
+        if k > min(height, width):
+            raise AekitError(
+                f"model {self.name!r}: bad kernel_size {k}; it must be at most the images' "
+                f"{min(height, width)} pixels"
+            )
         sizes = [(height, width)]
         encoder: list[nn.Module] = []
         for c_in, c_out in zip([in_channels, *chans[:-1]], chans):

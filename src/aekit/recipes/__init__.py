@@ -50,7 +50,9 @@ def recipes_dir() -> Path:
 def read_recipe(path: Path) -> Recipe:
     """Read a recipe's name, description and article keys, naming a broken file."""
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise AekitError(f"{path}: not a text (UTF-8) YAML file") from None
     except yaml.YAMLError as exc:
         raise AekitError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
     if not isinstance(raw, dict):

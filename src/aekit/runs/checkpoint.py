@@ -1,15 +1,19 @@
 """Saving and loading models and training state as safetensors: no pickle anywhere.
 
 ``model.safetensors`` holds the weights and, in its metadata, the model's name and
-hyper-parameters, so the file alone rebuilds the model. ``checkpoint.safetensors`` adds the
-optimizer state and random-number-generator states that make a resumed run continue exactly
-where the interrupted one stopped. Both are written atomically.
+hyper-parameters (so the file alone rebuilds the model) and the epoch they are from.
+``checkpoint.safetensors`` adds the optimizer state, the random-number-generator states and
+the trainer's state, which includes every epoch's metrics row and the epoch whose weights
+``model.safetensors`` should hold: the checkpoint is the one file an epoch commits, and the
+others can be rebuilt from it (:meth:`aekit.runs.directory.Run.repair`). Both are written
+atomically.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,54 +22,111 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from aekit.errors import AekitError
-from aekit.io import atomic_save
+from aekit.io import atomic_save, to_json
 from aekit.models.base import Autoencoder, build_model
 
 MODEL_KEY = "aekit_model"
+EPOCH_KEY = "aekit_epoch"
 STATE_KEY = "aekit_state"
 
 
-def save_model(model: Autoencoder, path: str | os.PathLike) -> None:
-    """Write the weights with the model's description in the metadata."""
+def save_model(model: Autoencoder, path: str | os.PathLike, epoch: int | None = None) -> None:
+    """Write the weights with the model's description (and their epoch) in the metadata."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    metadata = {MODEL_KEY: json.dumps(model.describe())}
-    atomic_save(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    metadata = {MODEL_KEY: to_json(model.describe())}
+    if epoch is not None:
+        metadata[EPOCH_KEY] = str(epoch)
+    _write(path, tensors, metadata)
 
 
-def _read(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _write(path: str | os.PathLike, tensors: dict, metadata: dict[str, str]) -> None:
+    """safetensors' ``save_file``, atomically; its I/O errors (a full disk) are
+    :class:`WriteFailed`, as any other write's."""
+
+    def save(tmp: str) -> None:
+        try:
+            save_file(tensors, tmp, metadata=metadata)
+        except SafetensorError as exc:
+            code = re.search(r"os error (\d+)", str(exc))
+            if code is None:
+                raise
+            raise OSError(int(code[1]), os.strerror(int(code[1]))) from None
+
+    atomic_save(path, save)
+
+
+def _metadata(path: str | os.PathLike) -> dict[str, str]:
+    """A safetensors file's metadata, without reading its tensors."""
     path = Path(path)
     if not path.is_file():
         raise AekitError(f"{path}: file not found")
     try:
         with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
+            return handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AekitError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def _read(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    metadata = _metadata(path)
+    try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise AekitError(f"{path}: not a readable safetensors file ({exc})") from None
     return tensors, metadata
 
 
+def _json(metadata: dict[str, str], key: str, path: str | os.PathLike, what: str) -> Any:
+    try:
+        return json.loads(metadata[key])
+    except KeyError:
+        raise AekitError(f"{path}: not an aekit {what} (no {key} in its metadata)") from None
+    except json.JSONDecodeError:
+        raise AekitError(f"{path}: its {key} metadata is not valid JSON") from None
+
+
+def model_epoch(path: str | os.PathLike) -> int | None:
+    """The epoch whose weights a model file holds (None: not recorded)."""
+    value = _metadata(path).get(EPOCH_KEY)
+    return None if value is None else int(value)
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> Autoencoder:
-    """Rebuild a model from ``model.safetensors`` (or a checkpoint) and load its weights."""
+    """Rebuild a model from ``model.safetensors`` (or a checkpoint) and load its weights.
+
+    The description is checked against the file's tensors before the model is allocated (a
+    description claiming a 10^7-d code fails here, not after a 10 GiB allocation), and weights
+    that are not finite numbers are refused: they are the remains of a diverged run."""
     tensors, metadata = _read(path)
-    if MODEL_KEY not in metadata:
-        raise AekitError(f"{path}: not an aekit model file (no model description in it)")
-    model = _build_from_description(json.loads(metadata[MODEL_KEY]))
+    description = _json(metadata, MODEL_KEY, path, "model file")
     weights = {
         k.removeprefix("model/"): v
         for k, v in tensors.items()
         if not k.startswith(("optim/", "rng/"))
     }
     try:
-        model.load_state_dict(weights)
-    except RuntimeError as exc:
+        with torch.device("meta"):
+            skeleton = _build_from_description(description)
+        expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in weights.items()}
+        if expected != found:
+            raise AekitError(f"{path}: the weights do not fit the model it describes")
+        model = _build_from_description(description)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AekitError(f"{path}: its model description is not valid ({exc})") from None
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not v.isfinite().all()]
+    if bad:
         raise AekitError(
-            f"{path}: weights do not fit the model ({str(exc).splitlines()[0]})"
-        ) from None
+            f"{path}: weights {bad[0]} hold NaN or infinite values (the run diverged); "
+            "train again with a lower --lr"
+        )
+    model.load_state_dict(weights)
     return model.to(device).eval()
 
 
 def _build_from_description(desc: dict[str, Any]) -> Autoencoder:
+    if not isinstance(desc, dict) or not isinstance(desc.get("params"), dict):
+        raise ValueError("expected name, params, input_shape and num_classes")
     return build_model(
         {"name": desc["name"], **desc["params"]},
         tuple(desc["input_shape"]),
@@ -80,7 +141,7 @@ def save_checkpoint(
     rng: dict[str, torch.Tensor],
     state: dict[str, Any],
 ) -> None:
-    """Everything needed to resume: weights, optimizer, RNG states and the trainer's counters."""
+    """Everything needed to resume: weights, optimizer, RNG states and the trainer's state."""
     tensors = {f"model/{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     opt = optimizer.state_dict()
     scalars: dict[str, dict[str, Any]] = {}
@@ -92,12 +153,18 @@ def save_checkpoint(
                 scalars.setdefault(str(index), {})[key] = value
     tensors.update({f"rng/{k}": v.contiguous().cpu() for k, v in rng.items()})
     metadata = {
-        MODEL_KEY: json.dumps(model.describe()),
-        STATE_KEY: json.dumps(
+        MODEL_KEY: to_json(model.describe()),
+        STATE_KEY: to_json(
             {"trainer": state, "param_groups": opt["param_groups"], "optim_scalars": scalars}
         ),
     }
-    atomic_save(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    _write(path, tensors, metadata)
+
+
+def checkpoint_state(path: str | os.PathLike) -> dict[str, Any]:
+    """The trainer's state in a checkpoint (epoch, counters, metrics rows), read from its
+    metadata alone."""
+    return _json(_metadata(path), STATE_KEY, path, "training checkpoint")["trainer"]
 
 
 def load_checkpoint(
@@ -105,11 +172,15 @@ def load_checkpoint(
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Restore weights and optimizer in place; return the RNG states and trainer counters."""
     tensors, metadata = _read(path)
-    if STATE_KEY not in metadata:
-        raise AekitError(f"{path}: not an aekit training checkpoint")
-    meta = json.loads(metadata[STATE_KEY])
+    meta = _json(metadata, STATE_KEY, path, "training checkpoint")
     weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
-    model.load_state_dict(weights)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise AekitError(
+            f"{path}: the checkpoint does not fit the model the run's config.yaml describes "
+            f"({str(exc).splitlines()[-1].strip()}); was the config edited?"
+        ) from None
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("optim/"):

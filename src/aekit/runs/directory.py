@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,11 @@ from aekit.config import RunConfig
 from aekit.data.raw import fit_shape
 from aekit.data.sources import NAMED, load_source
 from aekit.data.splits import DataBundle, Split, held_out_inputs, prepare_data
-from aekit.errors import AekitError
-from aekit.io import atomic_write, write_yaml
+from aekit.errors import AekitError, AekitWarning, WriteFailed
+from aekit.io import atomic_write, remove_orphans, to_json, write_yaml
 from aekit.models.base import Autoencoder
 from aekit.runs import inference
-from aekit.runs.checkpoint import load_model, save_model
+from aekit.runs.checkpoint import checkpoint_state, load_model, model_epoch, save_model
 
 TRAIN_CODES = 5000  # training examples whose codes bound the code space of plain AEs (S2)
 
@@ -90,11 +91,14 @@ class Run:
             )
         if run.path.exists() and not run.path.is_dir():
             raise AekitError(f"{run.path} exists and is not a directory")
-        run.figures.mkdir(parents=True, exist_ok=True)
-        if overwrite:
-            for stale in (run.checkpoint_file, run.metrics_file, run.model_file):
-                stale.unlink(missing_ok=True)
-        write_yaml(run.config_file, config.to_dict())
+        try:
+            run.figures.mkdir(parents=True, exist_ok=True)
+            if overwrite:
+                for stale in (run.checkpoint_file, run.metrics_file, run.model_file):
+                    stale.unlink(missing_ok=True)
+            write_yaml(run.config_file, config.to_dict())
+        except OSError as exc:
+            raise AekitError(f"cannot write {run.path}: {exc.strerror or exc}") from None
         return run
 
     @classmethod
@@ -204,35 +208,77 @@ class Run:
 
     # -- metrics.jsonl --------------------------------------------------------------------
     def read_metrics(self) -> list[dict[str, Any]]:
+        """The rows of ``metrics.jsonl``; a torn last line (a write cut short) is dropped with
+        a warning, any other line that is not JSON is an error."""
         if self.path is None or not self.metrics_file.is_file():
             return []
-        with self.metrics_file.open() as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+        lines = [line for line in self.metrics_file.read_text().splitlines() if line.strip()]
+        rows = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number < len(lines):
+                    raise AekitError(f"{self.metrics_file}: line {number} is not JSON") from None
+                warnings.warn(
+                    f"{self.metrics_file}: dropped its torn last line", AekitWarning, stacklevel=2
+                )
+        return rows
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
-        """Rewrite the whole history atomically (used when a resumed run trims stale rows)."""
+        """Rewrite the whole history atomically (a resumed run's rows, from its checkpoint)."""
         self._history = list(rows)
         if self.path is None:
             return
         with atomic_write(self.metrics_file, "w") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
+            handle.writelines(to_json(row) + "\n" for row in rows)
 
     def append_metrics(self, row: dict[str, Any]) -> None:
         self.history.append(row)
         if self.path is None:
             return
-        with self.metrics_file.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with self.metrics_file.open("a") as handle:
+                handle.write(to_json(row) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise WriteFailed(self.metrics_file, exc) from None
 
-    def save_model(self, model: Autoencoder | None = None) -> None:
-        """Write ``model`` (default: the run's) to ``model.safetensors``."""
+    def save_model(self, model: Autoencoder | None = None, epoch: int | None = None) -> None:
+        """Write ``model`` (default: the run's; trained for ``epoch`` epochs) to
+        ``model.safetensors``."""
         if model is not None:
             self.model = model
         if self.path is not None:
-            save_model(self.model, self.model_file)
+            save_model(self.model, self.model_file, epoch)
+
+    # -- after a crash --------------------------------------------------------------------
+    def remove_orphans(self) -> list[Path]:
+        """Delete the temporary files of writes that a killed process left half done."""
+        names = ["config.yaml", "model.safetensors", "checkpoint.safetensors", "metrics.jsonl"]
+        found = remove_orphans(self.path, names)
+        if self.figures.is_dir():
+            found += remove_orphans(self.figures, [p.name for p in self.figures.iterdir()])
+            found += remove_orphans(self.figures / "progress", ["epoch"])
+        return found
+
+    def repair(self) -> str | None:
+        """Bring ``model.safetensors`` up to the checkpoint, the file every epoch commits
+        first: after a kill between the two writes of an epoch, its weights are rebuilt from
+        the checkpoint (its metrics rows are too, when the trainer resumes from it). Says
+        what was repaired, if anything."""
+        if not self.checkpoint_file.is_file():
+            return None
+        state = checkpoint_state(self.checkpoint_file)
+        wanted = state.get("model_epoch")  # absent from checkpoints older than this rule
+        if wanted != state["epoch"] or self._model_epoch() == wanted:
+            return None
+        save_model(load_model(self.checkpoint_file), self.model_file, wanted)
+        return f"model.safetensors now holds epoch {wanted}'s weights"
+
+    def _model_epoch(self) -> int | None:
+        return model_epoch(self.model_file) if self.model_file.is_file() else None
 
     # -- using the model ------------------------------------------------------------------
     def encode(self, split: Split) -> torch.Tensor:

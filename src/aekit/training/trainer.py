@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import Any, Protocol
@@ -21,7 +22,7 @@ from aekit.config import RunConfig, TrainConfig
 from aekit.data.batches import batch_indices, iterate
 from aekit.data.splits import DataBundle, Split
 from aekit.data.transforms import Noise, binarize_dynamic, parse_noise
-from aekit.errors import AekitError
+from aekit.errors import AekitError, AekitWarning, WriteFailed
 from aekit.models.base import Autoencoder, build_model
 from aekit.runs.checkpoint import load_checkpoint, load_model, save_checkpoint
 from aekit.runs.directory import Run
@@ -33,6 +34,9 @@ from aekit.training.subnormals import subnormals_flushed
 
 class TrainingDiverged(AekitError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+EXPLODED = 1000.0  # a validation loss this many times the run's first batch's is diverging
 
 
 class Callback(Protocol):
@@ -112,6 +116,8 @@ class Trainer:
         self.best_val = math.inf
         self.best_epoch = 0
         self.bad_epochs = 0
+        self.first_loss: float | None = None  # the run's first batch's, before any step
+        self.warned = False
         self.history: list[dict[str, Any]] = []
         self.schedule: LearningRate | None = None
         self._schedule_state: dict[str, Any] | None = None
@@ -153,6 +159,7 @@ class Trainer:
             row.update(self.evaluate(val_inputs, val.x, val.y, prefix="val_"))
             row.update(self._scheduled_values())
             row["seconds"] = round(time.perf_counter() - start, 3)
+            self._check_divergence(row)
             self._end_epoch(row)
             if self.stopped_early:
                 self.log(f"early stopping: {self.patience_used}")
@@ -181,7 +188,11 @@ class Trainer:
         self.best_val, self.best_epoch = _number(state["best_val"]), state["best_epoch"]
         self.bad_epochs = state["bad_epochs"]
         self._schedule_state = state.get("schedule")
-        self.history = [r for r in run.read_metrics() if r["epoch"] <= self.epoch]
+        self.first_loss = state.get("first_loss")
+        rows = state.get("history")  # older checkpoints: the metrics file up to their epoch
+        if rows is None:
+            rows = [r for r in run.read_metrics() if r["epoch"] <= self.epoch]
+        self.history = list(rows)
         run.write_metrics(self.history)
 
     @torch.no_grad()
@@ -225,7 +236,9 @@ class Trainer:
                 terms = self._step(batch, target, yb)
                 value = float(terms["loss"].detach()) * self.scale
                 if not math.isfinite(value):
-                    raise TrainingDiverged(self._diverged_message(epoch, step))
+                    raise TrainingDiverged(self._diverged_message(epoch, f"batch {step + 1}"))
+                if self.first_loss is None:
+                    self.first_loss = value
                 for key, term in terms.items():
                     totals[key] = totals.get(key, 0.0) + float(term.detach()) * len(idx)
                 if bar is not None:
@@ -362,7 +375,7 @@ class Trainer:
 
         return tqdm(total=total, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False, unit="batch")
 
-    def _diverged_message(self, epoch: int, step: int) -> str:
+    def _diverged_message(self, epoch: int, where: str) -> str:
         saved = self.recording is not None and self.recording.path is not None
         kept = (
             f"; the last good checkpoint (epoch {self.epoch}) is kept in {self.recording.path}"
@@ -370,9 +383,26 @@ class Trainer:
             else ""
         )
         return (
-            f"training diverged: the loss became NaN/Inf at epoch {epoch}, batch {step + 1}"
+            f"training diverged: the loss became NaN/Inf at epoch {epoch}, {where}"
             f"{kept}; try a lower --lr"
         )
+
+    def _check_divergence(self, row: dict[str, Any]) -> None:
+        """A validation loss that is not a finite number ends the run before its epoch is
+        recorded; one that has grown by orders of magnitude gets a warning (once)."""
+        val_loss = row["val_loss"]
+        if not math.isfinite(val_loss):
+            raise TrainingDiverged(self._diverged_message(row["epoch"], "on the validation data"))
+        start = self.first_loss
+        if not self.warned and start and val_loss > EXPLODED * abs(start):
+            self.warned = True
+            warnings.warn(
+                f"the validation loss at epoch {row['epoch']} ({val_loss:.4g}) is over "
+                f"{EXPLODED:g} times the first batch's ({start:.4g}): training is probably "
+                "diverging; try a lower --lr",
+                AekitWarning,
+                stacklevel=2,
+            )
 
     def _end_epoch(self, row: dict[str, Any]) -> None:
         self.epoch = row["epoch"]
@@ -399,6 +429,7 @@ class Trainer:
         }
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        keeps_best = bool(self.cfg.early_stopping)
         state = {
             "epoch": self.epoch,
             "step": self.step,
@@ -406,10 +437,19 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
             "schedule": self.schedule.state(),
+            "first_loss": self.first_loss,
+            "history": self.history,
+            # the epoch whose weights model.safetensors holds once this epoch is committed
+            "model_epoch": self.best_epoch if keeps_best else self.epoch,
         }
-        save_checkpoint(self.recording.checkpoint_file, self.model, self.optimizer, rng, state)
-        if improved or not self.cfg.early_stopping:
-            self.recording.save_model(self.model)
+        run = self.recording
+        try:
+            save_checkpoint(run.checkpoint_file, self.model, self.optimizer, rng, state)
+            if improved or not keeps_best:
+                run.save_model(self.model, self.epoch)
+        except WriteFailed as failed:
+            kept = f"epoch {self.epoch - 1}'s files are kept" if self.epoch > 1 else "nothing"
+            raise WriteFailed(failed.path, OSError(f"{failed.reason}; {kept}")) from None
 
 
 def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
