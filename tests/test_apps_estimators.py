@@ -141,3 +141,28 @@ def test_fit_leaves_the_process_as_it_found_it():
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["True", str(1 << 20)]  # numpy and torch's own threads: no flushing left
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"epochs": 0}, "epochs must be a whole number >= 1, got 0"),
+        ({"batch_size": 2.5}, "batch_size must be a whole number >= 1"),
+        ({"lr": -1.0}, "lr must be a positive number"),
+        ({"latent_dim": 0}, "bad latent_dim 0"),
+    ],
+)
+def test_bad_hyper_parameters_are_value_errors_naming_the_parameter(params, message):
+    x = np.random.default_rng(0).random((20, 4))
+    with pytest.raises(ValueError, match=message):
+        AutoencoderTransformer(**params).fit(x)
+
+
+def test_a_diverging_fit_warns():
+    from aekit.errors import AekitWarning
+
+    x = np.random.default_rng(0).random((64, 6))
+    with pytest.warns(AekitWarning, match="try a lower --lr"):
+        AutoencoderTransformer(
+            lr=1e6, epochs=3, **{k: v for k, v in TINY.items() if k != "epochs"}
+        ).fit(x)

@@ -386,3 +386,78 @@ def test_codes_and_labels_decode_refuses_are_one_line(tmp_path):
     done = cli("train", "--model", "cvae", "--dataset", tmp_path / "ids.npz", "--epochs", "1",
                "--quiet", cwd=tmp_path)  # fmt: skip
     one_error_line(done, "go up to 1000000000", "at most 10000")
+
+
+def test_a_checkpoint_that_does_not_fit_the_edited_config_is_one_line(tmp_path):
+    run = tmp_path / "run"
+    cli(*TRAIN[:-3], "--epochs", "1", "--quiet", "--out", run, cwd=tmp_path, check=True)
+    config = (run / "config.yaml").read_text().replace("latent_dim: 2", "latent_dim: 3")
+    (run / "config.yaml").write_text(config)
+    done = cli("train", "--resume", run, "--epochs", "2", "--quiet", cwd=tmp_path)
+    one_error_line(done, "does not fit the model the run's config.yaml describes")
+
+
+def test_figures_and_the_report_survive_missing_numbers(tmp_path):
+    """Rows with null (a NaN or Inf written as JSON) still draw and report."""
+    run = tmp_path / "run"
+    cli(*TRAIN[:-3], "--epochs", "2", "--quiet", "--out", run, cwd=tmp_path, check=True)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    row = json.loads(lines[0]) | {"train_kl": None, "val_elbo": None}
+    (run / "metrics.jsonl").write_text("\n".join([json.dumps(row), *lines[1:]]) + "\n")
+    cli("plot", run, "curves", cwd=tmp_path, check=True)
+    cli("report", run, cwd=tmp_path, check=True)
+
+
+def test_new_files_are_readable_like_any_other(tmp_path):
+    """The model and checkpoint files get the permissions of any new file (umask), not the
+    owner-only ones of a temporary file."""
+    run = tmp_path / "run"
+    cli(*TRAIN[:-3], "--epochs", "1", "--quiet", "--out", run, cwd=tmp_path, check=True)
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in (
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "config.yaml",
+        "figures/curves.png",
+    ):
+        assert (run / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+def test_figures_drawn_with_other_options_keep_their_own_names(tmp_path):
+    run = tmp_path / "run"
+    cli(*TRAIN[:-3], "--epochs", "1", "--quiet", "--out", run, cwd=tmp_path, check=True)
+    before = (run / "figures" / "samples.png").read_bytes()
+    done = cli("plot", run, "samples", "-n", "9", cwd=tmp_path, check=True)
+    assert done.stdout.strip() == f"wrote {run / 'figures' / 'samples-count9.png'}"
+    cli("sample", run, "--seed", "3", cwd=tmp_path, check=True)
+    assert (run / "figures" / "samples-seed3.png").is_file()
+    assert (run / "figures" / "samples.png").read_bytes() == before  # training's own, kept
+
+
+def test_decode_shows_at_most_a_hundred_and_refuses_labels_it_cannot_use(tmp_path):
+    from PIL import Image
+
+    run = tmp_path / "run"
+    cli(*TRAIN[:-3], "--model", "ae", "--epochs", "1", "--quiet", "--out", run, cwd=tmp_path,
+        check=True)  # fmt: skip
+    np.save(tmp_path / "many.npy", np.zeros((5000, 2), np.float32))
+    cli("decode", run, "--codes", tmp_path / "many.npy", "--out", tmp_path / "d.png",
+        cwd=tmp_path, check=True)  # fmt: skip
+    with Image.open(tmp_path / "d.png") as image:
+        assert max(image.size) < 2000
+    done = cli("decode", run, "--codes", tmp_path / "many.npy", "--label", "3", "--out",
+               tmp_path / "d.npy", cwd=tmp_path)  # fmt: skip
+    one_error_line(done, "is not conditional; drop --label")
+
+
+def test_an_early_stopped_run_reports_the_epoch_it_keeps():
+    """The summary line gives the epoch whose weights early stopping kept, not the last."""
+    from aekit.cli.train import _summary
+    from aekit.config import RunConfig
+
+    history = [{"epoch": e, "val_loss": v} for e, v in enumerate([1.0, 0.5, 0.7, 0.8], 1)]
+    stopped = Run(None, RunConfig.from_dict({"train": {"early_stopping": 2}}), history=history)
+    assert _summary(stopped) == " (best epoch 2 of 4 kept: val_loss 0.5)"
+    plain = Run(None, RunConfig(), history=history)
+    assert _summary(plain) == " (val_loss 0.8)"

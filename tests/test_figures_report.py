@@ -90,6 +90,9 @@ def test_comparison_report_has_one_table_row_per_run(runs, tmp_path):
     assert table.count("<tr>") == 1 + len(runs)
     assert "href='#vae'" in table and "href='#ae'" in table
     assert "test recon_mse" in table
+    # the VAE's loss is in nats per example, the AE's a mean per pixel: the table says which
+    assert "<th>loss per</th>" in table
+    assert "<td>example</td>" in table and "<td>element</td>" in table
 
 
 def test_report_refuses_a_non_html_output(runs, tmp_path):

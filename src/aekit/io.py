@@ -100,15 +100,12 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
         handle.write(to_json(data, indent=2) + "\n")
 
 
-def remove_orphans(folder: Path, names: Iterable[str]) -> list[Path]:
-    """Delete the temporary files that writes of ``names`` in ``folder`` left behind when
-    their process was killed mid-write (``.NAME.*``); return them."""
-    orphans = [
-        path
-        for name in names
-        for path in folder.glob(f".{name}.*")
-        if path.is_file() and path.name != f".{name}"
-    ]
+def remove_orphans(folder: Path, names: Iterable[str] | None = None) -> list[Path]:
+    """Delete the temporary files that writes of ``names`` in ``folder`` (None: of any file
+    there, for a folder only aekit writes) left behind when their process was killed
+    mid-write (``.NAME.*``); return them."""
+    patterns = [".*.*"] if names is None else [f".{name}.*" for name in names]
+    orphans = [path for pattern in patterns for path in folder.glob(pattern) if path.is_file()]
     for path in orphans:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

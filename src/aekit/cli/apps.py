@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from aekit.cli import options as opt
 from aekit.errors import AekitError
+from aekit.io import to_json
 
 
 @click.command("anomaly")
@@ -113,7 +113,7 @@ def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> 
         "out": str(path),
     }
     if as_json:
-        click.echo(json.dumps(report))
+        click.echo(to_json(report))
         return
     click.echo(f"{len(split)} examples, noise {spec} (seed {seed})")
     click.echo(f"PSNR noisy vs clean:    {result.psnr_noisy:6.2f} dB")
@@ -169,7 +169,7 @@ def finetune_command(
         figure = accuracy_figure(results, opened.figures / "finetune.png", freeze)
     if as_json:
         rows = [asdict(r) for r in results]
-        click.echo(json.dumps({"freeze": freeze, "results": rows, "figure": _str(figure)}))
+        click.echo(to_json({"freeze": freeze, "results": rows, "figure": _str(figure)}))
         return
     encoder = "frozen" if freeze else "fine-tuned"
     click.echo(f"test accuracy on {len(data.test)} examples ({data.name}), encoder {encoder}")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import click
 
 from aekit.cli import options as opt
 from aekit.errors import AekitError
+from aekit.io import to_json
 
 
 @click.command("evaluate")
@@ -81,7 +81,7 @@ def evaluate_command(
     log = functools.partial(click.echo, err=True)
     metrics.update(evaluate_run(opened, split, options, log=log))
     if as_json:
-        click.echo(json.dumps(metrics))
+        click.echo(to_json(metrics))
         return
     width = max(map(len, metrics))
     for key, value in metrics.items():

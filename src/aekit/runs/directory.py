@@ -258,9 +258,9 @@ class Run:
         """Delete the temporary files of writes that a killed process left half done."""
         names = ["config.yaml", "model.safetensors", "checkpoint.safetensors", "metrics.jsonl"]
         found = remove_orphans(self.path, names)
-        if self.figures.is_dir():
-            found += remove_orphans(self.figures, [p.name for p in self.figures.iterdir()])
-            found += remove_orphans(self.figures / "progress", ["epoch"])
+        for folder in (self.figures, self.figures / "progress"):  # folders only aekit writes
+            if folder.is_dir():
+                found += remove_orphans(folder)
         return found
 
     def repair(self) -> str | None:
