@@ -48,3 +48,20 @@ def quick_config(**sections) -> RunConfig:
         replaces = section == "model" and "name" in values
         raw[section] = values if replaces else {**raw.get(section, {}), **values}
     return RunConfig.from_dict(raw)
+
+
+class ScaleWeightsAfterEpoch:
+    """Trainer callback: multiply every weight by ``factor`` once epoch ``epoch`` is recorded,
+    so that the next epochs validate worse (for early stopping and plateaus)."""
+
+    def __init__(self, factor: float = 8.0, epoch: int = 1) -> None:
+        self.factor, self.epoch = factor, epoch
+
+    def on_epoch_end(self, trainer, metrics):
+        if metrics["epoch"] == self.epoch:
+            with torch.no_grad():
+                for p in trainer.model.parameters():
+                    p.mul_(self.factor)
+
+    def on_train_end(self, trainer):
+        pass

@@ -17,7 +17,7 @@ from aekit.runs import Run
 from aekit.runs.checkpoint import load_model
 from aekit.training import TrainingDiverged
 from aekit.workflow import resume, train
-from tests.conftest import quick_config
+from tests.conftest import ScaleWeightsAfterEpoch, quick_config
 
 
 def _weights(path) -> dict[str, torch.Tensor]:
@@ -99,22 +99,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert [r["epoch"] for r in Run.open(tmp_path / "run").read_metrics()] == [1]
 
 
-class _WreckAfterFirstEpoch:
-    """Scale the weights up after epoch 1 so that later epochs validate worse."""
-
-    def on_epoch_end(self, trainer, metrics):
-        if metrics["epoch"] == 1:
-            with torch.no_grad():
-                for p in trainer.model.parameters():
-                    p.mul_(8.0)
-
-    def on_train_end(self, trainer):
-        pass
-
-
 def test_early_stopping_keeps_best_weights(tmp_path):
     config = quick_config(train={"epochs": 6, "early_stopping": 1})
-    result = train(config, tmp_path / "run", callbacks=[_WreckAfterFirstEpoch()])
+    result = train(config, tmp_path / "run", callbacks=[ScaleWeightsAfterEpoch()])
     history = result.history
     assert len(history) == 2 and history[1]["val_loss"] > history[0]["val_loss"]
     reloaded = load_model(result.model_file)
@@ -128,7 +115,7 @@ def test_early_stopping_keeps_best_weights(tmp_path):
 
 def test_resuming_an_early_stopped_run_says_it_is_finished(tmp_path):
     config = quick_config(train={"epochs": 6, "early_stopping": 1})
-    run = train(config, tmp_path / "run", callbacks=[_WreckAfterFirstEpoch()])
+    run = train(config, tmp_path / "run", callbacks=[ScaleWeightsAfterEpoch()])
     metrics = run.metrics_file.read_text()
     with pytest.raises(AekitError, match=r"stopped early at epoch 2 .*it is finished"):
         resume(run.path, epochs=8)

@@ -18,7 +18,7 @@ from aekit.runs import Run
 from aekit.training import Trainer
 from aekit.training.optim import LearningRate, LossWeights
 from aekit.workflow import resume, train
-from tests.conftest import quick_config
+from tests.conftest import ScaleWeightsAfterEpoch, quick_config
 
 STEPS_PER_EPOCH = 7
 
@@ -125,19 +125,6 @@ class _StopAfter:
         pass
 
 
-class _WorseAfter:
-    """Scale the weights after epoch 1, so that the next epochs validate worse (a plateau)."""
-
-    def on_epoch_end(self, trainer, metrics):
-        if metrics["epoch"] == 1:
-            with torch.no_grad():
-                for p in trainer.model.parameters():
-                    p.mul_(4.0)
-
-    def on_train_end(self, trainer):
-        pass
-
-
 def _rows(run) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "seconds"} for row in run.read_metrics()]
 
@@ -162,10 +149,15 @@ def test_an_interrupted_scheduled_run_resumes_to_the_uninterrupted_one(tmp_path,
             **train_options,
         },
     )
-    full = train(config, tmp_path / "full", figures=False, callbacks=[_WorseAfter()])
+    full = train(config, tmp_path / "full", figures=False, callbacks=[ScaleWeightsAfterEpoch(4.0)])
     with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "cut", figures=False, callbacks=[_WorseAfter(), _StopAfter(3)])
-    resumed = resume(tmp_path / "cut", figures=False, callbacks=[_WorseAfter()])
+        train(
+            config,
+            tmp_path / "cut",
+            figures=False,
+            callbacks=[ScaleWeightsAfterEpoch(4.0), _StopAfter(3)],
+        )
+    resumed = resume(tmp_path / "cut", figures=False, callbacks=[ScaleWeightsAfterEpoch(4.0)])
     a, b = load_file(str(full.model_file)), load_file(str(resumed.model_file))
     assert all(torch.equal(a[key], b[key]) for key in a)
     assert _rows(resumed) == _rows(full)
