@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from aekit.cli.options import data_root_option
+
 
 @click.command("models")
 def models_command() -> None:
@@ -24,10 +26,7 @@ def models_command() -> None:
 
 
 @click.command("datasets")
-@click.option(
-    "--data-dir",
-    help="Folder with one sub-folder per data set (else $AEKIT_DATA_DIR, else the cache).",
-)
+@data_root_option
 def datasets_command(data_dir: str | None) -> None:
     """List the named data sets, and the file formats accepted as a path."""
     from aekit.data import files

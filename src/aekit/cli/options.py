@@ -61,11 +61,18 @@ def parse_assignment(text: str) -> tuple[str, object]:
 
 run_argument = click.argument("run", type=click.Path(file_okay=False, path_type=str))
 
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    help="Folder with one sub-folder per named data set. Default: the one the run was trained "
-    "from, else $AEKIT_DATA_DIR, else the cache.",
+
+def _data_dir(default: str):
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        help=f"Folder with one sub-folder per named data set. Default: {default}",
+    )
+
+
+data_root_option = _data_dir("$AEKIT_DATA_DIR, else the cache.")
+data_dir_option = _data_dir(
+    "the one the run was trained from, else $AEKIT_DATA_DIR, else the cache."
 )
 
 SEED = click.IntRange(0, 2**63 - 8)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from aekit.cli.options import SEED, SIZES, parse_assignment
+from aekit.cli.options import SEED, SIZES, data_root_option, parse_assignment
 from aekit.errors import Interrupted
 
 # option name -> dotted config key
@@ -51,10 +51,7 @@ _OVERRIDES = {
 @click.option(
     "--dataset", help="Named data set (see `aekit datasets`) or a path. Default: mnist-5k."
 )
-@click.option(
-    "--data-dir",
-    help="Folder with one sub-folder per data set (else $AEKIT_DATA_DIR, else the cache).",
-)
+@data_root_option
 @click.option("--latent-dim", type=click.IntRange(min=1), help="Size of the code.")
 @click.option("--hidden", type=SIZES, help="Hidden layer sizes, e.g. 256,128.")
 @click.option("--activation", help="Hidden activation: relu, selu, elu, gelu, tanh, sigmoid, ...")
