@@ -429,9 +429,9 @@ def test_figures_drawn_with_other_options_keep_their_own_names(tmp_path):
     cli(*TRAIN[:-3], "--epochs", "1", "--quiet", "--out", run, cwd=tmp_path, check=True)
     before = (run / "figures" / "samples.png").read_bytes()
     done = cli("plot", run, "samples", "-n", "9", cwd=tmp_path, check=True)
-    assert done.stdout.strip() == f"wrote {run / 'figures' / 'samples-count9.png'}"
+    assert done.stdout.strip() == f"wrote {run / 'figures' / 'samples-count-9.png'}"
     cli("sample", run, "--seed", "3", cwd=tmp_path, check=True)
-    assert (run / "figures" / "samples-seed3.png").is_file()
+    assert (run / "figures" / "samples-seed-3.png").is_file()
     assert (run / "figures" / "samples.png").read_bytes() == before  # training's own, kept
 
 

@@ -94,12 +94,6 @@ def to_json(data: Any, **options: Any) -> str:
     return json.dumps(json_safe(data), allow_nan=False, **options)
 
 
-def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON atomically."""
-    with atomic_write(path, "w") as handle:
-        handle.write(to_json(data, indent=2) + "\n")
-
-
 def remove_orphans(folder: Path, names: Iterable[str] | None = None) -> list[Path]:
     """Delete the temporary files that writes of ``names`` in ``folder`` (None: of any file
     there, for a folder only aekit writes) left behind when their process was killed

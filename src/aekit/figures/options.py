@@ -38,8 +38,8 @@ class PlotOptions:
         return self.inputs if self.inputs is not None else run.data.test
 
     def differences(self) -> list[str]:
-        """The options that differ from the defaults, as short words (``count9``,
-        ``labels3-5``, ``vs-RUN2``, ``on-FILE``): a figure drawn with them is kept under its
+        """The options that differ from the defaults, as short words (``count-9``,
+        ``labels-3-5``, ``vs-RUN2``, ``on-FILE``): a figure drawn with them is kept under its
         own name beside the one drawn with the defaults."""
         words = []
         for field in dataclasses.fields(self):
@@ -47,7 +47,7 @@ class PlotOptions:
             if field.name in ("inputs", "other", "source") or value == field.default:
                 continue
             shown = value if not isinstance(value, (list, tuple)) else _joined(value)
-            words.append(f"{field.name}{shown}")
+            words.append(f"{field.name}-{shown}")
         if self.other is not None:
             words.append(f"vs-{self.other.name}")
         if self.source is not None:
