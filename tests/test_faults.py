@@ -461,3 +461,84 @@ def test_an_early_stopped_run_reports_the_epoch_it_keeps():
     assert _summary(stopped) == " (best epoch 2 of 4 kept: val_loss 0.5)"
     plain = Run(None, RunConfig(), history=history)
     assert _summary(plain) == " (val_loss 0.8)"
+
+
+def test_a_finished_early_stopped_run_gets_its_figures_and_no_more_epochs(tmp_path):
+    from aekit.config import RunConfig
+    from aekit.workflow import resume, train
+    from tests.conftest import ScaleWeightsAfterEpoch, quick_config
+
+    config = quick_config(train={"epochs": 6, "early_stopping": 1})
+    run = train(config, tmp_path / "run", figures=False, callbacks=[ScaleWeightsAfterEpoch()])
+    assert [row["epoch"] for row in run.history] == [1, 2]
+    resume(run.path)  # training is over: only the figures are drawn
+    assert [row["epoch"] for row in Run.open(run.path).read_metrics()] == [1, 2]
+    assert (run.path / "figures" / "curves.png").is_file()
+    in_memory = train(config, None, callbacks=[ScaleWeightsAfterEpoch()])  # no folder
+    best = train(quick_config(train={"epochs": 1}), None).model
+    assert all(torch.equal(a, b) for a, b in zip(in_memory.model.state_dict().values(),
+                                                 best.state_dict().values()))  # fmt: skip
+    assert RunConfig.load(run.path / "config.yaml").train.early_stopping == 1
+
+
+def test_a_greedy_mistake_found_late_leaves_no_run_directory(tmp_path):
+    done = cli("train", "--greedy", "--hidden", "16", "--kl-warmup", "2", "--epochs", "1",
+               "--quiet", "--out", tmp_path / "run", cwd=tmp_path)  # fmt: skip
+    one_error_line(done, "no schedulable loss weight 'kl_weight'")
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_takes_a_new_data_dir_and_keeps_the_recorded_one(tmp_path):
+    import shutil
+
+    from tests.conftest import real_data_dir
+
+    source = real_data_dir()
+    if source is None:
+        pytest.skip("real MNIST files not available (set AEKIT_DATA_DIR)")
+    first, moved = tmp_path / "first", tmp_path / "moved"
+    for folder in (first, moved):
+        shutil.copytree(source / "mnist", folder / "mnist")
+    run = tmp_path / "run"
+    args = ["train", "--dataset", "mnist", "--data-dir", first, "--limit", "300", "--epochs", "1"]
+    cli(*args, "--quiet", "--no-progress-gif", "--out", run, cwd=tmp_path, check=True)
+    shutil.rmtree(first)
+    cli("train", "--resume", run, "--epochs", "2", "--data-dir", moved, "--quiet", cwd=tmp_path,
+        check=True)  # fmt: skip
+    from aekit.config import RunConfig
+
+    recorded = RunConfig.load(run / "config.yaml")
+    assert recorded.data.data_dir == str(first) and recorded.train.epochs == 2  # kept, extended
+
+
+def test_an_edited_optimizer_at_resume_is_one_line(tmp_path):
+    run = tmp_path / "run"
+    cli(*TRAIN[:-3], "--epochs", "1", "--quiet", "--out", run, cwd=tmp_path, check=True)
+    config = (run / "config.yaml").read_text().replace("optimizer: adam", "optimizer: sgd")
+    (run / "config.yaml").write_text(config)
+    done = cli("train", "--resume", run, "--epochs", "2", "--quiet", cwd=tmp_path)
+    one_error_line(done, "the checkpoint's optimizer is not the one")
+
+
+def test_overwrite_replaces_the_old_runs_figures_too(tmp_path):
+    run = tmp_path / "run"
+    cli(*TRAIN[:-3], "--epochs", "1", "--quiet", "--out", run, cwd=tmp_path, check=True)
+    (run / "figures" / "traverse.png").write_bytes(b"the old run's")
+    cli(*TRAIN[:-3], "--model", "ae", "--epochs", "1", "--quiet", "--out", run, "--overwrite",
+        cwd=tmp_path, check=True)  # fmt: skip
+    figures = {p.name for p in (run / "figures").iterdir()}
+    assert "reconstructions.png" in figures
+    assert not {"traverse.png", "samples.png", "progress.gif"} & figures  # the VAE's, gone
+
+
+def test_resume_from_python_draws_a_missing_progress_gif(tmp_path):
+    from aekit.figures.progress import ProgressGif
+    from aekit.workflow import resume, train
+    from tests.conftest import quick_config
+
+    config = quick_config(model={"name": "vae", "latent_dim": 2, "hidden": [16]})
+    run = train(config, tmp_path / "run", callbacks=[ProgressGif()])
+    for name in ("progress.gif", "curves.png"):
+        (run.figures / name).unlink()
+    resume(run.path)  # no callbacks: the GIF comes from its frames all the same
+    assert (run.figures / "progress.gif").is_file() and (run.figures / "curves.png").is_file()

@@ -242,4 +242,4 @@ def test_schedules_reach_the_cli(tmp_path):
     assert config.train.weight_schedules == {"kl_weight": {"start": 0.0, "epochs": 2.0}}
     rows = Run.open(out).read_metrics()
     assert [row["kl_weight"] for row in rows] == [0.5, 1.0]
-    assert math.isclose(rows[-1]["lr"], LearningRate(config.train, 2).at(3))
+    assert math.isclose(rows[-1]["lr"], LearningRate(config.train, 2).at(4))  # as epoch 2 ends

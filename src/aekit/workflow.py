@@ -21,7 +21,7 @@ from aekit.config import RunConfig
 from aekit.data.sources import absolute_source
 from aekit.data.splits import prepare_data
 from aekit.errors import AekitError
-from aekit.figures.kinds import figures_missing, write_run_figures
+from aekit.figures.kinds import figures_missing, finish_figures, write_run_figures
 from aekit.io import write_yaml
 from aekit.runs.directory import Run
 from aekit.runs.lock import writing
@@ -68,26 +68,30 @@ def resume(
     path: str | os.PathLike,
     *,
     epochs: int | None = None,
+    data_dir: str | None = None,
     log: Log = None,
     progress: bool = False,
     figures: bool = True,
     callbacks: Sequence[Callback] = (),
 ) -> Run:
     """Continue an interrupted (or finished, with more ``epochs``) run from its checkpoint; a
-    run whose training ended but whose figures were not all drawn gets them drawn."""
+    run whose training ended but whose figures were not all drawn gets them drawn.
+    ``data_dir`` says where the run's data set is now, when its folder has moved."""
     say = log or (lambda _message: None)
     checked = Run.open(path)  # a run directory, or a clear error before anything is locked
     with writing(checked.path):
-        run = Run.open(path)  # read again, under the lock
+        run = Run.open(path, data_dir=data_dir)  # read again, under the lock
         run.remove_orphans()
         repaired = run.repair()
         if repaired:
             say(f"{run.path} was interrupted while it saved an epoch: {repaired}")
-        config = run.config
-        if config.train.greedy:
+        if run.config.train.greedy:
             raise AekitError(f"{run.path} is a greedy layer-wise run; those cannot be resumed")
-        if epochs is not None:
-            run.config = config = config.with_overrides({"train.epochs": epochs})
+        # A config written by an older aekit leaves some training values unset: it trained
+        # with the general defaults then, so it goes on with them (not the model's own).
+        overrides = {} if epochs is None else {"train.epochs": epochs}
+        config = run.config.with_overrides(overrides)
+        run.config = config = dataclasses.replace(config, train=config.train.with_defaults({}))
         trainer = build_trainer(config, run.data, run, log, progress, callbacks)
         if run.checkpoint_file.is_file():
             trainer.resume()
@@ -95,8 +99,9 @@ def resume(
             say(f"{run.path} has no checkpoint yet: starting from epoch 1")
         if trainer.stopped_early or trainer.epoch >= config.train.epochs:
             return _finished(run, trainer, figures, say)
-        if epochs is not None:
-            write_yaml(run.config_file, config.to_dict())
+        if epochs is not None:  # the file's own data section: a folder it names is kept
+            stored = RunConfig.load(run.config_file)
+            write_yaml(run.config_file, dataclasses.replace(stored, train=trainer.cfg).to_dict())
         trainer.fit(run.data.train, run.data.val)
         run.model = trainer.model
         _finish(run, figures)
@@ -109,7 +114,7 @@ def _finished(run: Run, trainer, figures: bool, say) -> Run:
     if figures and figures_missing(run):
         trainer.fit(run.data.train, run.data.val)  # no epoch left: the end of training only
         run.model = trainer.model
-        _finish(run, figures)
+        finish_figures(run)
         say(f"{run.path} had finished training; its figures are drawn now")
         return run
     if trainer.stopped_early:  # training on would stop again after one more epoch

@@ -1,2 +1,3 @@
-"""Real uses of trained autoencoders: anomaly detection, denoising, classifiers from few
-labels, and scikit-learn estimators (imported lazily from the top-level ``aekit``)."""
+"""Real uses of trained autoencoders: anomaly detection, classifiers from few labels, and
+scikit-learn estimators (imported lazily from the top-level ``aekit``). Denoising needs no
+module of its own: ``runs.inference.denoise`` and the ``denoise`` figure kind."""

@@ -118,6 +118,7 @@ class AutoencoderEstimator(BaseEstimator):
                 epochs=int(self.epochs),
                 batch_size=int(self.batch_size),
                 lr=float(self.lr),
+                lr_schedule="constant",  # Adam at ``lr``, as documented, for every model
                 device=self.device,
                 seed=seed,
             )

@@ -86,38 +86,40 @@ def anomaly_command(run, source, data_dir, score, contamination, rule, out) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> None:
     """Corrupt data with seeded noise, reconstruct it, and report PSNR before and after."""
-    from aekit.apps.denoise import denoise
     from aekit.data.transforms import parse_noise
+    from aekit.evaluation.metrics import pooled_psnr
     from aekit.figures.generation import noise_of
     from aekit.figures.kinds import default_path, plot
     from aekit.figures.options import PlotOptions
     from aekit.runs import open_run
+    from aekit.runs.inference import denoise
 
     opened = open_run(run, data_dir=data_dir)
     spec = noise_of(opened, noise)
     split = opened.inputs(source)
-    result = denoise(opened.model, split.x, parse_noise(spec), split.y, seed)
+    noisy, denoised = denoise(opened.model, split.x, split.y, parse_noise(spec), seed)
+    before, after = pooled_psnr(noisy, split.x), pooled_psnr(denoised, split.x)
     options = PlotOptions(
         count=count, noise=noise, seed=seed, inputs=split if source else None, source=source
     )
     path = opt.figure_or_array(out, default_path(opened, "denoise", options))
     if path.suffix == ".npy":
-        opt.save_npy(path, result.denoised.numpy())
+        opt.save_npy(path, denoised.numpy())
     else:
         plot(opened, "denoise", options, path)
     report = {
         "examples": len(split),
         "noise": spec,
-        "psnr_noisy_db": round(result.psnr_noisy, 3),
-        "psnr_denoised_db": round(result.psnr_denoised, 3),
+        "psnr_noisy_db": round(before, 3),
+        "psnr_denoised_db": round(after, 3),
         "out": str(path),
     }
     if as_json:
         click.echo(to_json(report))
         return
     click.echo(f"{len(split)} examples, noise {spec} (seed {seed})")
-    click.echo(f"PSNR noisy vs clean:    {result.psnr_noisy:6.2f} dB")
-    click.echo(f"PSNR denoised vs clean: {result.psnr_denoised:6.2f} dB")
+    click.echo(f"PSNR noisy vs clean:    {before:6.2f} dB")
+    click.echo(f"PSNR denoised vs clean: {after:6.2f} dB")
     click.echo(f"wrote {path}")
 
 

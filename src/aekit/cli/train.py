@@ -202,7 +202,9 @@ def train_command(
     if resume:
         _reject_with_resume(config_file, {**options, "kl_warmup": kl_warmup}, assignments)
         out = resume
-        start = partial(resume_run, resume, epochs=options["epochs"], **settings)
+        start = partial(
+            resume_run, resume, epochs=options["epochs"], data_dir=options["data_dir"], **settings
+        )
     else:
         config = RunConfig.load(config_path(config_file)) if config_file else RunConfig()
         overrides = {_OVERRIDES[k]: v for k, v in options.items() if v is not None}
@@ -227,7 +229,7 @@ def _summary(run) -> str:
     if not rows:
         return ""
     kept = rows[-1]
-    if run.config.train.early_stopping:
+    if run.config.train.early_stopping and not run.config.train.greedy:
         kept = min(rows, key=lambda row: row["val_loss"])
     numbers = ", ".join(f"{k} {kept[k]:.5g}" for k in ("val_loss", "val_elbo") if k in kept)
     if kept is not rows[-1]:
@@ -264,8 +266,9 @@ def _figure_callbacks(progress_gif: bool | None, tensorboard: bool) -> list:
 
 
 def _reject_with_resume(config_file, options, assignments) -> None:
-    """A resumed run keeps its own config; only --epochs may extend it."""
-    given = [k for k, v in options.items() if v is not None and k != "epochs"]
+    """A resumed run keeps its own config; only --epochs may extend it (and --data-dir say
+    where its data set is now)."""
+    given = [k for k, v in options.items() if v is not None and k not in ("epochs", "data_dir")]
     if config_file or given or assignments:
         names = ", ".join(f"--{k.replace('_', '-')}" for k in given) or "--config/--set"
         raise click.UsageError(

@@ -14,11 +14,10 @@ import torch
 
 
 def batch_indices(
-    n: int, batch_size: int, generator: torch.Generator | None, shuffle: bool = True
+    n: int, batch_size: int, generator: torch.Generator | None
 ) -> Iterator[torch.Tensor]:
-    """Yield index tensors covering ``range(n)`` once, in random order when ``shuffle``."""
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    yield from order.split(batch_size)
+    """Yield index tensors covering ``range(n)`` once, in random order."""
+    yield from torch.randperm(n, generator=generator).split(batch_size)
 
 
 def iterate(

@@ -56,7 +56,7 @@ def sample_quality(
     probabilities, like the binary test images it is compared with.
     """
     generator = torch.Generator().manual_seed(seed)
-    labels = reference.y if model.conditional else None
+    labels = inference.labels_for(model, reference.y)
     samples = inference.sample(model, len(reference), labels, generator)
     if binarized:
         samples = binarize_dynamic(samples.clamp(0.0, 1.0), generator)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from aekit.data.splits import Split
 from aekit.models.base import Autoencoder
+from aekit.runs.inference import labels_for
 
 PSNR_CAP_DB = 100.0  # a perfect reconstruction's PSNR is infinite; cap it so the mean stays finite
 
@@ -29,10 +30,10 @@ def evaluate_model(
     generator = torch.Generator(device).manual_seed(seed)
     sums = {"recon_mse": 0.0, "recon_bce": 0.0, "psnr": 0.0, "elbo": 0.0}
     n = len(split)
+    labels = labels_for(model, split.y)
     for i in range(0, n, batch_size):
         x = split.x[i : i + batch_size].to(device)
-        y = None if split.y is None else split.y[i : i + batch_size].to(device)
-        y = y if model.conditional else None
+        y = None if labels is None else labels[i : i + batch_size].to(device)
         out = model(x, y)
         recon = model.to_data(out).clamp(0.0, 1.0)
         sums["recon_mse"] += F.mse_loss(recon, x, reduction="sum").item()

@@ -194,6 +194,11 @@ def figures_missing(run: Run) -> list[str]:
     return missing
 
 
+def finish_figures(run: Run) -> list[Path]:
+    """Draw the figures a finished training run lacks (:func:`figures_missing`)."""
+    return [plot(run, name, PlotOptions()) for name in figures_missing(run)]
+
+
 def write_run_figures(run: Run) -> list[Path]:
     """The figures the articles show after training, into ``RUN/figures/``."""
     return [plot(run, name, PlotOptions()) for name in after_training(run)]

@@ -35,6 +35,7 @@ class TensorBoardLogger:
         self.writer_class = _summary_writer_class()  # fail before training, not after it
         self.writer = None
         self.inputs: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self.labels: torch.Tensor | None = None  # conditional models: the samples' classes
 
     def on_train_begin(self, trainer) -> None:
         if trainer.run is None or trainer.run.path is None:
@@ -45,6 +46,8 @@ class TensorBoardLogger:
         )
         test = trainer.run.data.test.subset(IMAGES)
         self.inputs = (test.x, test.y)
+        classes = trainer.model.num_classes if trainer.model.conditional else None
+        self.labels = None if classes is None else torch.arange(IMAGES) % classes
 
     def on_epoch_end(self, trainer, metrics: dict[str, Any]) -> None:
         epoch = metrics["epoch"]
@@ -67,7 +70,7 @@ class TensorBoardLogger:
         batches = {"reconstructions": inference.reconstruct(model, x, y)}
         if model.generative:
             generator = torch.Generator().manual_seed(0)
-            batches["samples"] = inference.sample(model, IMAGES, y, generator)
+            batches["samples"] = inference.sample(model, IMAGES, self.labels, generator)
         return batches
 
 

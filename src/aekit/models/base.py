@@ -118,7 +118,7 @@ def _recording(init):
         finally:
             object.__delattr__(self, "_constructing")
         self.hparams = values
-        self.initialize_weights(values["init"])
+        self.initialize_weights({**values, **cls.fixed}["init"])
         self.to(memory_format=cls.memory_format)
 
     return construct

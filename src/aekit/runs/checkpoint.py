@@ -88,7 +88,7 @@ def _json(metadata: dict[str, str], key: str, path: str | os.PathLike, what: str
 def model_epoch(path: str | os.PathLike) -> int | None:
     """The epoch whose weights a model file holds (None: not recorded)."""
     value = _metadata(path).get(EPOCH_KEY)
-    return None if value is None else int(value)
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> Autoencoder:
@@ -188,6 +188,11 @@ def load_checkpoint(
             state.setdefault(int(index), {})[name] = value
     for index, entries in meta["optim_scalars"].items():
         state.setdefault(int(index), {}).update(entries)
+    if [set(g) for g in meta["param_groups"]] != [set(g) for g in optimizer.param_groups]:
+        raise AekitError(
+            f"{path}: the checkpoint's optimizer is not the one the run's config.yaml names; "
+            "was the config edited?"
+        )
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     _match_parameter_layouts(optimizer)
     rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng/")}

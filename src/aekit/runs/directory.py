@@ -8,7 +8,7 @@ RUN/figures/                PNG figures
 
 :class:`Run` is that folder for the code: its paths, its config, its model, its metrics, its
 data splits (rebuilt from the config on first use) and the batched operations every consumer
-needs (encode, decode, reconstruct, sample, draw from the code space). Training fills one,
+needs (``encode``, ``decode``, ``reconstruct``, ``generate``, ``draw_codes``). Training fills one,
 evaluation, figures, applications and the CLI read one. A run without a folder (``train``
 without ``out``, or a model assembled in code) is the same object with ``path`` None.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 from functools import cached_property
 from pathlib import Path
@@ -93,9 +94,14 @@ class Run:
             raise AekitError(f"{run.path} exists and is not a directory")
         try:
             run.figures.mkdir(parents=True, exist_ok=True)
-            if overwrite:
+            if overwrite:  # the old run's files, figures and report go with it
                 for stale in (run.checkpoint_file, run.metrics_file, run.model_file):
                     stale.unlink(missing_ok=True)
+                (run.path / "report.html").unlink(missing_ok=True)
+                shutil.rmtree(run.figures / "progress", ignore_errors=True)
+                for figure in run.figures.iterdir():
+                    if figure.is_file():
+                        figure.unlink()
             write_yaml(run.config_file, config.to_dict())
         except OSError as exc:
             raise AekitError(f"cannot write {run.path}: {exc.strerror or exc}") from None
@@ -154,7 +160,7 @@ class Run:
         """Read the trained model from ``model.safetensors``, in eval mode."""
         if not self.model_file.is_file():
             raise AekitError(f"{self.path} has no trained model yet (model.safetensors is missing)")
-        self._model = load_model(self.model_file, self.device)
+        self.model = load_model(self.model_file, self.device)
         return self._model
 
     @model.setter

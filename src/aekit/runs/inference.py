@@ -1,10 +1,13 @@
 """A trained model applied to data: batched encoding, decoding, reconstruction and sampling.
 
-Every part of aekit that runs a model on data (evaluation, figures, applications, the CLI,
-the scikit-learn estimators, greedy training) goes through these functions, so batching,
-devices, gradients and labels are handled once: inputs may be on any device and of any size,
-results come back on the CPU as float32, and a conditional model's labels are checked here
-(present, and each a class the model knows) before anything is allocated.
+Figures, applications, the CLI, the scikit-learn estimators and greedy training encode,
+decode, reconstruct and sample through these functions, so batching, devices, gradients and
+labels are handled once: inputs may be on any device and of any size, results come back on
+the CPU as float32, and a conditional model's labels are checked here (present, and each a
+class the model knows) before anything is allocated. (Evaluation's metrics make their own
+batched passes, which need the decoder's raw output, but take their labels from
+:func:`labels_for` too.) ``sample`` draws all ``n`` codes at once, which fixes the random
+numbers a seed gives.
 """
 
 from __future__ import annotations
@@ -113,6 +116,8 @@ def sample(
     """``n`` draws from a generative model's prior, decoded (of class ``y`` if conditional)."""
     model.eval()
     labels = labels_for(model, y, option)
+    if labels is not None and len(labels) != n:
+        raise AekitError(f"{n} samples need {n} labels, not {len(labels)}")
     return model.sample(n, _to(labels, _device(model)), generator=generator).float().cpu()
 
 

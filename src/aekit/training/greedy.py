@@ -32,6 +32,7 @@ from aekit.models.base import MODELS, Autoencoder, build_model, model_options
 from aekit.models.mlp import DenseAutoencoder
 from aekit.runs import inference
 from aekit.runs.directory import Run
+from aekit.training.optim import LossWeights
 from aekit.training.trainer import Callback, Trainer, resolve_device, seed_everything
 
 
@@ -142,6 +143,7 @@ def greedy_stack(
     model = stackable_model(config, data)
     stages = [stage_model(model, i) for i in range(len(model.layer_sizes) - 1)]
     resolve_device(config.train.device)
+    LossWeights(config.train.weight_schedules, model)  # a schedule the model cannot follow
     return model, stages
 
 

@@ -4,9 +4,9 @@ Schedules are functions of the optimisation step (and, for ``plateau``, of the v
 losses seen so far, kept in a small state), not stateful scheduler objects chained onto the
 optimizer: the trainer sets each step's values itself, so a resumed run continues with exactly
 the values of an uninterrupted one, and ``--compile`` feeds them to its compiled step as
-inputs. The formulas are PyTorch's: ``StepLR``, ``CosineAnnealingLR`` (annealed over the
-steps after warm-up), ``ReduceLROnPlateau`` (relative threshold 1e-4, no cooldown) and
-``LinearLR`` warm-up from 0.
+inputs. The formulas are PyTorch's: ``StepLR`` (its decays counted from the run's first
+epoch, warm-up included), ``CosineAnnealingLR`` (annealed over the steps after warm-up),
+``ReduceLROnPlateau`` (relative threshold 1e-4, no cooldown) and ``LinearLR`` warm-up from 0.
 """
 
 from __future__ import annotations

@@ -118,6 +118,7 @@ class Trainer:
         self.bad_epochs = 0
         self.first_loss: float | None = None  # the run's first batch's, before any step
         self.warned = False
+        self._best_weights: dict[str, torch.Tensor] | None = None  # early stopping, no folder
         self.history: list[dict[str, Any]] = []
         self.schedule: LearningRate | None = None
         self._schedule_state: dict[str, Any] | None = None
@@ -153,7 +154,8 @@ class Trainer:
             begin = getattr(callback, "on_train_begin", None)
             if begin is not None:
                 begin(self)
-        for epoch in range(self.epoch + 1, self.cfg.epochs + 1):
+        epochs = [] if self.stopped_early else range(self.epoch + 1, self.cfg.epochs + 1)
+        for epoch in epochs:
             start = time.perf_counter()
             row = {"epoch": epoch, **self.train_epoch(x, y, epoch, inputs)}
             row.update(self.evaluate(val_inputs, val.x, val.y, prefix="val_"))
@@ -164,12 +166,19 @@ class Trainer:
             if self.stopped_early:
                 self.log(f"early stopping: {self.patience_used}")
                 break
-        saved = self.recording is not None and self.recording.path is not None
-        if self.cfg.early_stopping and saved and self.recording.model_file.is_file():
-            best = load_model(self.recording.model_file, self.device)
-            self.model.load_state_dict(best.state_dict())
+        if self.cfg.early_stopping:
+            self._restore_best()
         for callback in self.callbacks:
             callback.on_train_end(self)
+
+    def _restore_best(self) -> None:
+        """Early stopping keeps the best epoch's weights: from ``model.safetensors`` when the
+        run has a folder, else from the copy kept in memory."""
+        run = self.recording
+        if run is not None and run.path is not None and run.model_file.is_file():
+            self.model.load_state_dict(load_model(run.model_file, self.device).state_dict())
+        elif self._best_weights is not None:
+            self.model.load_state_dict(self._best_weights)
 
     def resume(self) -> None:
         """Continue from the run directory's checkpoint (weights, optimizer, RNGs, counters)."""
@@ -333,11 +342,11 @@ class Trainer:
             return None
 
     def _scheduled_values(self) -> dict[str, float]:
-        """What changes over training, logged with each epoch: the learning rate of its last
-        step and the scheduled loss weights."""
+        """What changes over training, logged with each epoch: the learning rate and the
+        scheduled loss weights as the epoch leaves them (what the next step would use)."""
         values = dict(self.loss_weights.at(self.step / self.schedule.steps_per_epoch))
         if self.cfg.lr_schedule != "constant" or self.cfg.warmup_epochs:
-            values["lr"] = self.schedule.at(max(0, self.step - 1))
+            values["lr"] = self.schedule.at(self.step)
         return values
 
     def _batch(
@@ -413,6 +422,9 @@ class Trainer:
             self.bad_epochs += 1
         self.schedule.end_epoch(row["val_loss"])
         self.history.append(row)
+        saved = self.recording is not None and self.recording.path is not None
+        if improved and self.cfg.early_stopping and not saved:
+            self._best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         if self.recording is not None:
             if self.recording.path is not None:
                 self._save(improved)
