@@ -388,13 +388,20 @@ def test_codes_and_labels_decode_refuses_are_one_line(tmp_path):
     one_error_line(done, "go up to 1000000000", "at most 10000")
 
 
-def test_a_checkpoint_that_does_not_fit_the_edited_config_is_one_line(tmp_path):
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("latent_dim: 2", "latent_dim: 3"), "does not fit the model the run's config.yaml"),
+        (("optimizer: adam", "optimizer: sgd"), "the checkpoint's optimizer is not the one"),
+    ],
+    ids=["model", "optimizer"],
+)
+def test_a_checkpoint_that_does_not_fit_the_edited_config_is_one_line(tmp_path, edit, message):
     run = tmp_path / "run"
     cli(*TRAIN[:-3], "--epochs", "1", "--quiet", "--out", run, cwd=tmp_path, check=True)
-    config = (run / "config.yaml").read_text().replace("latent_dim: 2", "latent_dim: 3")
-    (run / "config.yaml").write_text(config)
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace(*edit))
     done = cli("train", "--resume", run, "--epochs", "2", "--quiet", cwd=tmp_path)
-    one_error_line(done, "does not fit the model the run's config.yaml describes")
+    one_error_line(done, message)
 
 
 def test_figures_and_the_report_survive_missing_numbers(tmp_path):
@@ -509,15 +516,6 @@ def test_resume_takes_a_new_data_dir_and_keeps_the_recorded_one(tmp_path):
 
     recorded = RunConfig.load(run / "config.yaml")
     assert recorded.data.data_dir == str(first) and recorded.train.epochs == 2  # kept, extended
-
-
-def test_an_edited_optimizer_at_resume_is_one_line(tmp_path):
-    run = tmp_path / "run"
-    cli(*TRAIN[:-3], "--epochs", "1", "--quiet", "--out", run, cwd=tmp_path, check=True)
-    config = (run / "config.yaml").read_text().replace("optimizer: adam", "optimizer: sgd")
-    (run / "config.yaml").write_text(config)
-    done = cli("train", "--resume", run, "--epochs", "2", "--quiet", cwd=tmp_path)
-    one_error_line(done, "the checkpoint's optimizer is not the one")
 
 
 def test_overwrite_replaces_the_old_runs_figures_too(tmp_path):
