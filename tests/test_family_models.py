@@ -31,6 +31,23 @@ SMALL: dict[str, dict] = {
     "conv-ae": {"channels": [4, 8]},
     "conv-vae": {"latent_dim": 4, "channels": [4, 8]},
     "conv-cvae": {"latent_dim": 4, "channels": [4, 8]},
+    "iwae": {"latent_dim": 4, "hidden": [32], "k": 3},
+    "conv-iwae": {"latent_dim": 4, "channels": [4, 8], "k": 2},
+    "miwae": {"latent_dim": 4, "hidden": [32], "m": 2, "k": 2},
+    "piwae": {"latent_dim": 4, "hidden": [32], "m": 2, "k": 2},
+    "ciwae": {"latent_dim": 4, "hidden": [32], "k": 3},
+    "vamp": {"latent_dim": 4, "hidden": [32], "pseudo_inputs": 8},
+    "conv-vamp": {"latent_dim": 4, "channels": [4, 8], "pseudo_inputs": 8},
+    "vae-planar": {"latent_dim": 4, "hidden": [32], "flow_length": 2},
+    "vae-iaf": {"latent_dim": 4, "hidden": [32], "made_hidden": [16]},
+    "vae-2layer": {"latent_dim": 2, "lower_latent_dim": 4, "hidden": [32], "upper_hidden": [8]},
+    "iwae-2layer": {
+        "latent_dim": 2,
+        "lower_latent_dim": 4,
+        "hidden": [32],
+        "upper_hidden": [8],
+        "k": 2,
+    },
 }
 CPU = {"device": "cpu"}
 

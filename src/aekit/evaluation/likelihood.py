@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from aekit.data.splits import Split
-from aekit.models.vae import VariationalAutoencoder, log_normal
+from aekit.models.vae import VariationalAutoencoder
 
 DEFAULT_MAX_ROWS = 16384  # posterior samples drawn per chunk (sets the random stream)
 DECODE_ROWS = 512  # decoder inputs per forward pass (what sets the memory)
@@ -33,23 +33,32 @@ def iwae_log_likelihood(
     samples: int = 5000,
     generator: torch.Generator | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Per-example importance-weighted estimate of log p(x) (log p(x|y) for conditional
-    models) in nats, from ``samples`` draws of the model's own posterior q(z|x)."""
+    models) in nats, from ``samples`` draws of the model's own posterior q(z|x), weighted by
+    its own prior (``model.posterior_draws``)."""
     model.eval()
     per_pass = max(1, max_rows // min(samples, max_rows))
-    results = [
-        _iwae_batch(
-            model,
-            x[i : i + per_pass],
-            None if y is None else y[i : i + per_pass],
-            samples,
-            generator,
-            max_rows,
-        )
-        for i in range(0, len(x), per_pass)
-    ]
+    starts = range(0, len(x), per_pass)
+    bar = _bar(len(x), progress)
+    results = []
+    for i in starts:
+        xb, yb = x[i : i + per_pass], None if y is None else y[i : i + per_pass]
+        results.append(_iwae_batch(model, xb, yb, samples, generator, max_rows))
+        if bar is not None:
+            bar.update(len(xb))
+    if bar is not None:
+        bar.close()
     return torch.cat(results) if results else torch.empty(0)
+
+
+def _bar(total: int, progress: bool):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="importance weighting", unit="example", leave=False)
 
 
 def _iwae_batch(
@@ -60,30 +69,27 @@ def _iwae_batch(
     generator: torch.Generator | None,
     max_rows: int,
 ) -> torch.Tensor:
-    """log-mean-exp of the importance weights for a few examples, K samples in chunks."""
-    mean, logvar = model.encode_dist(x, y)
+    """log-mean-exp of the importance weights for a few examples, K samples in chunks; the
+    sum over samples is taken in float64, where K = 5000 weights lose nothing."""
     n = len(x)
     chunk = max(1, min(samples, max_rows // n))
     log_weights = []
     for start in range(0, samples, chunk):
         k = min(chunk, samples - start)
-        eps = torch.randn((k, *mean.shape), generator=generator, dtype=mean.dtype)
-        z = mean + eps.to(mean.device) * torch.exp(0.5 * logvar)  # (k, n, latent)
-        log_px_z = _decoded_log_likelihood(model, z.reshape(k * n, -1), x, y).reshape(k, n)
-        log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
-        log_qz = log_normal(z, mean, logvar)
-        log_weights.append(log_px_z + log_pz - log_qz)
-    return torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(samples)
+        z, log_ratio = model.posterior_draws(x, y, k, generator)  # (n, k, d), (n, k)
+        log_px_z = _decoded_log_likelihood(model, z.reshape(n * k, -1), x, y).reshape(n, k)
+        log_weights.append((log_px_z + log_ratio).double())
+    return (torch.logsumexp(torch.cat(log_weights, dim=1), dim=1) - math.log(samples)).float()
 
 
 def _decoded_log_likelihood(
     model: VariationalAutoencoder, flat_z: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None
 ) -> torch.Tensor:
-    """log p(x|z) for codes ``flat_z`` laid out sample-major over the ``n`` examples of ``x``
-    (row ``r`` belongs to example ``r % n``), decoded ``DECODE_ROWS`` rows at a time."""
-    n, parts = len(x), []
+    """log p(x|z) for codes ``flat_z`` laid out example-major over the ``n`` examples of ``x``
+    (row ``r`` belongs to example ``r // k``), decoded ``DECODE_ROWS`` rows at a time."""
+    k, parts = len(flat_z) // len(x), []
     for start in range(0, len(flat_z), DECODE_ROWS):
-        rows = torch.arange(start, min(start + DECODE_ROWS, len(flat_z)), device=x.device) % n
+        rows = torch.arange(start, min(start + DECODE_ROWS, len(flat_z)), device=x.device) // k
         labels = None if y is None else y[rows]
         out = model.decode(flat_z[start : start + DECODE_ROWS], labels)
         parts.append(model.log_likelihood(out, x[rows]))
@@ -102,13 +108,14 @@ def likelihood_metrics(
     *,
     binarized: bool,
     seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """``nll_iw`` (nats per example, with its standard error over examples) on ``split``;
     ``bits_per_dim`` too when the data is binary and the likelihood Bernoulli, the only case
     where the number compares with the literature's discrete-data results."""
     generator = torch.Generator().manual_seed(seed)
     labels = split.y if model.conditional else None
-    log_px = iwae_log_likelihood(model, split.x, labels, samples, generator)
+    log_px = iwae_log_likelihood(model, split.x, labels, samples, generator, progress=progress)
     nll = -log_px.double()
     metrics: dict[str, Any] = {
         "iw_samples": samples,

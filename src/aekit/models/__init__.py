@@ -5,7 +5,19 @@ docs/articles.md says what each one is and which recipe trains it.
 """
 
 # Registration side effects: each module registers its models.
-from aekit.models import conv, conv_vae, mlp, recurrent, sparse, tied, vae  # noqa: F401
+from aekit.models import (  # noqa: F401
+    conv,
+    conv_vae,
+    flows,
+    hierarchical,
+    iwae,
+    mlp,
+    recurrent,
+    sparse,
+    tied,
+    vae,
+    vamp,
+)
 from aekit.models.base import MODELS, Autoencoder, build_model, model_params, register_model
 
 __all__ = ["MODELS", "Autoencoder", "build_model", "model_params", "register_model"]

@@ -205,6 +205,10 @@ class Autoencoder(nn.Module):
     ) -> torch.Tensor:
         raise AekitError(f"model {self.name!r} has no prior to sample from")
 
+    def check_training_set(self, examples: int) -> None:
+        """Refuse, with an ``AekitError``, a training set this model cannot be fitted to
+        (a model with learned pseudo-inputs needs at least as many examples)."""
+
     # -- shared behaviour ----------------------------------------------------------------
     def decoder_input_dim(self) -> int:
         """Width of what the decoder's first layer takes: the code, plus any conditioning."""
@@ -223,12 +227,14 @@ class Autoencoder(nn.Module):
         return self.to_data(self(x, y))
 
     def reconstruction_error(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Per-example reconstruction term, summed over all elements: BCE, or squared error."""
+        """Per-example reconstruction term, summed over an example's elements: BCE, or squared
+        error. Dimensions before the example's own are kept (several decodings per example,
+        scored against a target expanded to match)."""
         if self.recon_loss == "bce":
             err = F.binary_cross_entropy_with_logits(out, target, reduction="none")
         else:
             err = (self.to_data(out) - target).square()
-        return err.flatten(1).sum(1)
+        return err.sum(tuple(range(out.dim() - len(self.input_shape), out.dim())))
 
     def reconstruction_loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Batch mean of :meth:`reconstruction_error`, computed with one fused reduction

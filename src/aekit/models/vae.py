@@ -44,6 +44,9 @@ class VariationalAutoencoder(Autoencoder):
     variational = True
     default_reduction: ClassVar[str] = "per_example"  # nats per example: the ELBO's own scale
     schedulable: ClassVar[tuple[str, ...]] = ("kl_weight", "capacity")
+    # q(z|x) is the encoder's Gaussian and p(z) is N(0, I), so the KL has a closed form. A
+    # model with another prior or posterior sets this False and pins kl_estimator to "mc".
+    gaussian_posterior: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -80,21 +83,74 @@ class VariationalAutoencoder(Autoencoder):
         eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         return mean + eps * torch.exp(0.5 * logvar)
 
+    # -- the posterior and the prior, which the likelihood models replace -------------------
+    def posterior_draws(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        k: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``k`` reparameterised draws per example from q(z|x), shaped (n, k, code_dim), and
+        for each log p(z) - log q(z|x): the importance weight less log p(x|z).
+
+        Everything that scores a sample goes through this (the IWAE objectives, the ELBO of
+        models without a closed-form KL, the importance-weighted NLL), so a model with another
+        prior or posterior (a mixture prior, a flow, two stochastic layers) overrides it, and
+        every bound uses that model's own densities."""
+        mean, logvar = self.encode_dist(x, y)
+        z, log_q = gaussian_draws(mean, logvar, k, generator)
+        return z, self.log_prior(z) - log_q
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) over the last dimension: the standard normal."""
+        return standard_log_normal(z)
+
+    def draw_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes from the prior, on the model's device (random numbers drawn on the CPU
+        from ``generator``, so a seed gives the same codes on every device)."""
+        device = next(self.parameters()).device
+        return torch.randn(n, self.code_dim, generator=generator).to(device)
+
+    def weighted_terms(
+        self,
+        x: torch.Tensor,
+        target: torch.Tensor,
+        y: torch.Tensor | None = None,
+        k: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """For ``k`` posterior draws per example, log p(x|z) and log p(z) - log q(z|x), each
+        shaped (n, k); their sum is the log importance weight."""
+        z, log_ratio = self.posterior_draws(x, y, k, generator)
+        return self.draws_log_likelihood(z, target, y), log_ratio
+
+    def draws_log_likelihood(
+        self, z: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """log p(x|z) (n, k) for codes ``z`` shaped (n, k, code_dim), decoded in one pass."""
+        n, k = z.shape[:2]
+        labels = None if y is None else y.repeat_interleave(k)
+        out = self.decode(z.reshape(n * k, -1), labels).reshape(n, k, *self.input_shape)
+        return self.log_likelihood(out, target.unsqueeze(1).expand_as(out))
+
     def kl(self, mean: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Per-example KL(q(z|x) || N(0, I)), closed form or single-sample estimate."""
         if self.kl_estimator == "mc":
-            return log_normal(z, mean, logvar) - log_normal(
-                z, torch.zeros_like(z), torch.zeros_like(z)
-            )
+            return log_normal(z, mean, logvar) - standard_log_normal(z)
         return -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(-1)
 
     def loss_terms(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        mean, logvar = self.encode_dist(x, y)
-        z = self.reparameterize(mean, logvar)
+        if self.gaussian_posterior:
+            mean, logvar = self.encode_dist(x, y)
+            z = self.reparameterize(mean, logvar)
+            kl = self.kl(mean, logvar, z).mean()
+        else:  # one draw of the model's own posterior, scored against its own prior
+            draws, log_ratio = self.posterior_draws(x, y)
+            z, kl = draws[:, 0], -log_ratio.mean()
         recon = self.reconstruction_loss(self.decode(z, y), target)
-        kl = self.kl(mean, logvar, z).mean()
         pull = kl if self.capacity is None else (kl - self.capacity).abs()
         return {"loss": recon + self.kl_weight * pull, "recon": recon, "kl": kl}
 
@@ -106,7 +162,11 @@ class VariationalAutoencoder(Autoencoder):
         y: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Per-example ELBO in nats (one posterior sample, closed-form KL), at weight 1."""
+        """Per-example ELBO in nats at weight 1: one posterior sample, and the KL in closed
+        form where there is one."""
+        if not self.gaussian_posterior:
+            log_px, log_ratio = self.weighted_terms(x, target, y, 1, generator)
+            return (log_px + log_ratio)[:, 0]
         mean, logvar = self.encode_dist(x, y)
         z = self.reparameterize(mean, logvar, generator)
         kl = -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(-1)
@@ -116,10 +176,30 @@ class VariationalAutoencoder(Autoencoder):
     def sample(
         self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Decode ``n`` draws from the prior N(0, I)."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.code_dim, generator=generator).to(device)
-        return self.to_data(self.decode(z, y))
+        """Decode ``n`` draws from the prior."""
+        return self.to_data(self.decode(self.draw_prior(n, generator), y))
+
+
+def standard_log_normal(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) summed over the last dimension."""
+    return -0.5 * (z.square() + _LOG_2PI).sum(-1)
+
+
+def gaussian_draws(
+    mean: torch.Tensor, logvar: torch.Tensor, k: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``k`` reparameterised draws per row of N(mean, exp(logvar)), shaped (n, k, d), and
+    their log densities (n, k). The noise is drawn on the CPU from ``generator`` when one is
+    given (the same numbers on every device), else where ``mean`` lives."""
+    shape = (mean.shape[0], k, mean.shape[-1])
+    if generator is None:
+        eps = torch.randn(shape, device=mean.device, dtype=mean.dtype)
+    else:
+        eps = torch.randn(shape, generator=generator, dtype=mean.dtype).to(mean.device)
+    mean, logvar = mean.unsqueeze(1), logvar.unsqueeze(1)
+    z = mean + eps * torch.exp(0.5 * logvar)
+    log_q = -0.5 * (eps.square() + logvar + _LOG_2PI).sum(-1)
+    return z, log_q
 
 
 @register_model("vae")

@@ -494,6 +494,7 @@ def build_trainer(
     into ``run``, if given)."""
     seed_everything(config.train.seed)
     model = build_model(config.model, data.shape, data.num_classes)
+    model.check_training_set(len(data.train))
     return Trainer(
         model,
         config.train,

@@ -1,0 +1,100 @@
+"""``vae-2layer``: a VAE with two stochastic layers, the second architecture of Burda et al.
+2016 ("Importance weighted autoencoders", section 5: 784-200-200-100 then 100-100-50, tanh).
+
+Inference is bottom-up, q(z1|x) q(z2|z1); generation top-down, p(z2) p(z1|z2) p(x|z1), with
+p(z2) = N(0, I) and every conditional a diagonal Gaussian with a log-variance head. The code
+(``encode``, ``decode``, ``code_dim``) is the lower layer z1, the one the decoder reads, so
+every figure and application that decodes codes works unchanged; sampling starts at z2.
+Where it differs from the paper: the paper's Gaussians use exp-parameterised standard
+deviations; here log-variances, as in the other VAEs. The ladder-style top-down inference of
+Sonderby et al. 2016 is not implemented.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from aekit.models.base import register_model
+from aekit.models.layers import mlp
+from aekit.models.vae import VariationalAutoencoder, gaussian_draws, log_normal
+from aekit.values import PositiveInt, Sizes
+
+
+class GaussianLayer(nn.Module):
+    """An MLP from ``sizes[0]`` through ``sizes[1:]``, then mean and log-variance heads."""
+
+    def __init__(self, sizes: list[int], out: int, activation: str) -> None:
+        super().__init__()
+        self.body = mlp(sizes, activation, activation)
+        self.mean = nn.Linear(sizes[-1], out)
+        self.logvar = nn.Linear(sizes[-1], out)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.body(h)
+        return self.mean(h), self.logvar(h)
+
+
+@register_model("vae-2layer")
+class TwoLayerVAE(VariationalAutoencoder):
+    """Two stochastic layers: ``latent_dim`` (z2, the top) and ``lower_latent_dim`` (z1, the
+    code). ``hidden`` are the deterministic layers between x and z1 (mirrored in the
+    decoder), ``upper_hidden`` those between z1 and z2 (both ways). The defaults are Burda et
+    al.'s MNIST network."""
+
+    gaussian_posterior: ClassVar[bool] = False
+    fixed: ClassVar[dict[str, Any]] = {"kl_estimator": "mc"}
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        *,
+        latent_dim: PositiveInt = 50,
+        lower_latent_dim: PositiveInt = 100,
+        hidden: Sizes = (200, 200),
+        upper_hidden: Sizes = (100, 100),
+        activation: str = "tanh",
+        **base,
+    ) -> None:
+        super().__init__(input_shape, **base)
+        self.code_dim = lower_latent_dim
+        self.top_dim = latent_dim
+        self.q1 = GaussianLayer([self.input_dim, *hidden], lower_latent_dim, activation)
+        self.q2 = GaussianLayer([lower_latent_dim, *upper_hidden], latent_dim, activation)
+        self.p1 = GaussianLayer([latent_dim, *upper_hidden[::-1]], lower_latent_dim, activation)
+        self.decoder = mlp([lower_latent_dim, *hidden[::-1], self.input_dim], activation, None)
+
+    def encode_dist(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z1|x), the lower layer's posterior."""
+        return self.q1(x.flatten(1))
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(z).reshape(-1, *self.input_shape)
+
+    def posterior_draws(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        k: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """z1 ~ q(z1|x), z2 ~ q(z2|z1); the ratio is
+        log p(z2) + log p(z1|z2) - log q(z1|x) - log q(z2|z1)."""
+        z1, log_q1 = gaussian_draws(*self.encode_dist(x), k, generator)
+        n = len(x)
+        mean2, logvar2 = self.q2(z1.reshape(n * k, -1))
+        z2, log_q2 = gaussian_draws(mean2, logvar2, 1, generator)
+        z2, log_q2 = z2.reshape(n, k, -1), log_q2.reshape(n, k)
+        mean1, logvar1 = self.p1(z2)
+        log_p = self.log_prior(z2) + log_normal(z1, mean1, logvar1)
+        return z1, log_p - log_q1 - log_q2
+
+    def draw_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z2 ~ N(0, I), then z1 ~ p(z1|z2): codes of the lower layer."""
+        device = next(self.parameters()).device
+        z2 = torch.randn(n, self.top_dim, generator=generator).to(device)
+        return gaussian_draws(*self.p1(z2), 1, generator)[0][:, 0]
