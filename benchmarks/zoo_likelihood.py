@@ -95,7 +95,12 @@ def protocol(args: argparse.Namespace) -> None:
         config = RunConfig.from_dict(
             {
                 "model": model_spec(name),
-                "data": {"dataset": "mnist", "data_dir": args.data_dir, "binarize": "dynamic"},
+                "data": {
+                    "dataset": "mnist",
+                    "data_dir": args.data_dir,
+                    "binarize": "dynamic",
+                    "limit": args.limit,
+                },
                 "train": {"epochs": args.epochs, "batch_size": 100, "lr": 1e-3, "seed": 0},
             }
         )
@@ -154,39 +159,23 @@ AEKIT_OPTIONS = {  # the same objective settings in aekit's names
 def side_data_config(args: argparse.Namespace):
     from aekit.config import DataConfig
 
-    return DataConfig(dataset="mnist", data_dir=args.data_dir, binarize="static")
+    return DataConfig(dataset="mnist", data_dir=args.data_dir, binarize="static", limit=args.limit)
+
+
+def data_options(args: argparse.Namespace) -> list[str]:
+    """The command-line options that name the data (the same for both processes)."""
+    return ["--data-dir", args.data_dir, *(["--limit", str(args.limit)] if args.limit else [])]
 
 
 def aekit_side(args: argparse.Namespace, name: str, out: Path) -> float:
     """Train with ``aekit train`` as a user would; whole-process seconds."""
     spec = {"name": name, **BURDA_ONE_LAYER, **AEKIT_OPTIONS[name]}
     sets = [f"model.{key}={json.dumps(value)}" for key, value in spec.items() if key != "name"]
-    command = [
-        args.aekit,
-        "-m",
-        "aekit",
-        "train",
-        "--model",
-        name,
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        args.data_dir,
-        "--binarize",
-        "static",
-        "--epochs",
-        str(args.epochs),
-        "--batch-size",
-        "100",
-        "--lr",
-        "1e-3",
-        "--seed",
-        "0",
-        "--quiet",
-        "--no-progress-gif",
-        "--out",
-        str(out),
-    ]
+    command = [args.aekit, "-m", "aekit", "train", "--model", name, "--dataset", "mnist"]
+    command += ["--out", str(out)]
+    command += [*data_options(args), "--binarize", "static", "--epochs", str(args.epochs)]
+    command += ["--batch-size", "100", "--lr", "1e-3", "--seed", "0", "--quiet"]
+    command += ["--no-progress-gif"]
     for item in sets:
         command += ["--set", item]
     start = time.perf_counter()
@@ -196,19 +185,8 @@ def aekit_side(args: argparse.Namespace, name: str, out: Path) -> float:
 
 def pythae_side(args: argparse.Namespace, name: str, out: Path) -> float:
     """Train with pythae's pipeline in a process of its own; whole-process seconds."""
-    command = [
-        sys.executable,
-        __file__,
-        "pythae-train",
-        "--model",
-        name,
-        "--data-dir",
-        args.data_dir,
-        "--epochs",
-        str(args.epochs),
-        "--weights",
-        str(out),
-    ]
+    command = [sys.executable, __file__, "pythae-train", "--model", name, "--weights", str(out)]
+    command += [*data_options(args), "--epochs", str(args.epochs)]
     start = time.perf_counter()
     subprocess.run(command, check=True)
     return time.perf_counter() - start
@@ -417,6 +395,7 @@ def main() -> None:
         p = sub.add_parser(part)
         p.add_argument("--data-dir", default=os.environ.get("AEKIT_DATA_DIR"))
         p.add_argument("--epochs", type=int, default=5)
+        p.add_argument("--limit", type=int, help="train on the first N digits only (a smoke test)")
         if part == "pythae-train":
             p.add_argument("--model", required=True, choices=sorted(PYTHAE))
             p.add_argument("--weights", type=Path, required=True)
