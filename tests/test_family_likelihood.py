@@ -11,6 +11,7 @@ import sys
 import pytest
 import torch
 
+from aekit.errors import AekitError
 from aekit.evaluation.likelihood import iwae_log_likelihood
 from aekit.models import build_model
 from aekit.models.flows import InverseAutoregressiveFlow, PlanarFlow
@@ -29,6 +30,7 @@ LIKELIHOOD_MODELS = {
     "vae-iaf": {**SMALL, "made_hidden": [16, 16]},
     "vae-2layer": {"latent_dim": 2, "lower_latent_dim": 4, "hidden": [32], "upper_hidden": [8]},
 }
+LADDER = {**LIKELIHOOD_MODELS["vae-2layer"], "inference": "ladder"}
 
 
 def model(name: str, seed: int = 0, **options):
@@ -52,22 +54,22 @@ def mean_bounds(m, x: torch.Tensor, k: int, repeats: int) -> torch.Tensor:
     )
 
 
-@pytest.mark.parametrize("name", ["iwae", "vae-2layer", "vamp", "vae-iaf"])
+@pytest.mark.parametrize("name", ["iwae", "vae-2layer", "ladder", "vamp", "vae-iaf"])
 def test_the_importance_weighted_bound_rises_with_k(name, digits):
     """Burda et al. 2016, theorem 1: E[L_k] <= E[L_m] for k <= m, on a fixed model (compared
     example by example, so the spread between examples does not hide the gain)."""
-    m = model(name).eval()
+    m = (model("vae-2layer", **LADDER) if name == "ladder" else model(name)).eval()
     bounds = [mean_bounds(m, digits, k, repeats=8) for k in (1, 8, 64)]
     for low, high in itertools.pairwise(bounds):
         gain = high - low
         assert gain.mean() > 3 * gain.std() / math.sqrt(len(gain)), gain
 
 
-@pytest.mark.parametrize("name", sorted(LIKELIHOOD_MODELS))
+@pytest.mark.parametrize("name", [*sorted(LIKELIHOOD_MODELS), "ladder"])
 def test_nll_estimate_is_below_the_negative_elbo(name, digits):
     """The importance-weighted estimate is a tighter bound than the ELBO, for every model
     with its own prior and posterior (the ELBO averaged over draws to remove its noise)."""
-    m = model(name).eval()
+    m = (model("vae-2layer", **LADDER) if name == "ladder" else model(name)).eval()
     generator = torch.Generator().manual_seed(1)
     elbo = torch.stack([m.elbo(digits, digits, generator=generator) for _ in range(20)]).mean(0)
     nll = -iwae_log_likelihood(m, digits, None, 200, generator)
@@ -222,12 +224,6 @@ def test_two_layer_ratio_is_the_sum_of_its_four_densities(digits):
     with torch.no_grad():
         z1, ratio = m.posterior_draws(x, None, 3, generator)
         mean1, logvar1 = m.encode_dist(x)
-
-        def normal(mean, logvar):
-            return torch.distributions.Independent(
-                torch.distributions.Normal(mean, (0.5 * logvar).exp()), 1
-            )
-
         log_q1 = normal(mean1.unsqueeze(1), logvar1.unsqueeze(1)).log_prob(z1)
         # z2 was drawn after z1 from the same generator: draw it again the same way
         generator = torch.Generator().manual_seed(2)
@@ -285,3 +281,67 @@ def test_options_that_do_not_fit_the_model_give_one_line(args, message, tmp_path
     assert proc.returncode != 0 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("aekit: error: ") and message in lines[0], lines[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_figures_draw_random_codes_from_the_models_own_prior():
+    """Traversals and the progress GIF start from Run.draw_codes: for a model whose prior is
+    not N(0, I) (here z1's prior is p(z1|z2) p(z2)) those must be the model's own draws."""
+    from aekit.config import RunConfig
+    from aekit.runs.directory import Run
+
+    m = model("vae-2layer").eval()
+    run = Run(None, RunConfig.from_dict({"model": {"name": "vae-2layer"}}), history=[])
+    run.model = m
+    codes = run.draw_codes(5, torch.Generator().manual_seed(0))
+    assert torch.equal(codes, m.draw_prior(5, torch.Generator().manual_seed(0)))
+    assert not torch.equal(
+        codes, torch.randn(5, m.code_dim, generator=torch.Generator().manual_seed(0))
+    )
+
+
+def test_a_pinned_option_may_be_restated_in_any_spelling():
+    """``--set model.kl_weight=1`` arrives as the string "1": the same value as the pinned 1.0."""
+    assert build_model({"name": "iwae", "kl_weight": "1", **SMALL}, SHAPE).kl_weight == 1.0
+    with pytest.raises(AekitError, match=r"always uses kl_weight 1\.0"):
+        build_model({"name": "iwae", "kl_weight": "0.5", **SMALL}, SHAPE)
+
+
+def normal(mean: torch.Tensor, logvar: torch.Tensor):
+    return torch.distributions.Independent(
+        torch.distributions.Normal(mean, (0.5 * logvar).exp()), 1
+    )
+
+
+def test_ladder_ratio_is_the_sum_of_its_four_densities(digits):
+    """Top-down: z2 ~ q(z2|x) first, then z1 ~ q(z1|z2, x), the precision-weighted product of
+    z1's bottom-up estimate and p(z1|z2); the ratio scores both against the generative model."""
+    m = model("vae-2layer", **LADDER).eval()
+    x, generator = digits[:5], torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        z1, ratio = m.posterior_draws(x, None, 3, generator)
+        generator = torch.Generator().manual_seed(2)
+        mean1, logvar1 = m.q1(x.flatten(1))
+        mean2, logvar2 = m.q2(mean1)
+        eps2 = torch.randn((5, 3, 2), generator=generator)
+        z2 = mean2.unsqueeze(1) + eps2 * (0.5 * logvar2.unsqueeze(1)).exp()
+        p_mean, p_logvar = m.p1(z2)
+        precision = (-logvar1).exp().unsqueeze(1) + (-p_logvar).exp()
+        q_mean = mean1.unsqueeze(1) * (-logvar1).exp().unsqueeze(1) + p_mean * (-p_logvar).exp()
+        q_mean = q_mean / precision
+        log_q1 = normal(q_mean, -precision.log()).log_prob(z1)
+        log_q2 = normal(mean2.unsqueeze(1), logvar2.unsqueeze(1)).log_prob(z2)
+        log_p = normal(torch.zeros_like(z2), torch.zeros_like(z2)).log_prob(z2)
+        log_p = log_p + normal(p_mean, p_logvar).log_prob(z1)
+    assert torch.allclose(ratio, log_p - log_q1 - log_q2, atol=1e-3)
+
+
+def test_combined_gaussian_is_the_normalised_product():
+    """N(z; a) N(z; b) is proportional to N(z; combined): their log-ratio is flat in z."""
+    from aekit.models.hierarchical import TwoLayerVAE
+
+    a, b = (torch.tensor([0.3]), torch.tensor([0.5])), (torch.tensor([-1.0]), torch.tensor([-0.7]))
+    mean, logvar = TwoLayerVAE._combined(a, b)
+    z = torch.linspace(-3, 3, 7).reshape(-1, 1)
+    product = normal(*a).log_prob(z) + normal(*b).log_prob(z)
+    difference = product - normal(mean, logvar).log_prob(z)
+    assert torch.allclose(difference, difference[0].expand_as(difference), atol=1e-5)

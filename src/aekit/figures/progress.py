@@ -1,7 +1,9 @@
 """The progress GIF (S17): the same 16 codes decoded after every epoch, one frame each.
 
-Generative models decode 16 fixed draws from the prior, seeded, so every frame shows the same
-points of the code space. A plain autoencoder's code space has no fixed distribution: it moves
+Generative models decode 16 draws from their prior made from the same random numbers every
+epoch, so every frame shows the same points of the code space (the same codes, for a fixed
+prior such as N(0, I); a learned prior, such as the VampPrior, maps them through its current
+state). A plain autoencoder's code space has no fixed distribution: it moves
 and rescales while training, so fixed code vectors would land somewhere different every epoch.
 For those models the frames show the reconstructions of 16 fixed test inputs instead, which
 shows the same thing the article's GIF shows: the decoder sharpening, epoch by epoch.
@@ -46,7 +48,7 @@ class ProgressGif:
     def __init__(self, enabled: bool | None = None, seed: int = 0) -> None:
         self.enabled = enabled
         self.seed = seed
-        self.codes: torch.Tensor | None = None
+        self.prior = False  # decode prior draws (generative models), else reconstructions
         self.inputs: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
     def on_train_begin(self, trainer) -> None:
@@ -75,21 +77,22 @@ class ProgressGif:
     # -- internals ----------------------------------------------------------------------
     def _fix_points(self, trainer) -> None:
         model = trainer.model
-        generator = torch.Generator().manual_seed(self.seed)
         if model.generative:
-            self.codes = torch.randn(FRAMES, model.code_dim, generator=generator)
+            self.prior = True
             return
         test = trainer.run.data.test.subset(FRAMES)
         self.inputs = (test.x, test.y)
 
     def _decoded(self, model) -> torch.Tensor:
-        if self.codes is not None:
+        if self.prior:
+            with torch.no_grad():
+                codes = model.eval().draw_prior(FRAMES, torch.Generator().manual_seed(self.seed))
             labels = torch.arange(FRAMES) % model.num_classes if model.conditional else None
-            return inference.decode(model, self.codes, labels)
+            return inference.decode(model, codes, labels)
         return inference.reconstruct(model, *self.inputs)
 
     def _draw(self, trainer, epoch: int) -> None:
-        what = "16 fixed prior draws" if self.codes is not None else "16 test reconstructions"
+        what = "16 fixed prior draws" if self.prior else "16 test reconstructions"
         fig = example_grid(
             self._decoded(trainer.model),
             4,

@@ -63,6 +63,11 @@ class Option:
 def model_options(cls: type[Autoencoder]) -> dict[str, Option]:
     """The options a model class accepts (constructor keywords along its bases, re-defaulted
     by ``defaults``), without the ones it pins (``fixed``)."""
+    return {name: option for name, option in _all_options(cls).items() if name not in cls.fixed}
+
+
+def _all_options(cls: type[Autoencoder]) -> dict[str, Option]:
+    """Every constructor keyword along the bases, pinned ones included."""
     options: dict[str, Option] = {}
     for klass in reversed(cls.__mro__):
         if klass in (object, nn.Module) or "__init__" not in vars(klass):
@@ -74,7 +79,7 @@ def model_options(cls: type[Autoencoder]) -> dict[str, Option]:
     for klass in reversed(cls.__mro__):
         for name, default in vars(klass).get("defaults", {}).items():
             options[name] = Option(default, options[name].hint)
-    return {name: option for name, option in options.items() if name not in cls.fixed}
+    return options
 
 
 def model_params(cls: type[Autoencoder]) -> dict[str, Any]:
@@ -86,8 +91,9 @@ def _resolve_options(cls: type[Autoencoder], given: dict[str, Any]) -> dict[str,
     """Every option's value for a new ``cls``: given ones converted and checked, the rest
     defaulted; a pinned option may be restated but not changed."""
     where = f"model {cls.name!r}"
-    for key in given.keys() & cls.fixed.keys():
-        if given[key] != cls.fixed[key]:
+    hints = _all_options(cls)
+    for key in given.keys() & cls.fixed.keys():  # restating a pinned value is fine
+        if convert(given[key], hints[key].hint, key, where) != cls.fixed[key]:
             raise AekitError(f"{where} always uses {key} {cls.fixed[key]!r}, not {given[key]!r}")
     options = model_options(cls)
     unknown = set(given) - set(options) - set(cls.fixed)

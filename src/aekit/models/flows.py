@@ -146,9 +146,10 @@ class FlowPosterior(MLPVAE):
 
 @register_model("vae-planar")
 class PlanarVAE(FlowPosterior):
-    """Rezende & Mohamed's planar flow of ``flow_length`` steps (they report 10 to 80 on
-    MNIST). Where it differs: the paper anneals the KL's weight, available here as a schedule
-    of ``kl_weight``."""
+    """MLP VAE whose posterior passes through planar flows (Rezende & Mohamed 2015).
+
+    ``flow_length`` steps (the paper reports 10 to 80 on MNIST). Where it differs: the paper
+    anneals the KL's weight, available here as a schedule of ``kl_weight``."""
 
     def __init__(
         self, input_shape: tuple[int, ...], *, flow_length: PositiveInt = 10, **kwargs
@@ -159,8 +160,10 @@ class PlanarVAE(FlowPosterior):
 
 @register_model("vae-iaf")
 class IAFVAE(FlowPosterior):
-    """Kingma et al.'s inverse autoregressive flow: ``flow_length`` MADE steps with
-    ``made_hidden`` hidden units each, conditioned on the encoder's last hidden layer.
+    """MLP VAE whose posterior passes through an inverse autoregressive flow (Kingma 2016).
+
+    ``flow_length`` MADE steps with ``made_hidden`` hidden units each, conditioned on the
+    encoder's last hidden layer.
     Where it differs: the paper's MNIST model is convolutional (ResNet blocks) with ELU MADEs
     of two hidden layers; here the encoder is the MLP of ``vae``."""
 

@@ -5,9 +5,16 @@ Inference is bottom-up, q(z1|x) q(z2|z1); generation top-down, p(z2) p(z1|z2) p(
 p(z2) = N(0, I) and every conditional a diagonal Gaussian with a log-variance head. The code
 (``encode``, ``decode``, ``code_dim``) is the lower layer z1, the one the decoder reads, so
 every figure and application that decodes codes works unchanged; sampling starts at z2.
-Where it differs from the paper: the paper's Gaussians use exp-parameterised standard
-deviations; here log-variances, as in the other VAEs. The ladder-style top-down inference of
-Sonderby et al. 2016 is not implemented.
+``inference: ladder`` is the top-down inference of the ladder VAE (Sonderby et al. 2016,
+"Ladder variational autoencoders"): a bottom-up pass gives Gaussian estimates for both layers
+(z2's from z1's estimate), z2 is drawn from its estimate, and q(z1|z2, x) combines z1's
+bottom-up estimate with the generative p(z1|z2) by precision weighting, so inference and
+generation share p(z1|z2).
+
+Where it differs from the papers: the Gaussians use log-variances, as in the other VAEs
+(Burda et al. exp-parameterise standard deviations; Sonderby et al. a softplus), and the
+ladder has neither batch normalisation nor its built-in KL warm-up (a schedule of
+``kl_weight`` gives the warm-up).
 """
 
 from __future__ import annotations
@@ -17,10 +24,13 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from aekit.errors import unknown_choice
 from aekit.models.base import register_model
 from aekit.models.layers import mlp
 from aekit.models.vae import VariationalAutoencoder, gaussian_draws, log_normal
 from aekit.values import PositiveInt, Sizes
+
+INFERENCE = ("bottom-up", "ladder")
 
 
 class GaussianLayer(nn.Module):
@@ -39,10 +49,12 @@ class GaussianLayer(nn.Module):
 
 @register_model("vae-2layer")
 class TwoLayerVAE(VariationalAutoencoder):
-    """Two stochastic layers: ``latent_dim`` (z2, the top) and ``lower_latent_dim`` (z1, the
-    code). ``hidden`` are the deterministic layers between x and z1 (mirrored in the
-    decoder), ``upper_hidden`` those between z1 and z2 (both ways). The defaults are Burda et
-    al.'s MNIST network."""
+    """VAE with two stochastic layers, z1 (the code) under z2 (Burda et al. 2016).
+
+    ``latent_dim`` is the size of z2, the top; ``lower_latent_dim`` that of z1, the code.
+    ``hidden`` are the deterministic layers between x and z1 (mirrored in the decoder),
+    ``upper_hidden`` those between z1 and z2 (both ways). The defaults are Burda et al.'s
+    MNIST network."""
 
     gaussian_posterior: ClassVar[bool] = False
     fixed: ClassVar[dict[str, Any]] = {"kl_estimator": "mc"}
@@ -56,9 +68,13 @@ class TwoLayerVAE(VariationalAutoencoder):
         hidden: Sizes = (200, 200),
         upper_hidden: Sizes = (100, 100),
         activation: str = "tanh",
+        inference: str = "bottom-up",
         **base,
     ) -> None:
+        if inference not in INFERENCE:
+            raise unknown_choice("inference", inference, INFERENCE)
         super().__init__(input_shape, **base)
+        self.inference = inference
         self.code_dim = lower_latent_dim
         self.top_dim = latent_dim
         self.q1 = GaussianLayer([self.input_dim, *hidden], lower_latent_dim, activation)
@@ -69,8 +85,11 @@ class TwoLayerVAE(VariationalAutoencoder):
     def encode_dist(
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z1|x), the lower layer's posterior."""
-        return self.q1(x.flatten(1))
+        """q(z1|x), the lower layer's posterior (for the ladder, at z2's bottom-up mean)."""
+        if self.inference == "bottom-up":
+            return self.q1(x.flatten(1))
+        estimate1, estimate2 = self._bottom_up(x)
+        return self._combined(estimate1, self.p1(estimate2[0]))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.decoder(z).reshape(-1, *self.input_shape)
@@ -82,8 +101,10 @@ class TwoLayerVAE(VariationalAutoencoder):
         k: int = 1,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """z1 ~ q(z1|x), z2 ~ q(z2|z1); the ratio is
-        log p(z2) + log p(z1|z2) - log q(z1|x) - log q(z2|z1)."""
+        """Bottom-up: z1 ~ q(z1|x), z2 ~ q(z2|z1); ladder: z2 ~ q(z2|x), z1 ~ q(z1|z2, x). The
+        ratio is log p(z2) + log p(z1|z2) - log q(z1|.) - log q(z2|.)."""
+        if self.inference == "ladder":
+            return self._ladder_draws(x, k, generator)
         z1, log_q1 = gaussian_draws(*self.encode_dist(x), k, generator)
         n = len(x)
         mean2, logvar2 = self.q2(z1.reshape(n * k, -1))
@@ -91,6 +112,37 @@ class TwoLayerVAE(VariationalAutoencoder):
         z2, log_q2 = z2.reshape(n, k, -1), log_q2.reshape(n, k)
         mean1, logvar1 = self.p1(z2)
         log_p = self.log_prior(z2) + log_normal(z1, mean1, logvar1)
+        return z1, log_p - log_q1 - log_q2
+
+    def _bottom_up(self, x: torch.Tensor) -> tuple[tuple, tuple]:
+        """The ladder's bottom-up Gaussian estimates of z1 (from x) and z2 (from z1's mean)."""
+        estimate1 = self.q1(x.flatten(1))
+        return estimate1, self.q2(estimate1[0])
+
+    @staticmethod
+    def _combined(estimate: tuple, prior: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        """The product of two Gaussians, renormalised: precisions add, means are averaged
+        with precision weights (Sonderby et al.'s equations 18-19), in log-variances."""
+        (mean_a, logvar_a), (mean_b, logvar_b) = estimate, prior
+        logvar = -torch.logaddexp(-logvar_a, -logvar_b)
+        mean = mean_a * torch.exp(logvar - logvar_a) + mean_b * torch.exp(logvar - logvar_b)
+        return mean, logvar
+
+    def _ladder_draws(
+        self, x: torch.Tensor, k: int, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        (mean1, logvar1), (mean2, logvar2) = self._bottom_up(x)
+        z2, log_q2 = gaussian_draws(mean2, logvar2, k, generator)  # (n, k, top)
+        p_mean, p_logvar = self.p1(z2)
+        mean, logvar = self._combined(
+            (mean1.unsqueeze(1), logvar1.unsqueeze(1)), (p_mean, p_logvar)
+        )
+        n = len(x)
+        z1, log_q1 = gaussian_draws(
+            mean.reshape(n * k, -1), logvar.reshape(n * k, -1), 1, generator
+        )
+        z1, log_q1 = z1.reshape(n, k, -1), log_q1.reshape(n, k)
+        log_p = self.log_prior(z2) + log_normal(z1, p_mean, p_logvar)
         return z1, log_p - log_q1 - log_q2
 
     def draw_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -143,8 +143,10 @@ class CombinedImportanceWeighted(ImportanceWeighted):
 
 @register_model("iwae")
 class IWAE(ImportanceWeighted, MLPVAE):
-    """The MLP VAE trained on the IWAE bound. Burda et al.'s one-stochastic-layer network is
-    ``hidden: [200, 200]``, ``latent_dim: 50``, ``activation: tanh``."""
+    """The MLP VAE trained on the importance-weighted bound of k draws (Burda et al. 2016).
+
+    Burda et al.'s one-stochastic-layer network is ``hidden: [200, 200]``, ``latent_dim: 50``,
+    ``activation: tanh``."""
 
 
 @register_model("conv-iwae")
@@ -154,22 +156,26 @@ class ConvIWAE(ImportanceWeighted, ConvVAE):
 
 @register_model("iwae-2layer")
 class TwoLayerIWAE(ImportanceWeighted, TwoLayerVAE):
-    """Burda et al.'s two-stochastic-layer network trained on the IWAE bound (their best
-    MNIST result: 82.90 nats at K = 50)."""
+    """``vae-2layer`` trained on the importance-weighted bound (Burda et al. 2016).
+
+    Their best MNIST result: 82.90 nats at K = 50."""
 
 
 @register_model("miwae")
 class MIWAE(MultiplyImportanceWeighted, MLPVAE):
-    """The MLP VAE trained on the MIWAE(M, K) bound; Rainforth et al. use M = K = 8."""
+    """The MLP VAE trained on the MIWAE(M, K) bound (Rainforth et al. 2018; M = K = 8)."""
 
 
 @register_model("piwae")
 class PIWAE(PartiallyImportanceWeighted, MLPVAE):
-    """The MLP VAE trained with PIWAE(M, K); Rainforth et al. use M = K = 8."""
+    """The MLP VAE trained with PIWAE(M, K) (Rainforth et al. 2018; M = K = 8).
+
+    Its step computes a second gradient inside the loss, which ``--compile`` cannot trace: it
+    trains eagerly then, saying so."""
 
 
 @register_model("ciwae")
 class CIWAE(CombinedImportanceWeighted, MLPVAE):
-    """The MLP VAE trained on the CIWAE bound; Rainforth et al. use K = 64, beta = 0.5."""
+    """The MLP VAE trained on the CIWAE bound (Rainforth et al. 2018; K = 64, beta = 0.5)."""
 
     defaults: ClassVar[dict[str, Any]] = {"k": 64}

@@ -88,7 +88,7 @@ class VampPrior:
 
 @register_model("vamp")
 class VampVAE(VampPrior, MLPVAE):
-    """The MLP VAE with a VampPrior."""
+    """The MLP VAE with a VampPrior (Tomczak & Welling 2018)."""
 
 
 @register_model("conv-vamp")

@@ -314,9 +314,11 @@ class Run:
         return self.code_box
 
     def draw_codes(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Random codes: from the prior N(0, I) for generative models, else uniform in the box."""
+        """Random codes: from the model's prior for generative models, else uniform in the
+        box of the training codes."""
         if self.model.generative:
-            return torch.randn(n, self.model.code_dim, generator=generator)
+            with torch.no_grad():
+                return self.model.eval().draw_prior(n, generator).cpu()
         low, high = self.code_box
         return low + (high - low) * torch.rand(n, self.model.code_dim, generator=generator)
 
