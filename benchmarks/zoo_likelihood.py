@@ -45,26 +45,26 @@ import torch
 BURDA_ONE_LAYER = {"latent_dim": 50, "hidden": [200, 200], "activation": "tanh"}
 BURDA_TWO_LAYERS = {"latent_dim": 50, "lower_latent_dim": 100, "hidden": [200, 200]}
 
-# aekit model -> (options, what the literature reports: nats, source)
+# entry -> (aekit model, its options, what the literature reports: nats, source)
 PROTOCOL = {
-    "vae": ({}, "86.76 (Burda et al. 2016, k=1)"),
-    "iwae": ({"k": 5}, "85.54 (Burda et al., k=5)"),
-    "iwae-k50": ({"k": 50}, "84.78 (Burda et al., k=50)"),
-    "miwae": ({"m": 8, "k": 8}, "85.09 (pythae's table)"),
-    "piwae": ({"m": 8, "k": 8}, "84.58 (pythae's table)"),
-    "ciwae": ({"k": 64, "beta": 0.5}, "84.74 (pythae's table)"),
-    "vamp": ({"pseudo_inputs": 500}, "85.79 (pythae's table)"),
-    "vae-planar": ({"flow_length": 10}, "-"),
-    "vae-iaf": ({"flow_length": 2}, "-"),
-    "vae-2layer": ({}, "85.33 (Burda et al., 2 layers, k=1)"),
-    "iwae-2layer": ({"k": 5}, "83.89 (Burda et al., 2 layers, k=5)"),
+    "vae": ("vae", {}, "86.76 (Burda et al. 2016, k=1)"),
+    "iwae": ("iwae", {"k": 5}, "85.54 (Burda et al., k=5)"),
+    "iwae-k50": ("iwae", {"k": 50}, "84.78 (Burda et al., k=50)"),
+    "miwae": ("miwae", {"m": 8, "k": 8}, "85.09 (pythae's table)"),
+    "piwae": ("piwae", {"m": 8, "k": 8}, "84.58 (pythae's table)"),
+    "ciwae": ("ciwae", {"k": 64, "beta": 0.5}, "84.74 (pythae's table)"),
+    "vamp": ("vamp", {"pseudo_inputs": 500}, "85.79 (pythae's table)"),
+    "vae-planar": ("vae-planar", {"flow_length": 10}, "-"),
+    "vae-iaf": ("vae-iaf", {"flow_length": 2}, "-"),
+    "vae-2layer": ("vae-2layer", {}, "85.33 (Burda et al., 2 layers, k=1)"),
+    "ladder-2layer": ("vae-2layer", {"inference": "ladder"}, "-"),
+    "iwae-2layer": ("iwae-2layer", {"k": 5}, "83.89 (Burda et al., 2 layers, k=5)"),
 }
 
 
-def model_spec(name: str) -> dict:
-    """The aekit model config of a protocol entry (``iwae-k50`` is ``iwae`` with k=50)."""
-    options, _ = PROTOCOL[name]
-    model = "iwae" if name == "iwae-k50" else name
+def model_spec(entry: str) -> dict:
+    """The aekit model config of a protocol entry."""
+    model, options, _ = PROTOCOL[entry]
     network = BURDA_TWO_LAYERS if model.endswith("2layer") else BURDA_ONE_LAYER
     return {"name": model, **network, **options}
 
@@ -125,7 +125,7 @@ def protocol(args: argparse.Namespace) -> None:
                 "iw_samples": args.iw_samples,
                 "iw_examples": len(test),
                 "iw_s": round(iw_seconds, 1),
-                "literature": PROTOCOL[name][1],
+                "literature": PROTOCOL[name][2],
                 "threads": torch.get_num_threads(),
                 "machine": platform.processor() or platform.machine(),
             },
@@ -366,7 +366,7 @@ def table(path: Path) -> None:
             options = {
                 k: v
                 for k, v in r["spec"].items()
-                if k in ("k", "m", "beta", "pseudo_inputs", "flow_length")
+                if k in ("k", "m", "beta", "pseudo_inputs", "flow_length", "inference")
             }
             print(
                 f"| `{r['model']}` | {options or '-'} | {r['epochs']} | "

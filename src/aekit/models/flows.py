@@ -28,8 +28,10 @@ class PlanarFlow(nn.Module):
     """T planar steps f(z) = z + u' tanh(w.z + b), with u, w, b read from h per example.
 
     u' = u + (softplus(w.u) - 1 - w.u) w / |w|^2 keeps w.u' >= -1, the condition for f to be
-    invertible (Rezende & Mohamed, appendix A.1); log |det df/dz| = log |1 + u'.psi(z)| with
-    psi(z) = (1 - tanh^2(w.z + b)) w."""
+    invertible (Rezende & Mohamed, appendix A.1), and log |det df/dz| = log(1 + (1 - a^2)
+    w.u') with a = tanh(w.z + b). Since w.u' = softplus(w.u) - 1 exactly, that is
+    log(a^2 + (1 - a^2) softplus(w.u)), computed in this form, which stays positive where
+    the sum 1 + (1 - a^2) w.u' would cancel to zero."""
 
     def __init__(self, dim: int, context: int, length: int) -> None:
         super().__init__()
@@ -45,12 +47,13 @@ class PlanarFlow(nn.Module):
         for t in range(self.length):
             u, w, b = params[:, t, :d], params[:, t, d : 2 * d], params[:, t, 2 * d :]
             wu = (w * u).sum(1, keepdim=True)
-            u = u + (F.softplus(wu) - 1 - wu) * w / w.square().sum(1, keepdim=True)
+            norm = w.square().sum(1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
+            u = u + (F.softplus(wu) - 1 - wu) * w / norm
             u, w = u.unsqueeze(1), w.unsqueeze(1)  # broadcast over the k draws
-            activation = torch.tanh((z * w).sum(-1, keepdim=True) + b.unsqueeze(1))
-            z = z + u * activation
-            psi_u = (1 - activation.square()).squeeze(-1) * (w * u).sum(-1)
-            log_det = log_det + torch.log1p(psi_u)  # psi_u > -1 by the constraint on u'
+            a = torch.tanh((z * w).sum(-1, keepdim=True) + b.unsqueeze(1))
+            z = z + u * a
+            a2 = a.square().squeeze(-1)
+            log_det = log_det + torch.log(a2 + (1 - a2) * F.softplus(wu))
         return z, log_det
 
 
@@ -67,7 +70,9 @@ class MaskedLinear(nn.Linear):
 
 class MADE(nn.Module):
     """An autoregressive network (Germain et al. 2015): outputs m_i and s_i depend on inputs
-    z_1..z_{i-1} only, through masked hidden layers that also see the context h unmasked."""
+    z_1..z_{i-1} only, through masked hidden layers. The context h reaches the first hidden
+    layer and the outputs unmasked (it does not depend on z), so even the first coordinate's
+    m_1 and s_1 differ from example to example."""
 
     def __init__(self, dim: int, context: int, hidden: list[int]) -> None:
         super().__init__()
@@ -81,12 +86,13 @@ class MADE(nn.Module):
         self.context = nn.Linear(context, hidden[0])
         out_mask = (degrees[0][:, None] > degrees[-1][None, :]).float()
         self.out = MaskedLinear(torch.cat([out_mask, out_mask]))
+        self.context_out = nn.Linear(context, 2 * dim)
 
     def forward(self, z: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a = F.elu(self.hidden[0](z) + self.context(h).unsqueeze(1))
         for layer in self.hidden[1:]:
             a = F.elu(layer(a))
-        m, s = self.out(a).chunk(2, dim=-1)
+        m, s = (self.out(a) + self.context_out(h).unsqueeze(1)).chunk(2, dim=-1)
         return m, s
 
 

@@ -14,7 +14,8 @@ generation share p(z1|z2).
 Where it differs from the papers: the Gaussians use log-variances, as in the other VAEs
 (Burda et al. exp-parameterise standard deviations; Sonderby et al. a softplus), and the
 ladder has neither batch normalisation nor its built-in KL warm-up (a schedule of
-``kl_weight`` gives the warm-up).
+``kl_weight`` gives the warm-up), and its bottom-up estimate of z2 is computed from z1's
+estimated mean rather than from the deterministic features below it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ from torch import nn
 from aekit.errors import unknown_choice
 from aekit.models.base import register_model
 from aekit.models.layers import mlp
-from aekit.models.vae import VariationalAutoencoder, gaussian_draws, log_normal
+from aekit.models.vae import (
+    VariationalAutoencoder,
+    gaussian_draws,
+    log_normal,
+    standard_noise,
+)
 from aekit.values import PositiveInt, Sizes
 
 INFERENCE = ("bottom-up", "ladder")
@@ -147,6 +153,5 @@ class TwoLayerVAE(VariationalAutoencoder):
 
     def draw_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z2 ~ N(0, I), then z1 ~ p(z1|z2): codes of the lower layer."""
-        device = next(self.parameters()).device
-        z2 = torch.randn(n, self.top_dim, generator=generator).to(device)
+        z2 = standard_noise((n, self.top_dim), generator, next(self.parameters()).device)
         return gaussian_draws(*self.p1(z2), 1, generator)[0][:, 0]

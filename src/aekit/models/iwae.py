@@ -4,9 +4,10 @@ Rainforth et al. 2018, "Tighter variational bounds are not necessarily better": 
 
 Each is a mixin listed before a VAE class: it replaces the ELBO by a bound computed from K
 draws of the model's own posterior, log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x)
-(``weighted_terms``), so it works with any posterior and prior. With K = 1 every bound is the
-ELBO. The terms logged beside the loss are the single-sample ELBO's parts averaged over the K
-draws (``recon``, ``kl``), so ``val_elbo`` compares with a plain VAE's.
+(``weighted_terms``), so IWAE, MIWAE and CIWAE work with any posterior and prior (PIWAE: see
+its class). With K = 1 (and M = 1) those three bounds are the ELBO. The terms logged beside
+the loss are the single-sample ELBO's parts averaged over the K draws (``recon``, ``kl``), so
+``val_elbo`` compares with a plain VAE's.
 
 Where aekit differs from the papers: the logged ``kl`` is a Monte Carlo estimate (the draws
 are there anyway), and the options are named ``k`` and ``m`` for every variant (Rainforth et
@@ -95,8 +96,13 @@ class PartiallyImportanceWeighted(MultiplyImportanceWeighted):
     weights, is taken once more with ``autograd.grad`` and passed on to the encoder. The loss
     reported is -IWAE(M * K), the decoder's objective; ``miwae`` is logged beside it.
 
-    Where it differs from the paper: one optimizer steps both networks (the paper's two
-    updates use the same step rule, so this is the same update)."""
+    The encoder is everything that shapes the log-ratio: this suits models whose prior has
+    no parameters of its own (the MLP VAE, as registered); with a learned prior its
+    parameters would follow the encoder's objective.
+
+    Where it differs from the paper: one optimizer steps both networks. Without gradient
+    clipping that is the paper's update (Adam treats every parameter on its own); with
+    ``grad_clip`` the clipping norm is taken over both networks together."""
 
     def loss_terms(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None

@@ -80,7 +80,7 @@ class VariationalAutoencoder(Autoencoder):
     def reparameterize(
         mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        eps = standard_noise(mean.shape, generator, mean.device, mean.dtype)
         return mean + eps * torch.exp(0.5 * logvar)
 
     # -- the posterior and the prior, which the likelihood models replace -------------------
@@ -107,10 +107,10 @@ class VariationalAutoencoder(Autoencoder):
         return standard_log_normal(z)
 
     def draw_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` codes from the prior, on the model's device (random numbers drawn on the CPU
-        from ``generator``, so a seed gives the same codes on every device)."""
+        """``n`` codes from the prior, on the model's device (random numbers drawn where
+        ``generator`` lives: a CPU generator gives the same codes on every device)."""
         device = next(self.parameters()).device
-        return torch.randn(n, self.code_dim, generator=generator).to(device)
+        return standard_noise((n, self.code_dim), generator, device)
 
     def weighted_terms(
         self,
@@ -185,18 +185,27 @@ def standard_log_normal(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (z.square() + _LOG_2PI).sum(-1)
 
 
+def standard_noise(
+    shape: tuple[int, ...],
+    generator: torch.Generator | None,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """N(0, I) noise on ``device``, drawn where ``generator`` lives (so a CPU generator gives
+    the same numbers on every device), or on ``device`` without one."""
+    where = device if generator is None else generator.device
+    return torch.randn(shape, generator=generator, device=where, dtype=dtype).to(device)
+
+
 def gaussian_draws(
     mean: torch.Tensor, logvar: torch.Tensor, k: int, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``k`` reparameterised draws per row of N(mean, exp(logvar)), shaped (n, k, d), and
-    their log densities (n, k). The noise is drawn on the CPU from ``generator`` when one is
-    given (the same numbers on every device), else where ``mean`` lives."""
-    shape = (mean.shape[0], k, mean.shape[-1])
-    if generator is None:
-        eps = torch.randn(shape, device=mean.device, dtype=mean.dtype)
-    else:
-        eps = torch.randn(shape, generator=generator, dtype=mean.dtype).to(mean.device)
-    mean, logvar = mean.unsqueeze(1), logvar.unsqueeze(1)
+    their log densities (n, k), in float32 at least: under bf16 autocast, log weights of
+    hundreds of nats would otherwise be rounded by tenths of a nat before they are compared."""
+    dtype = torch.promote_types(mean.dtype, torch.float32)
+    mean, logvar = mean.to(dtype).unsqueeze(1), logvar.to(dtype).unsqueeze(1)
+    eps = standard_noise((mean.shape[0], k, mean.shape[-1]), generator, mean.device, dtype)
     z = mean + eps * torch.exp(0.5 * logvar)
     log_q = -0.5 * (eps.square() + logvar + _LOG_2PI).sum(-1)
     return z, log_q

@@ -33,17 +33,20 @@ def mixture_log_normal(z: torch.Tensor, means: torch.Tensor, logvars: torch.Tens
     """log (1/K) sum_k N(z; means[k], exp(logvars[k])) over z's last dimension.
 
     The squared distances to all K components come from two matrix products (expanding
-    (z - m)^2 / v), so the cost is that of a linear layer, not a (rows, K, d) temporary."""
-    flat = z.reshape(-1, z.shape[-1])
+    (z - m)^2 / v), so the cost is that of a linear layer, not a (rows, K, d) temporary. The
+    expansion is computed in float64: with the small variances a trained prior's components
+    have, its terms are large and nearly cancel, and float32 would lose tenths of a nat."""
+    flat = z.reshape(-1, z.shape[-1]).double()
+    means, logvars = means.double(), logvars.double()
     precision = torch.exp(-logvars)  # (K, d)
     quadratic = (
         flat.square() @ precision.T
         - 2 * flat @ (means * precision).T
         + (means.square() * precision).sum(1)
-    )
+    ).clamp_min(0)
     log_components = -0.5 * (quadratic + logvars.sum(1) + z.shape[-1] * _LOG_2PI)
     mixture = torch.logsumexp(log_components, dim=1) - math.log(len(means))
-    return mixture.reshape(z.shape[:-1])
+    return mixture.reshape(z.shape[:-1]).to(z.dtype)
 
 
 class VampPrior:
@@ -82,7 +85,9 @@ class VampPrior:
 
     def draw_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         means, logvars = self.components()
-        chosen = torch.randint(len(means), (n,), generator=generator).to(means.device)
+        where = means.device if generator is None else generator.device
+        chosen = torch.randint(len(means), (n,), generator=generator, device=where)
+        chosen = chosen.to(means.device)
         return gaussian_draws(means[chosen], logvars[chosen], 1, generator)[0][:, 0]
 
 
