@@ -79,7 +79,7 @@ def evaluate_command(
     what = f"{len(split)} examples" if source else "test split"
     metrics["data"] = ", ".join([f"{source or opened.config.data.dataset} ({what})", *notes])
     log = functools.partial(click.echo, err=True)
-    metrics.update(evaluate_run(opened, split, options, log=log))
+    metrics.update(evaluate_run(opened, split, options, log=log, progress=True))
     if as_json:
         click.echo(to_json(metrics))
         return

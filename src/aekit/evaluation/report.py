@@ -69,10 +69,11 @@ def evaluate_run(
     options: EvaluationOptions,
     *,
     log: Callable[[str], None] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """All metrics of ``run``'s model on ``split`` (data prepared as the run's own, see
     :meth:`Run.inputs`); ``log`` hears about slow one-off steps (training the feature
-    classifier)."""
+    classifier); ``progress`` shows a bar while the importance-weighted estimate runs."""
     model = run.model.cpu().eval()
     check_options(model, options, split)
     metrics = evaluate_model(model, split)
@@ -85,7 +86,9 @@ def evaluate_run(
     if options.iw_samples:
         subset = split.subset(options.iw_examples or len(split))
         metrics.update(
-            likelihood_metrics(model, subset, options.iw_samples, binarized=run.binarized)
+            likelihood_metrics(
+                model, subset, options.iw_samples, binarized=run.binarized, progress=progress
+            )
         )
     if options.fid:
         metrics.update(_sample_quality(run, split, options, log))
