@@ -6,17 +6,21 @@ docs/articles.md says what each one is and which recipe trains it.
 
 # Registration side effects: each module registers its models.
 from aekit.models import (  # noqa: F401
+    adversarial,
     conv,
     conv_vae,
+    disentangle,
     flows,
     hierarchical,
     iwae,
     mlp,
     recurrent,
+    regularised,
     sparse,
     tied,
     vae,
     vamp,
+    vq,
 )
 from aekit.models.base import MODELS, Autoencoder, build_model, model_params, register_model
 

@@ -211,6 +211,19 @@ class Autoencoder(nn.Module):
     ) -> torch.Tensor:
         raise AekitError(f"model {self.name!r} has no prior to sample from")
 
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        """The parameters ``decode`` uses (what a decoder regulariser penalises)."""
+        return list(self.decoder.parameters())
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Which term of ``loss_terms`` trains which parameters: ``{"loss": every parameter}``
+        for most models. A model with an adversary (a discriminator, which must follow its own
+        loss and not the model's) returns one entry per player, keyed by the term that player
+        minimises, the model's own ``"loss"`` first; together they hold every parameter once.
+        The one trainer keeps an optimizer parameter group per entry and sends each term's
+        gradient to its own group only."""
+        return {"loss": list(self.parameters())}
+
     def check_training_set(self, examples: int) -> None:
         """Refuse, with an ``AekitError``, a training set this model cannot be fitted to
         (a model with learned pseudo-inputs needs at least as many examples)."""

@@ -96,7 +96,9 @@ class Trainer:
         self.cfg = cfg = cfg.with_defaults(model.train_defaults)
         self.device = resolve_device(cfg.device)
         self.model = model.to(self.device)
-        self.optimizer = make_optimizer(self.model.parameters(), cfg, self.device)
+        self.players = _players(model)
+        groups = [{"params": params} for params in self.players.values()]
+        self.optimizer = make_optimizer(groups, cfg, self.device)
         self.loss_weights = LossWeights(cfg.weight_schedules, model)
         reduction = cfg.loss_reduction or model.default_reduction
         self.scale = 1.0 / model.input_dim if reduction == "per_element" else 1.0
@@ -304,15 +306,29 @@ class Trainer:
         with self._autocast():
             terms = self.model.loss_terms(batch, target, yb)
         self.optimizer.zero_grad(set_to_none=True)
-        (terms["loss"] * self.scale).backward()
+        self._backward(terms)
         if self.cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            for group in self.optimizer.param_groups:  # each player clipped on its own
+                torch.nn.utils.clip_grad_norm_(group["params"], self.cfg.grad_clip)
         self.optimizer.step()
         return terms
+
+    def _backward(self, terms: dict[str, torch.Tensor]) -> None:
+        """Gradients of each player's term, into that player's parameters only."""
+        if len(self.players) == 1:
+            (terms["loss"] * self.scale).backward()
+            return
+        last = len(self.players) - 1
+        for i, (term, params) in enumerate(self.players.items()):
+            (terms[term] * self.scale).backward(inputs=params, retain_graph=i < last)
 
     def _compiled_step(self) -> CompiledAdamStep | None:
         """The step ``--compile`` asks for, where this torch is one it was tested with."""
         reason = internals.compile_unavailable()
+        if len(self.players) > 1:
+            players = " and ".join(self.players)
+            reason = f"model {self.model.name!r} trains several players ({players})"
+            reason += "; --compile builds a step for one"
         if reason:
             self.log(f"{reason}; training without --compile")
             return None
@@ -480,6 +496,22 @@ def _format_row(row: dict[str, Any], epochs: int) -> str:
             parts.append(f"{key} {row[key]:.4f}")
     parts.append(f"({row['seconds']:.1f}s)")
     return "  ".join(parts)
+
+
+def _players(model) -> dict[str, list[torch.nn.Parameter]]:
+    """The model's parameter groups, checked: its own ``loss`` first, and every trainable
+    parameter in exactly one group (a parameter left out would never train, one in two
+    groups would follow two objectives)."""
+    groups = model.parameter_groups()
+    if next(iter(groups), None) != "loss":
+        raise AekitError(f"model {model.name!r}: parameter_groups must start with 'loss'")
+    seen = [id(p) for params in groups.values() for p in params]
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    if len(seen) != len(set(seen)) or trainable - set(seen):
+        raise AekitError(
+            f"model {model.name!r}: parameter_groups must hold each trainable parameter once"
+        )
+    return groups
 
 
 def build_trainer(

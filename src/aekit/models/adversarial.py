@@ -1,0 +1,126 @@
+"""``aae``: the adversarial autoencoder of Makhzani et al. 2016 ("Adversarial autoencoders").
+
+A deterministic autoencoder whose codes are matched to a prior by an adversary: a
+discriminator learns to tell prior draws from codes, and the encoder learns, beside
+reconstructing, to make its codes pass for prior draws. The discriminator is a second player
+with its own loss (``discriminator``), updated in the same step as the autoencoder.
+
+``prior: mixture`` is the paper's label-conditioned prior (its section 2.3, figure 4): a
+mixture of one Gaussian per class, spread on a circle in the first two code dimensions, and
+a discriminator that also sees the one-hot label, so each class's codes are pushed onto its
+own component. Sampling draws a component uniformly. Training then needs labelled data.
+
+Where it differs from the paper: the reconstruction and regularisation phases are one
+simultaneous step (the paper alternates them), and ``adversarial_weight`` scales the encoder's
+adversarial loss against the reconstruction (pythae's default 0.5 is used).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from aekit.errors import AekitError, unknown_choice
+from aekit.models.base import register_model
+from aekit.models.conv import ConvAutoencoder
+from aekit.models.layers import one_hot
+from aekit.models.mlp import MLPAutoencoder
+from aekit.models.penalties import Discriminator, StandardPrior, adversarial_losses
+from aekit.models.vae import standard_noise
+from aekit.values import Sizes
+
+MIXTURE_RADIUS = 4.0  # distance of each class's component from the origin
+MIXTURE_STD = 0.5  # its spread in the two circle dimensions (unit elsewhere)
+
+
+class Adversarial(StandardPrior):
+    """Mixin listed before a deterministic autoencoder class: see the module docstring."""
+
+    greedy_refusal: ClassVar[str] = "its codes are trained against an adversary"
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        *,
+        prior: str = "gaussian",
+        adversarial_weight: float = 0.5,
+        discriminator_hidden: Sizes = (256, 256),
+        num_classes: int | None = None,
+        **kwargs,
+    ) -> None:
+        if prior not in ("gaussian", "mixture"):
+            raise unknown_choice("prior", prior, ["gaussian", "mixture"])
+        if not adversarial_weight >= 0:
+            raise AekitError(f"bad adversarial_weight {adversarial_weight}; it must be >= 0")
+        if prior == "mixture" and not num_classes:
+            raise AekitError("prior: mixture needs labelled data (one component per class)")
+        super().__init__(input_shape, num_classes=num_classes, **kwargs)
+        if prior == "mixture" and self.code_dim < 2:
+            raise AekitError("prior: mixture places its components in 2 code dimensions")
+        self.prior, self.adversarial_weight = prior, adversarial_weight
+        label_inputs = num_classes if prior == "mixture" else 0
+        self.discriminator = Discriminator(self.code_dim + label_inputs, discriminator_hidden)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        critic = {id(p) for p in self.discriminator.parameters()}
+        own = [p for p in self.parameters() if id(p) not in critic]
+        return {"loss": own, "discriminator": list(self.discriminator.parameters())}
+
+    def prior_draws(
+        self, labels: torch.Tensor | None, n: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``n`` codes from the prior; for the mixture, from the components of ``labels``."""
+        device = next(self.parameters()).device
+        z = standard_noise((n, self.code_dim), generator, device)
+        if self.prior == "gaussian":
+            return z
+        angle = 2 * math.pi * labels.to(device).float() / self.num_classes
+        centre = MIXTURE_RADIUS * torch.stack([angle.cos(), angle.sin()], 1)
+        return torch.cat([centre + MIXTURE_STD * z[:, :2], z[:, 2:]], 1)
+
+    def draw_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        labels = None
+        if self.prior == "mixture":
+            where = None if generator is None else generator.device
+            labels = torch.randint(self.num_classes, (n,), generator=generator, device=where)
+        return self.prior_draws(labels, n, generator)
+
+    def _critic_input(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if self.prior == "gaussian":
+            return z
+        return torch.cat([z, one_hot(labels, self.num_classes, z.dtype)], 1)
+
+    def loss_terms(
+        self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        if self.prior == "mixture" and y is None:
+            raise AekitError(f"model {self.name!r} with prior: mixture trains on labelled data")
+        z = self.encode(x)
+        recon = self.reconstruction_loss(self.decode(z), target)
+        prior = self.prior_draws(y, len(z))
+        critic, fooled = adversarial_losses(
+            self.discriminator(self._critic_input(prior, y)),
+            self.discriminator(self._critic_input(z.detach(), y)),
+            self.discriminator(self._critic_input(z, y)),
+        )
+        return {
+            "loss": recon + self.adversarial_weight * fooled,
+            "recon": recon,
+            "adversarial": fooled,
+            "discriminator": critic,
+        }
+
+
+@register_model("aae")
+class AAE(Adversarial, MLPAutoencoder):
+    """The MLP autoencoder with an adversarially matched prior (Makhzani et al. 2016)."""
+
+
+@register_model("conv-aae")
+class ConvAAE(Adversarial, ConvAutoencoder):
+    """The convolutional autoencoder with an adversarially matched prior (Makhzani 2016)."""
+
+    defaults: ClassVar[dict[str, object]] = {"latent_dim": 16}
