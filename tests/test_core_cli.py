@@ -84,7 +84,7 @@ def test_sample_and_reconstruct(runs, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "--model", "nope"], "unknown model 'nope'; choose one of: ae,"),
+        (["train", "--model", "nope"], "unknown model 'nope'; choose one of: aae, ae,"),
         (["train", "--dataset", "nope"], "unknown dataset 'nope'; choose one of:"),
         (["train", "--dataset", "missing.npz"], "data file not found: missing.npz"),
         (["train", "--noise", "salt:3"], "bad --noise 'salt:3'"),

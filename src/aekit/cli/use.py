@@ -47,9 +47,16 @@ from aekit.io import to_json
     type=opt.LABELS,
     help="Conditional models: generate only these classes for --fid, e.g. 0,3 (implies --fid).",
 )
+@click.option(
+    "--sampler",
+    "samplers",
+    multiple=True,
+    help="--fid also for codes from this latent sampler (prior, box, gmm, two-stage; "
+    "repeatable): fid_NAME (implies --fid).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate_command(
-    run, source, data_dir, iw_samples, iw_examples, fid, fid_samples, labels, as_json
+    run, source, data_dir, iw_samples, iw_examples, fid, fid_samples, labels, samplers, as_json
 ) -> None:
     """Metrics of a trained run on its test split (or on another data set of the same shape,
     binarized as the run's own data when it was trained binarized).
@@ -71,9 +78,10 @@ def evaluate_command(
     options = EvaluationOptions(
         iw_samples=iw_samples,
         iw_examples=iw_examples,
-        fid=fid or labels is not None,
+        fid=fid or labels is not None or bool(samplers),
         fid_samples=fid_samples,
         labels=None if labels is None else tuple(labels),
+        samplers=tuple(samplers),
     )
     metrics = {"run": str(opened.path), "model": opened.model.name}
     what = f"{len(split)} examples" if source else "test split"
@@ -116,33 +124,46 @@ def reconstruct_command(run, count, source, data_dir, out) -> None:
 @opt.run_argument
 @opt.count_option(None, "How many samples. Default: 16.")
 @click.option("--label", type=click.IntRange(min=0), help="Class to generate (conditional models).")
+@click.option(
+    "--sampler",
+    help="Where the codes come from: prior (the model's), box (of the training codes), gmm "
+    "(a Gaussian mixture fitted to them) or two-stage (a second VAE trained on them). "
+    "Default: prior, or box for models without one.",
+)
 @opt.seed_option
 @opt.figure_out_option("samples", "a grid of samples")
-def sample_command(run, count, label, seed, out) -> None:
-    """Decode draws from the prior (VAEs); ``--label K`` for conditional models."""
+def sample_command(run, count, label, sampler, seed, out) -> None:
+    """Decode draws from the prior (VAEs), or from ``--sampler``; ``--label K`` for
+    conditional models. A fitted sampler (gmm, two-stage) is kept in RUN/samplers/."""
     import torch
 
     from aekit.figures.kinds import default_path, plot
     from aekit.figures.options import PlotOptions
     from aekit.runs import open_run
     from aekit.runs.inference import labels_for, requested_labels
+    from aekit.sampling import code_sampler, generate
 
     opened = open_run(run)
     model = opened.model
-    if not model.generative:
+    if not model.generative and sampler is None:
         raise AekitError(
-            f"model {model.name!r} is not generative: it has no prior to sample from "
-            "(see `aekit plot RUN samples` for decoding points from the code space)"
+            f"model {model.name!r} is not generative: it has no prior to sample from; pick "
+            "codes with --sampler box, gmm or two-stage"
         )
     if label is not None:
         requested_labels(model, [label], "--label")
     n = count or 16
     y = None if label is None else torch.full((n,), label, dtype=torch.long)
     labels_for(model, y, "--label")
-    options = PlotOptions(count=count, labels=None if label is None else [label], seed=seed)
+    if sampler is not None:  # fitted now, with a word, rather than inside the figure
+        code_sampler(opened, sampler, functools.partial(click.echo, err=True))
+    options = PlotOptions(
+        count=count, labels=None if label is None else [label], seed=seed, sampler=sampler
+    )
     path = opt.figure_or_array(out, default_path(opened, "samples", options))
     if path.suffix == ".npy":
-        opt.save_npy(path, opened.generate(n, y, torch.Generator().manual_seed(seed)).numpy())
+        draws = generate(opened, n, y, torch.Generator().manual_seed(seed), sampler)
+        opt.save_npy(path, draws.numpy())
     else:
         plot(opened, "samples", options, path)
     click.echo(f"wrote {path}")

@@ -10,6 +10,7 @@ data set and classifier, not with published FIDs. Lower is better; 0 means equal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,8 @@ from aekit.data.transforms import binarize_dynamic
 from aekit.evaluation import classifier as clf
 from aekit.models.base import Autoencoder
 from aekit.runs import inference
+
+Generate = Callable[[int, torch.Tensor | None, torch.Generator], torch.Tensor]
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -47,17 +50,22 @@ def sample_quality(
     *,
     binarized: bool,
     seed: int = 0,
+    generate: Generate | None = None,
 ) -> dict[str, Any]:
     """Frechet distance between ``len(reference)`` samples and the reference images.
 
     Conditional models are asked for exactly the reference images' labels, so both sets
     have the same classes, and ``label_accuracy`` is how often the judge recognises the
     requested label. On binarized data a sample is a Bernoulli draw from the decoder's
-    probabilities, like the binary test images it is compared with.
+    probabilities, like the binary test images it is compared with. ``generate(n, labels,
+    generator)`` makes the samples (default: the model's own sampler).
     """
     generator = torch.Generator().manual_seed(seed)
     labels = inference.labels_for(model, reference.y)
-    samples = inference.sample(model, len(reference), labels, generator)
+    if generate is None:
+        samples = inference.sample(model, len(reference), labels, generator)
+    else:
+        samples = generate(len(reference), labels, generator)
     if binarized:
         samples = binarize_dynamic(samples.clamp(0.0, 1.0), generator)
     metrics: dict[str, Any] = {

@@ -19,7 +19,7 @@ import torch
 
 from aekit.config import DataConfig
 from aekit.data.splits import DataBundle, Split, prepare_data
-from aekit.errors import AekitError
+from aekit.errors import AekitError, unknown_choice
 from aekit.evaluation import classifier as clf
 from aekit.evaluation.baselines import pca_reconstruction_mse
 from aekit.evaluation.codes import code_metrics
@@ -30,6 +30,7 @@ from aekit.evaluation.metrics import evaluate_model
 from aekit.models.base import MODELS, Autoencoder
 from aekit.runs.directory import Run
 from aekit.runs.inference import labels_for, requested_labels
+from aekit.sampling import SAMPLERS, code_sampler
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class EvaluationOptions:
     fid: bool = False
     fid_samples: int = 10_000
     labels: tuple[int, ...] | None = None  # conditional models: classes to generate
+    samplers: tuple[str, ...] = ()  # --fid also for these latent samplers (aekit.sampling)
 
 
 def check_options(model: Autoencoder, options: EvaluationOptions, split: Split) -> None:
@@ -55,11 +57,14 @@ def check_options(model: Autoencoder, options: EvaluationOptions, split: Split) 
         raise AekitError("--iw-examples sets the size of the IW estimate; add --iw-samples K")
     if options.labels is not None:
         requested_labels(model, list(options.labels))
-    if options.fid and not model.generative:
+    if options.fid and not model.generative and not options.samplers:
         raise AekitError(
-            f"model {model.name!r} is not generative: it has no prior to sample from, so "
-            "--fid does not apply"
+            f"model {model.name!r} is not generative: it has no prior to sample from; "
+            "--fid needs --sampler box, gmm or two-stage"
         )
+    for name in options.samplers:
+        if name not in SAMPLERS:
+            raise unknown_choice("sampler", name, SAMPLERS)
     labels_for(model, split.y)
 
 
@@ -117,11 +122,22 @@ def _sample_quality(
         if not len(reference):
             raise AekitError(f"the data has no examples of --labels {list(options.labels)}")
     metrics = {"classifier_accuracy": clf.accuracy(judge, source.test)}
-    metrics.update(
-        sample_quality(
-            run.model, judge, reference.subset(options.fid_samples), binarized=run.binarized
+    reference = reference.subset(options.fid_samples)
+    if run.model.generative:
+        metrics.update(sample_quality(run.model, judge, reference, binarized=run.binarized))
+    for name in options.samplers:
+        draw = code_sampler(run, name, log)
+
+        def generate(n, labels, generator, draw=draw):
+            return run.decode(draw(n, generator), labels)
+
+        quality = sample_quality(
+            run.model, judge, reference, binarized=run.binarized, generate=generate
         )
-    )
+        metrics.update(
+            {f"{key}_{name}": value for key, value in quality.items() if key != "fid_samples"}
+        )
+        metrics["fid_samples"] = quality["fid_samples"]
     return metrics
 
 

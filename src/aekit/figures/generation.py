@@ -14,6 +14,7 @@ from aekit.figures.options import PlotOptions
 from aekit.figures.plotting import class_names, example_grid, square_grid
 from aekit.runs.directory import Run
 from aekit.runs.inference import denoise, requested_labels
+from aekit.sampling import SAMPLER_WORDS, default_sampler, generate
 
 
 def _names(run: Run) -> list[str]:
@@ -35,13 +36,17 @@ def samples_figure(run: Run, options: PlotOptions) -> plt.Figure:
     (a square grid of a single requested label)."""
     generator = torch.Generator().manual_seed(options.seed)
     labels = requested_labels(run.model, options.labels)
-    where = "the prior" if run.model.generative else "the box of training codes"
+    where = SAMPLER_WORDS[options.sampler or default_sampler(run)]
+
+    def new(count: int, y: torch.Tensor | None) -> torch.Tensor:
+        return generate(run, count, y, generator, options.sampler)
+
     if labels is not None and len(labels) > 1:
         cols = options.count or 10
         y = torch.tensor(labels).repeat_interleave(cols)
         names = _names(run)
         return example_grid(
-            run.generate(len(y), y, generator),
+            new(len(y), y),
             len(labels),
             cols,
             title=f"{run.title}: samples from {where}, one row per label",
@@ -50,7 +55,7 @@ def samples_figure(run: Run, options: PlotOptions) -> plt.Figure:
     n = options.count or 16
     rows, cols = square_grid(n)
     return example_grid(
-        run.generate(n, _one_label(labels, n), generator),
+        new(n, _one_label(labels, n)),
         rows,
         cols,
         title=f"{run.name}: {n} samples{_label_note(run, labels)}\nfrom {where}",

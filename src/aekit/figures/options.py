@@ -29,6 +29,9 @@ class PlotOptions:
     pairs: list[tuple[int, int]] | None = None  # interpolate: test indices
     noise: str | None = None  # denoise: overrides the run's noise
     seed: int = 0
+    sampler: str | None = (
+        None  # samples: where codes come from (aekit.sampling); None: the model's way
+    )
     other: Run | None = None  # compare: the second run
     inputs: Split | None = None  # examples to draw instead of the run's test split
     source: str | None = None  # where ``inputs`` came from (a data set name or a file)

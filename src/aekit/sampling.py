@@ -1,0 +1,175 @@
+"""Latent samplers: where the codes that a trained model decodes into new examples come from.
+
+- ``prior``: the model's own prior (VAEs, and autoencoders trained towards one: wae, aae).
+- ``box``: uniform in the box of the training codes (S2's way for a plain autoencoder).
+- ``gmm``: a Gaussian mixture fitted to the training codes, the "ex-post density estimation"
+  of Ghosh et al. 2020, by which a plain AE, an RAE or a WAE generates.
+- ``two-stage``: a second, small VAE trained on the training codes (Dai & Wipf 2019,
+  "Diagnosing and enhancing VAE models"); its prior draws, decoded, are the codes.
+
+Fitted samplers are kept in the run directory (``RUN/samplers/``, safetensors), so they are
+fitted once; a sampler file older than the model is fitted again. Where ``two-stage``
+differs from the paper: the second VAE's decoder has a fixed unit variance on standardised
+codes (the paper learns it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from aekit.errors import AekitError, unknown_choice
+from aekit.io import atomic_save
+from aekit.runs.directory import TRAIN_CODES, Run
+
+SAMPLERS = ("prior", "box", "gmm", "two-stage")
+SAMPLER_WORDS = {  # how figure titles name where the codes came from
+    "prior": "the prior",
+    "box": "the box of training codes",
+    "gmm": "a Gaussian mixture of the training codes",
+    "two-stage": "a second-stage VAE of the training codes",
+}
+GMM_COMPONENTS = 10
+Draw = Callable[[int, torch.Generator], torch.Tensor]  # (n, generator) -> codes (n, code_dim)
+
+
+def default_sampler(run: Run) -> str:
+    """What ``aekit sample`` uses unless told: the prior where there is one, else the box."""
+    return "prior" if run.model.generative else "box"
+
+
+def code_sampler(run: Run, name: str, log: Callable[[str], None] | None = None) -> Draw:
+    """The sampler ``name`` for ``run``'s model, fitted (or read back) if it needs to be."""
+    if name not in SAMPLERS:
+        raise unknown_choice("sampler", name, SAMPLERS)
+    if name == "prior":
+        if not run.model.generative:
+            raise AekitError(
+                f"model {run.model.name!r} has no prior; sample its codes with --sampler box, "
+                "gmm or two-stage"
+            )
+        return run.draw_codes
+    if name == "box":
+        low, high = run.code_box
+        return lambda n, g: low + (high - low) * torch.rand(n, len(low), generator=g)
+    if run.path is None:
+        raise AekitError(f"the {name} sampler is fitted to a run directory's training codes")
+    if name == "gmm":
+        return _gmm(run, log)
+    return _two_stage(run, log)
+
+
+def generate(
+    run: Run,
+    n: int,
+    y: torch.Tensor | None,
+    generator: torch.Generator,
+    sampler: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> torch.Tensor:
+    """``n`` new examples: the model's own way (``Run.generate``) or decoded codes of
+    ``sampler``."""
+    if sampler is None:
+        return run.generate(n, y, generator)
+    return run.decode(code_sampler(run, sampler, log)(n, generator), y)
+
+
+def _training_codes(run: Run) -> torch.Tensor:
+    return run.encode(run.data.train.subset(TRAIN_CODES)).double()
+
+
+def _fresh(path: Path, run: Run) -> bool:
+    return path.is_file() and path.stat().st_mtime >= run.model_file.stat().st_mtime
+
+
+# -- gmm -------------------------------------------------------------------------------------
+def _gmm(run: Run, log: Callable[[str], None] | None) -> Draw:
+    from safetensors.torch import load_file, save_file
+
+    path = run.path / "samplers" / "gmm.safetensors"
+    if not _fresh(path, run):
+        if log:
+            log(f"fitting a {GMM_COMPONENTS}-component Gaussian mixture to the training codes")
+        atomic_save(path, lambda tmp: save_file(fit_gmm(_training_codes(run)), tmp))
+    mixture = load_file(path)
+    return lambda n, g: draw_gmm(mixture, n, g)
+
+
+def fit_gmm(codes: torch.Tensor, components: int = GMM_COMPONENTS) -> dict[str, torch.Tensor]:
+    """Weights, means and Cholesky factors of a full-covariance mixture (scikit-learn's EM,
+    seeded) of ``codes``; fewer components than codes need."""
+    from sklearn.mixture import GaussianMixture
+
+    k = max(1, min(components, len(codes) // 2))
+    fitted = GaussianMixture(k, covariance_type="full", reg_covar=1e-5, random_state=0)
+    fitted.fit(codes.numpy())
+    return {
+        "weights": torch.from_numpy(fitted.weights_).float(),
+        "means": torch.from_numpy(fitted.means_).float(),
+        "cholesky": torch.linalg.cholesky(torch.from_numpy(fitted.covariances_))
+        .float()
+        .contiguous(),
+    }
+
+
+def draw_gmm(mixture: dict[str, torch.Tensor], n: int, generator: torch.Generator):
+    chosen = torch.multinomial(mixture["weights"], n, replacement=True, generator=generator)
+    noise = torch.randn(n, mixture["means"].shape[1], generator=generator)
+    return mixture["means"][chosen] + (mixture["cholesky"][chosen] @ noise.unsqueeze(2))[..., 0]
+
+
+# -- two-stage -------------------------------------------------------------------------------
+SECOND_STAGE_EPOCHS = 100
+
+
+def _two_stage(run: Run, log: Callable[[str], None] | None) -> Draw:
+    from safetensors.torch import load_file, save_file
+
+    from aekit.runs.checkpoint import load_model, save_model
+
+    folder = run.path / "samplers"
+    model_path, scale_path = (
+        folder / "two-stage.safetensors",
+        folder / "two-stage-scale.safetensors",
+    )
+    if not (_fresh(model_path, run) and _fresh(scale_path, run)):
+        if log:
+            log(f"training a second-stage VAE on the codes ({SECOND_STAGE_EPOCHS} epochs)")
+        second, scale = fit_second_stage(_training_codes(run).float(), run.config.train.seed)
+        atomic_save(scale_path, lambda tmp: save_file(scale, tmp))
+        atomic_save(model_path, lambda tmp: save_model(second, tmp))
+    second, scale = load_model(model_path).eval(), load_file(scale_path)
+
+    def draw(n: int, generator: torch.Generator) -> torch.Tensor:
+        with torch.no_grad():
+            standardised = second.decode(second.draw_prior(n, generator))
+        return scale["mean"] + scale["std"] * standardised
+
+    return draw
+
+
+def fit_second_stage(codes: torch.Tensor, seed: int):
+    """A VAE with a code as wide as the first stage's, trained on standardised codes."""
+    from aekit.config import TrainConfig
+    from aekit.data.splits import Split
+    from aekit.models import build_model
+    from aekit.training import Trainer
+
+    mean, std = codes.mean(0), codes.std(0).clamp_min(1e-6)
+    standardised = (codes - mean) / std
+    torch.manual_seed(seed)
+    dims = codes.shape[1]
+    spec = {
+        "name": "vae",
+        "latent_dim": dims,
+        "hidden": [256, 256],
+        "recon_loss": "mse",
+        "output": "linear",
+    }
+    second = build_model(spec, (dims,))
+    held = max(1, len(codes) // 10)
+    cfg = TrainConfig(epochs=SECOND_STAGE_EPOCHS, batch_size=128, lr=1e-3, device="cpu", seed=seed)
+    Trainer(second, cfg).fit(Split(standardised[held:], None), Split(standardised[:held], None))
+    return second.eval(), {"mean": mean, "std": std}

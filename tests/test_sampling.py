@@ -1,0 +1,105 @@
+"""Latent samplers: what each draws, that fitted ones are kept and refitted when the model
+changes, and the commands that use them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from aekit.cli import cli
+from aekit.runs import open_run
+from aekit.sampling import code_sampler, draw_gmm, fit_gmm
+
+TINY = ["--limit", "300", "--epochs", "1", "--hidden", "32", "--latent-dim", "3", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def ae_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "ae"
+    result = CliRunner().invoke(cli, ["train", "--model", "ae", "--out", str(out), *TINY])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_gmm_draws_have_the_fitted_codes_mean_and_covariance():
+    generator = torch.Generator().manual_seed(0)
+    mixing = torch.tensor([[1.0, 0.0], [0.8, 0.6]])
+    codes = torch.randn(4000, 2, generator=generator) @ mixing.T + torch.tensor([3.0, -1.0])
+    draws = draw_gmm(fit_gmm(codes.double()), 20000, generator)
+    assert torch.allclose(draws.mean(0), codes.mean(0), atol=0.05)
+    assert torch.allclose(torch.cov(draws.T), torch.cov(codes.T), atol=0.05)
+
+
+def test_a_single_component_mixture_draws_its_gaussian():
+    mixture = {
+        "weights": torch.ones(1),
+        "means": torch.tensor([[1.0, 2.0]]),
+        "cholesky": torch.tensor([[[2.0, 0.0], [1.0, 0.5]]]),
+    }
+    draws = draw_gmm(mixture, 40000, torch.Generator().manual_seed(1))
+    expected = torch.tensor([[4.0, 2.0], [2.0, 1.25]])  # L L^T
+    assert torch.allclose(torch.cov(draws.T), expected, rtol=0.05)
+
+
+def test_box_draws_stay_in_the_box_of_training_codes(ae_run):
+    run = open_run(ae_run)
+    low, high = run.code_box
+    draws = code_sampler(run, "box")(500, torch.Generator().manual_seed(0))
+    assert ((draws >= low) & (draws <= high)).all()
+
+
+def test_a_fitted_sampler_is_kept_and_refitted_after_the_model_changes(ae_run):
+    run = open_run(ae_run)
+    said: list[str] = []
+    first = code_sampler(run, "gmm", said.append)(5, torch.Generator().manual_seed(0))
+    again = code_sampler(run, "gmm", said.append)(5, torch.Generator().manual_seed(0))
+    assert torch.equal(first, again) and len(said) == 1  # fitted once
+    stamp = (ae_run / "samplers" / "gmm.safetensors").stat().st_mtime
+    os.utime(run.model_file, (stamp + 10, stamp + 10))  # a newer model
+    code_sampler(open_run(ae_run), "gmm", said.append)
+    assert len(said) == 2
+
+
+def test_evaluate_reports_fid_per_sampler(ae_run):
+    result = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            str(ae_run),
+            "--sampler",
+            "box",
+            "--sampler",
+            "gmm",
+            "--fid-samples",
+            "200",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output.strip().splitlines()[-1])
+    assert metrics["fid_box"] > 0 and metrics["fid_gmm"] > 0 and "fid" not in metrics
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sample", "RUN"], "pick codes with --sampler box, gmm or two-stage"),
+        (["sample", "RUN", "--sampler", "prior"], "has no prior; sample its codes with"),
+        (["sample", "RUN", "--sampler", "magic"], "unknown sampler 'magic'"),
+        (["evaluate", "RUN", "--fid"], "--fid needs --sampler box, gmm or two-stage"),
+    ],
+)
+def test_sampler_mistakes_give_one_line(ae_run, args, message):
+    args = [str(ae_run) if a == "RUN" else a for a in args]
+    proc = subprocess.run(
+        [sys.executable, "-m", "aekit", *args], capture_output=True, text=True, timeout=120
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1, proc.stderr
+    assert message in lines[0], lines[0]
