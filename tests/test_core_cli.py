@@ -95,6 +95,7 @@ def test_sample_and_reconstruct(runs, tmp_path):
         (["train", "--compile", "--optimizer", "sgd"], "--compile supports --optimizer adam and"),
         (["evaluate", "no/such/run"], "run directory not found"),
         (["sample", "RUN_AE"], "model 'ae' is not generative"),
+        (["evaluate", "RUN_AE", "--disentanglement"], "needs a run trained on dsprites"),
         (["sample", "RUN_CVAE"], "is conditional: give --label"),
         (["sample", "RUN_CVAE", "--label", "12"], "--label 12 is out of range"),
     ],

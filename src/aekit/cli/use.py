@@ -54,9 +54,25 @@ from aekit.io import to_json
     help="--fid also for codes from this latent sampler (prior, box, gmm, two-stage; "
     "repeatable): fid_NAME (implies --fid).",
 )
+@click.option(
+    "--disentanglement",
+    is_flag=True,
+    help="Runs trained on dsprites: mig, factor_vae_score, dci_disentanglement and "
+    "beta_vae_score, from sprites drawn for chosen factors.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate_command(
-    run, source, data_dir, iw_samples, iw_examples, fid, fid_samples, labels, samplers, as_json
+    run,
+    source,
+    data_dir,
+    iw_samples,
+    iw_examples,
+    fid,
+    fid_samples,
+    labels,
+    samplers,
+    disentanglement,
+    as_json,
 ) -> None:
     """Metrics of a trained run on its test split (or on another data set of the same shape,
     binarized as the run's own data when it was trained binarized).
@@ -82,6 +98,7 @@ def evaluate_command(
         fid_samples=fid_samples,
         labels=None if labels is None else tuple(labels),
         samplers=tuple(samplers),
+        disentanglement=disentanglement,
     )
     metrics = {"run": str(opened.path), "model": opened.model.name}
     what = f"{len(split)} examples" if source else "test split"

