@@ -93,6 +93,7 @@ def test_evaluate_reports_fid_per_sampler(ae_run):
         (["sample", "RUN", "--sampler", "prior"], "has no prior; sample its codes with"),
         (["sample", "RUN", "--sampler", "magic"], "unknown sampler 'magic'"),
         (["evaluate", "RUN", "--fid"], "--fid needs --sampler box, gmm or two-stage"),
+        (["sample", "RUN", "--sampler", "pixelcnn"], "models grids of discrete codes (vq-vae)"),
     ],
 )
 def test_sampler_mistakes_give_one_line(ae_run, args, message):
@@ -103,3 +104,56 @@ def test_sampler_mistakes_give_one_line(ae_run, args, message):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode != 0 and len(lines) == 1, proc.stderr
     assert message in lines[0], lines[0]
+
+
+def test_pixelcnn_logits_at_a_position_see_only_the_positions_before_it():
+    """The autoregressive order: changing the code at (i, j) or after it (raster order)
+    leaves the logits at (i, j) as they were; changing one before it does not."""
+    from aekit.models.pixelcnn import GridPrior
+
+    torch.manual_seed(0)
+    prior = GridPrior((1, 5, 5), codes=7, channels=8, layers=3).eval()
+    grid = torch.randint(7, (1, 1, 5, 5)).float()
+    i, j = 2, 3
+    base = prior.logits(grid)[0, :, i, j]
+    later, earlier = grid.clone(), grid.clone()
+    later[0, 0, i, j:] = (later[0, 0, i, j:] + 1) % 7
+    later[0, 0, i + 1 :] = (later[0, 0, i + 1 :] + 1) % 7
+    earlier[0, 0, i, j - 1] = (earlier[0, 0, i, j - 1] + 1) % 7
+    with torch.no_grad():
+        assert torch.equal(prior.logits(later)[0, :, i, j], base)
+        assert not torch.equal(prior.logits(earlier)[0, :, i, j], base)
+
+
+def test_pixelcnn_sampler_draws_codebook_vectors_for_a_vq_vae(tmp_path):
+    out = tmp_path / "vq"
+    args = [
+        "train",
+        "--model",
+        "vq-vae",
+        "--limit",
+        "200",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--set",
+        "model.channels=[4,8]",
+        "--set",
+        "model.codebook_size=8",
+        "--out",
+        str(out),
+    ]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    import aekit.sampling as sampling
+
+    run = open_run(out)
+    original, sampling.PIXELCNN_EPOCHS = sampling.PIXELCNN_EPOCHS, 1
+    try:
+        codes = code_sampler(run, "pixelcnn")(3, torch.Generator().manual_seed(0))
+    finally:
+        sampling.PIXELCNN_EPOCHS = original
+    vectors = codes.reshape(3, *run.model.grid).permute(0, 2, 3, 1).reshape(-1, run.model.grid[0])
+    codebook = run.model.quantizer.codebook.detach()
+    distances = torch.cdist(vectors, codebook, compute_mode="donot_use_mm_for_euclid_dist")
+    assert (distances.min(1).values < 1e-5).all()
+    assert (out / "samplers" / "pixelcnn.safetensors").is_file()

@@ -6,6 +6,8 @@
   of Ghosh et al. 2020, by which a plain AE, an RAE or a WAE generates.
 - ``two-stage``: a second, small VAE trained on the training codes (Dai & Wipf 2019,
   "Diagnosing and enhancing VAE models"); its prior draws, decoded, are the codes.
+- ``pixelcnn`` (``vq-vae`` only): an autoregressive model of the grids of codebook indices of
+  the training images (``models/pixelcnn.py``), as van den Oord et al. 2017 sample.
 
 Fitted samplers are kept in the run directory (``RUN/samplers/``, safetensors), so they are
 fitted once; a sampler file older than the model is fitted again. Where ``two-stage``
@@ -24,12 +26,13 @@ from aekit.errors import AekitError, unknown_choice
 from aekit.io import atomic_save
 from aekit.runs.directory import TRAIN_CODES, Run
 
-SAMPLERS = ("prior", "box", "gmm", "two-stage")
+SAMPLERS = ("prior", "box", "gmm", "two-stage", "pixelcnn")
 SAMPLER_WORDS = {  # how figure titles name where the codes came from
     "prior": "the prior",
     "box": "the box of training codes",
     "gmm": "a Gaussian mixture of the training codes",
     "two-stage": "a second-stage VAE of the training codes",
+    "pixelcnn": "a PixelCNN of the training code grids",
 }
 GMM_COMPONENTS = 10
 Draw = Callable[[int, torch.Generator], torch.Tensor]  # (n, generator) -> codes (n, code_dim)
@@ -58,6 +61,8 @@ def code_sampler(run: Run, name: str, log: Callable[[str], None] | None = None) 
         raise AekitError(f"the {name} sampler is fitted to a run directory's training codes")
     if name == "gmm":
         return _gmm(run, log)
+    if name == "pixelcnn":
+        return _pixelcnn(run, log)
     return _two_stage(run, log)
 
 
@@ -173,3 +178,82 @@ def fit_second_stage(codes: torch.Tensor, seed: int):
     cfg = TrainConfig(epochs=SECOND_STAGE_EPOCHS, batch_size=128, lr=1e-3, device="cpu", seed=seed)
     Trainer(second, cfg).fit(Split(standardised[held:], None), Split(standardised[:held], None))
     return second.eval(), {"mean": mean, "std": std}
+
+
+# -- pixelcnn --------------------------------------------------------------------------------
+PIXELCNN_EPOCHS = 30
+
+
+def _pixelcnn(run: Run, log: Callable[[str], None] | None) -> Draw:
+    model = run.model
+    if not hasattr(model, "codes_of"):
+        raise AekitError(
+            f"the pixelcnn sampler models grids of discrete codes (vq-vae); model "
+            f"{model.name!r} has continuous codes: use prior, box, gmm or two-stage"
+        )
+    path = run.path / "samplers" / "pixelcnn.safetensors"
+    if not _fresh(path, run):
+        if log:
+            log(f"training a PixelCNN on the training code grids ({PIXELCNN_EPOCHS} epochs)")
+        grids = _code_grids(run)
+        prior = fit_grid_prior(grids, len(model.quantizer.codebook), run.config.train.seed)
+        save_grid_prior(prior, path)
+    prior = load_grid_prior(path)
+    codebook, (dim, height, width) = model.quantizer.codebook.detach().cpu(), model.grid
+
+    def draw(n: int, generator: torch.Generator) -> torch.Tensor:
+        indices = prior.sample_grid(n, generator)[:, 0]  # (n, h, w)
+        vectors = codebook[indices.cpu()]  # (n, h, w, dim)
+        return vectors.permute(0, 3, 1, 2).reshape(n, dim * height * width)
+
+    return draw
+
+
+def _code_grids(run: Run) -> torch.Tensor:
+    """The codebook indices of the training images, as (n, 1, h, w) float "images"."""
+    split = run.data.train.subset(TRAIN_CODES)
+    model = run.model.eval()
+    with torch.no_grad():
+        grids = [model.codes_of(split.x[i : i + 500]) for i in range(0, len(split), 500)]
+    return torch.cat(grids).unsqueeze(1).float()
+
+
+def fit_grid_prior(grids: torch.Tensor, codes: int, seed: int):
+    """A PixelCNN of the index grids, trained by the one trainer."""
+    from aekit.config import TrainConfig
+    from aekit.data.splits import Split
+    from aekit.models.pixelcnn import GridPrior
+    from aekit.training import Trainer
+
+    torch.manual_seed(seed)
+    prior = GridPrior(tuple(grids.shape[1:]), codes=codes)
+    held = max(1, len(grids) // 10)
+    cfg = TrainConfig(epochs=PIXELCNN_EPOCHS, batch_size=64, lr=1e-3, device="cpu", seed=seed)
+    Trainer(prior, cfg).fit(Split(grids[held:], None), Split(grids[:held], None))
+    return prior.eval()
+
+
+def save_grid_prior(prior, path: Path) -> None:
+    """Weights and the options to rebuild it (the prior is no registered model)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    options = json.dumps({"shape": list(prior.input_shape), **prior.hparams})
+    state = {k: v.contiguous() for k, v in prior.state_dict().items()}
+    atomic_save(path, lambda tmp: save_file(state, tmp, {"options": options}))
+
+
+def load_grid_prior(path: Path):
+    import json
+
+    from safetensors import safe_open
+
+    from aekit.models.pixelcnn import GridPrior
+
+    with safe_open(str(path), "pt") as handle:
+        options = json.loads(handle.metadata()["options"])
+        state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    prior = GridPrior(tuple(options.pop("shape")), **options)
+    prior.load_state_dict(state)
+    return prior.eval()
