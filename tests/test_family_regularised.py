@@ -266,3 +266,18 @@ def test_vq_ema_moves_entries_to_the_mean_of_their_vectors_and_restarts_dead_one
 def test_vq_refuses_a_one_entry_codebook():
     with pytest.raises(AekitError, match="codebook_size 1"):
         vq(codebook_size=1)
+
+
+def test_a_player_whose_loss_is_not_a_number_stops_training():
+    """The divergence check watches every player's loss, not only the model's own."""
+    from aekit.training.trainer import TrainingDiverged
+
+    class Broken(TwoPlayers):
+        def loss_terms(self, x, target, y=None):
+            terms = super().loss_terms(x, target, y)
+            return {**terms, "critic": terms["critic"] * float("nan")}
+
+    trainer = Trainer(Broken((1,), recon_loss="mse", output="linear"), TrainConfig(device="cpu"))
+    data = Split(torch.zeros(4, 1), None)
+    with pytest.raises(TrainingDiverged, match="NaN"):
+        trainer.fit(data, data)

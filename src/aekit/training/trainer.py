@@ -246,7 +246,8 @@ class Trainer:
                 batch, target, yb = self._batch(x, y, idx, inputs)
                 terms = self._step(batch, target, yb)
                 value = float(terms["loss"].detach()) * self.scale
-                if not math.isfinite(value):
+                players = (float(terms[term].detach()) for term in self.players)
+                if not all(math.isfinite(v) for v in (value, *players)):
                     raise TrainingDiverged(self._diverged_message(epoch, f"batch {step + 1}"))
                 if self.first_loss is None:
                     self.first_loss = value
