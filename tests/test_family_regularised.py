@@ -35,6 +35,22 @@ def test_tcvae_terms_sum_to_the_single_sample_kl():
         assert torch.allclose(sum(terms.values()), kl, atol=1e-4)
 
 
+def test_tcvae_aggregate_estimate_is_exact_when_every_posterior_is_the_same():
+    """If every example has the same posterior, q(z) is that posterior whatever the data
+    size: the index-code MI is 0 and the estimate of log q(z) is exact for any N."""
+    torch.manual_seed(0)
+    mean, logvar = torch.randn(1, 3).expand(16, 3), torch.randn(1, 3).expand(16, 3)
+    z = mean + torch.randn(16, 3) * (0.5 * logvar).exp()
+    for size in (None, 16, 60000):
+        terms = total_correlation_terms(z, mean, logvar, size)
+        assert abs(terms["mi"].item()) < 1e-5 and abs(terms["tc"].item()) < 1e-5, size
+    # N = M is the batch standing for the data
+    m1, v1 = torch.randn(16, 3), torch.randn(16, 3) * 0.2
+    z1 = m1 + torch.randn(16, 3) * (0.5 * v1).exp()
+    same = total_correlation_terms(z1, m1, v1, 16), total_correlation_terms(z1, m1, v1, None)
+    assert all(torch.allclose(same[0][k], same[1][k]) for k in same[0])
+
+
 def test_tcvae_total_correlation_sees_dependent_codes():
     """Posteriors N(m, 0.25) around means that copy one N(0, 1) value into every dimension
     make a Gaussian q(z) with correlation 0.8 between dimensions, whose total correlation is
@@ -206,6 +222,16 @@ def test_adversarial_models_train_resume_and_refuse_compile_in_one_line(tmp_path
     compiled = config.with_overrides({"train.compile": True, "train.epochs": 1})
     train(compiled, tmp_path / "compiled", figures=False, log=said.append)
     assert any("trains several players (loss and discriminator)" in line for line in said)
+    said = []
+    quantised = RunConfig.from_dict(
+        {
+            "model": {"name": "vq-vae", "channels": [4, 8], "codebook_size": 8},
+            "data": {"dataset": "mnist-5k", "limit": 200},
+            "train": {"epochs": 1, "batch_size": 50, "device": "cpu", "compile": True},
+        }
+    )
+    train(quantised, tmp_path / "vq", figures=False, log=said.append)
+    assert any("codebook moves by averages updated in place" in line for line in said)
 
 
 def test_wae_and_aae_sample_from_their_prior():
@@ -235,17 +261,24 @@ def test_vq_picks_the_nearest_codebook_entry_and_decodes_only_entries():
 
 
 def test_vq_gradient_passes_the_quantisation_straight_through():
-    """The encoder output's gradient equals the decoder's gradient at the quantised vectors."""
-    m = vq(ema=False)
+    """In the model's own loss, the encoder output gets the decoder's gradient at the
+    quantised vectors (commitment off, so that is all it gets)."""
+    m = vq(ema=False, commitment=0.0)
     x = torch.rand(2, *SHAPE)
-    z_e = m.encoder(x).detach().requires_grad_()
-    flat = m._vectors(z_e)
-    quantised = m.quantizer.codebook[m.quantizer.nearest(flat.detach())].detach()
-    straight = flat + (quantised - flat).detach()
-    m.reconstruction_loss(m.decoder(m._grid(straight, 2)), x).backward()
+    seen = {}
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        seen["z_e"] = output
+
+    m.encoder.register_forward_hook(keep)
+    m.loss_terms(x, x)["recon"].backward()
+    with torch.no_grad():
+        flat = m._vectors(seen["z_e"])
+        quantised = m.quantizer.codebook[m.quantizer.nearest(flat)]
     at_quantised = m._grid(quantised, 2).detach().requires_grad_()
     m.reconstruction_loss(m.decoder(at_quantised), x).backward()
-    assert torch.allclose(z_e.grad, at_quantised.grad)
+    assert torch.allclose(seen["z_e"].grad, at_quantised.grad)
 
 
 def test_vq_ema_moves_entries_to_the_mean_of_their_vectors_and_restarts_dead_ones():

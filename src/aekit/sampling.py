@@ -9,21 +9,24 @@
 - ``pixelcnn`` (``vq-vae`` only): an autoregressive model of the grids of codebook indices of
   the training images (``models/pixelcnn.py``), as van den Oord et al. 2017 sample.
 
-Fitted samplers are kept in the run directory (``RUN/samplers/``, safetensors), so they are
-fitted once; a sampler file older than the model is fitted again. Where ``two-stage``
+Fitted samplers are kept in the run directory (``RUN/samplers/``, safetensors, with a digest
+of the weights they were fitted to), so they are fitted once; one fitted to other weights, or
+damaged, is fitted again. Where ``two-stage``
 differs from the paper: the second VAE's decoder has a fixed unit variance on standardised
 codes (the paper learns it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import hashlib
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
 from aekit.errors import AekitError, unknown_choice
-from aekit.io import atomic_save
 from aekit.runs.directory import TRAIN_CODES, Run
 
 SAMPLERS = ("prior", "box", "gmm", "two-stage", "pixelcnn")
@@ -51,7 +54,7 @@ def code_sampler(run: Run, name: str, log: Callable[[str], None] | None = None) 
         if not run.model.generative:
             raise AekitError(
                 f"model {run.model.name!r} has no prior; sample its codes with --sampler box, "
-                "gmm or two-stage"
+                "gmm or two-stage (pixelcnn for vq-vae)"
             )
         return run.draw_codes
     if name == "box":
@@ -85,20 +88,43 @@ def _training_codes(run: Run) -> torch.Tensor:
     return run.encode(run.data.train.subset(TRAIN_CODES)).double()
 
 
-def _fresh(path: Path, run: Run) -> bool:
-    return path.is_file() and path.stat().st_mtime >= run.model_file.stat().st_mtime
+def _model_digest(run: Run) -> str:
+    """Which trained weights a sampler was fitted to (file times survive copies badly)."""
+    return hashlib.sha256(run.model_file.read_bytes()).hexdigest()[:32]
+
+
+def _stored(path: Path, run: Run) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
+    """A sampler file's tensors and metadata if it was fitted to the run's current model;
+    None if it is missing, stale, damaged or not a sampler file (all of which mean: fit)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "pt") as handle:
+            metadata = handle.metadata() or {}
+            if metadata.get("model") != _model_digest(run):
+                return None
+            return {key: handle.get_tensor(key) for key in handle.keys()}, metadata  # noqa: SIM118
+    except (OSError, SafetensorError):
+        return None
+
+
+def _store(path: Path, run: Run, tensors: dict[str, torch.Tensor], **metadata: str) -> None:
+    from aekit.runs.checkpoint import write_tensors
+
+    contiguous = {key: value.detach().contiguous().cpu() for key, value in tensors.items()}
+    write_tensors(path, contiguous, {"model": _model_digest(run), **metadata})
 
 
 # -- gmm -------------------------------------------------------------------------------------
 def _gmm(run: Run, log: Callable[[str], None] | None) -> Draw:
-    from safetensors.torch import load_file, save_file
-
     path = run.path / "samplers" / "gmm.safetensors"
-    if not _fresh(path, run):
+    stored = _stored(path, run)
+    if stored is None:
         if log:
             log(f"fitting a {GMM_COMPONENTS}-component Gaussian mixture to the training codes")
-        atomic_save(path, lambda tmp: save_file(fit_gmm(_training_codes(run)), tmp))
-    mixture = load_file(path)
+        _store(path, run, fit_gmm(_training_codes(run)))
+        stored = _stored(path, run)
+    mixture = stored[0]
     return lambda n, g: draw_gmm(mixture, n, g)
 
 
@@ -130,27 +156,30 @@ SECOND_STAGE_EPOCHS = 100
 
 
 def _two_stage(run: Run, log: Callable[[str], None] | None) -> Draw:
-    from safetensors.torch import load_file, save_file
+    from aekit.io import to_json
+    from aekit.models import build_model
 
-    from aekit.runs.checkpoint import load_model, save_model
-
-    folder = run.path / "samplers"
-    model_path, scale_path = (
-        folder / "two-stage.safetensors",
-        folder / "two-stage-scale.safetensors",
-    )
-    if not (_fresh(model_path, run) and _fresh(scale_path, run)):
+    path = run.path / "samplers" / "two-stage.safetensors"
+    stored = _stored(path, run)
+    if stored is None:
         if log:
             log(f"training a second-stage VAE on the codes ({SECOND_STAGE_EPOCHS} epochs)")
         second, scale = fit_second_stage(_training_codes(run).float(), run.config.train.seed)
-        atomic_save(scale_path, lambda tmp: save_file(scale, tmp))
-        atomic_save(model_path, lambda tmp: save_model(second, tmp))
-    second, scale = load_model(model_path).eval(), load_file(scale_path)
+        weights = {f"vae.{key}": value for key, value in second.state_dict().items()}
+        _store(path, run, {**weights, **scale}, vae=to_json(second.describe()))
+        stored = _stored(path, run)
+    tensors, metadata = stored
+    described = json.loads(metadata["vae"])
+    second = build_model(
+        {"name": described["name"], **described["params"]}, described["input_shape"]
+    )
+    second.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("vae.")})
+    second.eval()
 
     def draw(n: int, generator: torch.Generator) -> torch.Tensor:
         with torch.no_grad():
             standardised = second.decode(second.draw_prior(n, generator))
-        return scale["mean"] + scale["std"] * standardised
+        return tensors["mean"] + tensors["std"] * standardised
 
     return draw
 
@@ -164,7 +193,6 @@ def fit_second_stage(codes: torch.Tensor, seed: int):
 
     mean, std = codes.mean(0), codes.std(0).clamp_min(1e-6)
     standardised = (codes - mean) / std
-    torch.manual_seed(seed)
     dims = codes.shape[1]
     spec = {
         "name": "vae",
@@ -173,10 +201,11 @@ def fit_second_stage(codes: torch.Tensor, seed: int):
         "recon_loss": "mse",
         "output": "linear",
     }
-    second = build_model(spec, (dims,))
     held = max(1, len(codes) // 10)
     cfg = TrainConfig(epochs=SECOND_STAGE_EPOCHS, batch_size=128, lr=1e-3, device="cpu", seed=seed)
-    Trainer(second, cfg).fit(Split(standardised[held:], None), Split(standardised[:held], None))
+    with own_random_numbers(seed):
+        second = build_model(spec, (dims,))
+        Trainer(second, cfg).fit(Split(standardised[held:], None), Split(standardised[:held], None))
     return second.eval(), {"mean": mean, "std": std}
 
 
@@ -192,13 +221,16 @@ def _pixelcnn(run: Run, log: Callable[[str], None] | None) -> Draw:
             f"{model.name!r} has continuous codes: use prior, box, gmm or two-stage"
         )
     path = run.path / "samplers" / "pixelcnn.safetensors"
-    if not _fresh(path, run):
+    stored = _stored(path, run)
+    if stored is None:
         if log:
             log(f"training a PixelCNN on the training code grids ({PIXELCNN_EPOCHS} epochs)")
         grids = _code_grids(run)
-        prior = fit_grid_prior(grids, len(model.quantizer.codebook), run.config.train.seed)
-        save_grid_prior(prior, path)
-    prior = load_grid_prior(path)
+        fitted = fit_grid_prior(grids, len(model.quantizer.codebook), run.config.train.seed)
+        options = json.dumps({"shape": list(fitted.input_shape), **fitted.hparams})
+        _store(path, run, fitted.state_dict(), options=options)
+        stored = _stored(path, run)
+    prior = grid_prior(*stored)
     codebook, (dim, height, width) = model.quantizer.codebook.detach().cpu(), model.grid
 
     def draw(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -213,8 +245,11 @@ def _code_grids(run: Run) -> torch.Tensor:
     """The codebook indices of the training images, as (n, 1, h, w) float "images"."""
     split = run.data.train.subset(TRAIN_CODES)
     model = run.model.eval()
+    device = next(model.parameters()).device
     with torch.no_grad():
-        grids = [model.codes_of(split.x[i : i + 500]) for i in range(0, len(split), 500)]
+        grids = [
+            model.codes_of(split.x[i : i + 500].to(device)).cpu() for i in range(0, len(split), 500)
+        ]
     return torch.cat(grids).unsqueeze(1).float()
 
 
@@ -225,35 +260,29 @@ def fit_grid_prior(grids: torch.Tensor, codes: int, seed: int):
     from aekit.models.pixelcnn import GridPrior
     from aekit.training import Trainer
 
-    torch.manual_seed(seed)
-    prior = GridPrior(tuple(grids.shape[1:]), codes=codes)
     held = max(1, len(grids) // 10)
     cfg = TrainConfig(epochs=PIXELCNN_EPOCHS, batch_size=64, lr=1e-3, device="cpu", seed=seed)
-    Trainer(prior, cfg).fit(Split(grids[held:], None), Split(grids[:held], None))
+    with own_random_numbers(seed):
+        prior = GridPrior(tuple(grids.shape[1:]), codes=codes)
+        Trainer(prior, cfg).fit(Split(grids[held:], None), Split(grids[:held], None))
     return prior.eval()
 
 
-def save_grid_prior(prior, path: Path) -> None:
-    """Weights and the options to rebuild it (the prior is no registered model)."""
-    import json
-
-    from safetensors.torch import save_file
-
-    options = json.dumps({"shape": list(prior.input_shape), **prior.hparams})
-    state = {k: v.contiguous() for k, v in prior.state_dict().items()}
-    atomic_save(path, lambda tmp: save_file(state, tmp, {"options": options}))
+@contextlib.contextmanager
+def own_random_numbers(seed: int) -> Iterator[None]:
+    """Seed torch's global generator for a fit, and give the caller's state back after: a
+    sampler fitted inside someone's program must not reset their random numbers."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
-def load_grid_prior(path: Path):
-    import json
-
-    from safetensors import safe_open
-
+def grid_prior(tensors: dict[str, torch.Tensor], metadata: dict[str, str]):
+    """The PixelCNN stored in a sampler file (it is no registered model: its options are in
+    the file's metadata)."""
     from aekit.models.pixelcnn import GridPrior
 
-    with safe_open(str(path), "pt") as handle:
-        options = json.loads(handle.metadata()["options"])
-        state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    options = json.loads(metadata["options"])
     prior = GridPrior(tuple(options.pop("shape")), **options)
-    prior.load_state_dict(state)
+    prior.load_state_dict(tensors)
     return prior.eval()

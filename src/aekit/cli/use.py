@@ -51,8 +51,8 @@ from aekit.io import to_json
     "--sampler",
     "samplers",
     multiple=True,
-    help="--fid also for codes from this latent sampler (prior, box, gmm, two-stage; "
-    "repeatable): fid_NAME (implies --fid).",
+    help="--fid also for codes from this latent sampler (prior, box, gmm, two-stage, "
+    "pixelcnn; repeatable): fid_NAME (implies --fid).",
 )
 @click.option(
     "--disentanglement",
@@ -144,8 +144,8 @@ def reconstruct_command(run, count, source, data_dir, out) -> None:
 @click.option(
     "--sampler",
     help="Where the codes come from: prior (the model's), box (of the training codes), gmm "
-    "(a Gaussian mixture fitted to them) or two-stage (a second VAE trained on them). "
-    "Default: prior, or box for models without one.",
+    "(a Gaussian mixture fitted to them), two-stage (a second VAE trained on them) or "
+    "pixelcnn (vq-vae: a PixelCNN of its code grids). Default: prior, or box.",
 )
 @opt.seed_option
 @opt.figure_out_option("samples", "a grid of samples")
@@ -165,7 +165,7 @@ def sample_command(run, count, label, sampler, seed, out) -> None:
     if not model.generative and sampler is None:
         raise AekitError(
             f"model {model.name!r} is not generative: it has no prior to sample from; pick "
-            "codes with --sampler box, gmm or two-stage"
+            "codes with --sampler box, gmm or two-stage (pixelcnn for vq-vae)"
         )
     if label is not None:
         requested_labels(model, [label], "--label")

@@ -7,10 +7,13 @@ the tests, codes with a known answer.
 
 - ``mig``: mutual information gap (Chen et al. 2018): per factor, the gap between the two code
   dimensions with the most mutual information with it, over the factor's entropy, averaged.
-  Codes are discretised into 20 equal bins per dimension, as in Chen et al.'s code.
+  Codes are discretised into 20 equal bins per dimension, as disentanglement_lib (Locatello
+  et al. 2019) does; Chen et al. estimate the information from q(z|x) instead.
 - ``factor_vae_score`` (Kim & Mnih 2018): with one factor fixed across a batch, the code
   dimension of least (normalised) variance votes for that factor; the score is the accuracy of
-  the majority-vote classifier from dimension to factor on held-out votes.
+  the majority-vote classifier from dimension to factor on held-out votes. Dimensions whose
+  spread is below 5% of the largest are left out (collapsed; disentanglement_lib uses an
+  absolute 0.05).
 - ``dci_disentanglement`` (Eastwood & Williams 2018): from the importance of each dimension for
   predicting each factor (random-forest importances here; the paper uses lasso or random
   forests), one minus the entropy of each dimension's importances over the factors, weighted

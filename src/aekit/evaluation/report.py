@@ -69,7 +69,7 @@ def check_options(
     if options.fid and not model.generative and not options.samplers:
         raise AekitError(
             f"model {model.name!r} is not generative: it has no prior to sample from; "
-            "--fid needs --sampler box, gmm or two-stage"
+            "--fid needs --sampler box, gmm or two-stage (pixelcnn for vq-vae)"
         )
     for name in options.samplers:
         if name not in SAMPLERS:

@@ -142,6 +142,8 @@ class Autoencoder(nn.Module):
     defaults: ClassVar[dict[str, Any]] = {}  # inherited options this model gives new defaults
     # Training settings this model needs where the user sets none (``aekit models`` lists them)
     train_defaults: ClassVar[dict[str, Any]] = {}
+    # Why ``--compile`` cannot build this model's step, if it cannot (state updated in place)
+    compile_refusal: ClassVar[str] = ""
     # Layout of the 4-d weights, hence of the convolutions' activations.
     memory_format: ClassVar[torch.memory_format] = torch.contiguous_format
 

@@ -45,17 +45,22 @@ def pairwise_log_densities(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Te
 def total_correlation_terms(
     z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, dataset_size: int | None
 ) -> dict[str, torch.Tensor]:
-    """Chen et al.'s decomposition of the KL, each term a batch mean, with the aggregate
-    posterior q(z) estimated by minibatch-weighted sampling (their equation 4):
-    log q(z_i) ~ logsumexp_j log q(z_i|x_j) - log(N M), N the training set's size. Without N,
-    the batch stands for the data: log q(z_i) ~ logsumexp_j log q(z_i|x_j) - log M. Index-code
+    """Chen et al.'s decomposition of the KL, each term a batch mean. The aggregate posterior
+    q(z_i) = (1/N) sum_n q(z_i|x_n) is estimated from the batch by stratified importance
+    weights (Chen et al.'s minibatch stratified sampling in spirit): the example's own
+    posterior counts 1/N, each of the M - 1 others (N - 1) / (N (M - 1)) for the N - 1 examples
+    it stands for; so the logged terms are estimates of the true ones, not shifted by a
+    constant. Without N the batch stands for the data (every posterior counts 1/M). Index-code
     MI, total correlation and dimension-wise KL sum to log q(z|x) - log p(z), the
     single-sample KL, exactly."""
     batch = len(z)
     pairs = pairwise_log_densities(z, mean, logvar)
-    normaliser = math.log(dataset_size * batch) if dataset_size else math.log(batch)
-    log_qz = torch.logsumexp(pairs.sum(2), dim=1) - normaliser
-    log_prod_qz = (torch.logsumexp(pairs, dim=1) - normaliser).sum(1)
+    n = dataset_size or batch
+    own, other = -math.log(n), math.log(max(n - 1, 1)) - math.log(n * max(batch - 1, 1))
+    weights = torch.full((batch, batch), other, dtype=z.dtype, device=z.device)
+    weights.fill_diagonal_(own if batch > 1 else 0.0)
+    log_qz = torch.logsumexp(pairs.sum(2) + weights, dim=1)
+    log_prod_qz = torch.logsumexp(pairs + weights.unsqueeze(2), dim=1).sum(1)
     log_qz_x = pairs.diagonal(dim1=0, dim2=1).sum(0)
     log_pz = standard_log_normal(z)
     return {
@@ -68,9 +73,13 @@ def total_correlation_terms(
 class TotalCorrelation:
     """beta-TCVAE: loss = recon + alpha MI + beta TC + gamma dimension-wise KL (Chen et al.,
     equation 2), the paper's weights alpha = gamma = 1 and ``tc_weight`` beta = 6 by default.
-    Minibatch-weighted sampling needs the training set's size N; the trainer tells the model
-    (``check_training_set``); a model that has not seen its training set treats the batch as
-    the data."""
+    The estimate of q(z) needs the training set's size N: ``build_trainer`` tells the model
+    (``check_training_set``), so runs and resumed runs use it; a model trained by a bare
+    ``Trainer`` treats the batch as the data. ``kl_weight`` and ``capacity`` do not apply
+    (the three weights replace them)."""
+
+    fixed: ClassVar[dict[str, Any]] = {"kl_weight": 1.0, "capacity": None}
+    schedulable: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -124,7 +133,11 @@ def dip_penalty(
 class DecorrelatedPrior:
     """DIP-VAE: the ELBO plus ``dip_penalty`` (Kumar et al. 2018); ``dip: i`` or ``ii``.
     ``lambda_d`` defaults as the paper ties it to ``lambda_od``: 10 lambda_od for DIP-VAE-I,
-    lambda_od for DIP-VAE-II; ``lambda_od`` defaults to 10."""
+    lambda_od for DIP-VAE-II; ``lambda_od`` defaults to 10. ``kl_weight`` weights the KL;
+    Burgess et al.'s ``capacity`` does not apply."""
+
+    fixed: ClassVar[dict[str, Any]] = {"capacity": None}
+    schedulable: ClassVar[tuple[str, ...]] = ("kl_weight",)
 
     def __init__(
         self,
@@ -171,7 +184,10 @@ class FactorisedCodes:
     Where it differs from the paper: the shuffled codes come from the same batch (the paper
     draws a second batch), the discriminator is smaller (``discriminator_hidden``, the paper
     uses 6 layers of 1000) and trains at the model's learning rate. ``gamma`` defaults to 35;
-    the paper tunes it per data set."""
+    the paper tunes it per data set. ``capacity`` does not apply."""
+
+    fixed: ClassVar[dict[str, Any]] = {"capacity": None}
+    schedulable: ClassVar[tuple[str, ...]] = ("kl_weight",)
 
     def __init__(
         self,

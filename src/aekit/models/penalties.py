@@ -36,7 +36,8 @@ def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", scale: float = 1.
 
 
 class Discriminator(nn.Module):
-    """An MLP from codes (and optionally a one-hot label) to one logit: "from the target"."""
+    """An MLP from its input (codes, with a one-hot label beside them if the caller adds
+    one) to one logit: "from the target distribution"."""
 
     def __init__(self, inputs: int, hidden: tuple[int, ...]) -> None:
         super().__init__()

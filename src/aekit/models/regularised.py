@@ -39,7 +39,11 @@ class InfoMMD:
     + (alpha + lambda - 1) MMD(q(z), p(z)), the paper's objective (its equation 6) with
     ``alpha`` the information preference and ``mmd_lambda`` its lambda (1000 with alpha 0
     in the paper's MNIST experiments, the defaults). Where it differs: the MMD kernel is the
-    inverse multiquadratic of ``kernel`` choice (the paper uses a Gaussian; ``kernel: rbf``)."""
+    inverse multiquadratic of ``kernel`` choice (the paper uses a Gaussian; ``kernel: rbf``).
+    Burgess et al.'s ``capacity`` does not apply."""
+
+    fixed: ClassVar[dict[str, Any]] = {"capacity": None}
+    schedulable: ClassVar[tuple[str, ...]] = ("kl_weight",)
 
     def __init__(
         self,
@@ -55,6 +59,11 @@ class InfoMMD:
         if not alpha <= 1:
             raise AekitError(f"bad alpha {alpha}; InfoVAE's KL weight 1 - alpha must be >= 0")
         _check_weight("mmd_lambda", mmd_lambda)
+        if alpha + mmd_lambda - 1 < 0:
+            raise AekitError(
+                f"alpha {alpha} with mmd_lambda {mmd_lambda} would maximise the MMD: "
+                "InfoVAE needs alpha + mmd_lambda >= 1"
+            )
         super().__init__(input_shape, **kwargs)
         self.alpha, self.mmd_lambda, self.kernel = alpha, mmd_lambda, kernel
 
@@ -173,8 +182,11 @@ class Regularised(StandardPrior):
         elif torch.is_grad_enabled():
             (grad,) = torch.autograd.grad(out.sum(), z, create_graph=True)
             penalty = grad.square().sum(1).mean()
-        else:  # validation: no gradient to penalise, and none needed
-            penalty = torch.zeros((), device=z.device)
+        else:  # validation runs without gradients; the penalty is measured all the same
+            with torch.enable_grad():
+                code = z.detach().requires_grad_()
+                (grad,) = torch.autograd.grad(self.decode(code, y).sum(), code)
+            penalty = grad.square().sum(1).mean()
         loss = recon + self.embedding_weight * embedding + self.reg_weight * penalty
         return {"loss": loss, "recon": recon, "embedding": embedding, "smoothness": penalty}
 

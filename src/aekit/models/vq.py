@@ -54,17 +54,18 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("sums", self.codebook.detach().clone())
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
-        """Index of the nearest codebook entry for each row of ``flat`` (n, dim)."""
+        """Index of the nearest codebook entry for each row of ``flat`` (n, dim), in float32
+        (under bf16 autocast, near ties would be decided by rounding)."""
+        flat, codebook = flat.float(), self.codebook.float()
         distances = (
-            flat.square().sum(1, keepdim=True)
-            - 2 * flat @ self.codebook.T
-            + self.codebook.square().sum(1)
+            flat.square().sum(1, keepdim=True) - 2 * flat @ codebook.T + codebook.square().sum(1)
         )
         return distances.argmin(1)
 
     @torch.no_grad()
     def update(self, flat: torch.Tensor, indices: torch.Tensor) -> None:
         """One EMA step of the entries' counts and sums, then restarts of dead entries."""
+        flat = flat.float()
         assigned = F.one_hot(indices, len(self.codebook)).to(flat.dtype)
         self.counts.mul_(self.decay).add_(assigned.sum(0), alpha=1 - self.decay)
         self.sums.mul_(self.decay).add_(assigned.T @ flat, alpha=1 - self.decay)
@@ -91,6 +92,7 @@ class VQVAE(Autoencoder):
     ``embedding_dim``; quantiser; decoder: the mirror image with transposed convolutions."""
 
     default_reduction: ClassVar[str] = "per_example"
+    compile_refusal: ClassVar[str] = "its codebook moves by averages updated in place"
 
     def __init__(
         self,

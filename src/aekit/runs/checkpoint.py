@@ -36,10 +36,10 @@ def save_model(model: Autoencoder, path: str | os.PathLike, epoch: int | None = 
     metadata = {MODEL_KEY: to_json(model.describe())}
     if epoch is not None:
         metadata[EPOCH_KEY] = str(epoch)
-    _write(path, tensors, metadata)
+    write_tensors(path, tensors, metadata)
 
 
-def _write(path: str | os.PathLike, tensors: dict, metadata: dict[str, str]) -> None:
+def write_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str]) -> None:
     """safetensors' ``save_file``, atomically; its I/O errors (a full disk) are
     :class:`WriteFailed`, as any other write's."""
 
@@ -111,7 +111,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> A
         found = {k: tuple(v.shape) for k, v in weights.items()}
         if expected != found:
             raise AekitError(f"{path}: the weights do not fit the model it describes")
-        model = _build_from_description(description)
+        with torch.random.fork_rng(devices=[]):  # its starting weights are overwritten:
+            model = _build_from_description(description)  # the caller's RNG stays as it was
     except (KeyError, TypeError, ValueError) as exc:
         raise AekitError(f"{path}: its model description is not valid ({exc})") from None
     bad = [k for k, v in weights.items() if v.is_floating_point() and not v.isfinite().all()]
@@ -158,7 +159,7 @@ def save_checkpoint(
             {"trainer": state, "param_groups": opt["param_groups"], "optim_scalars": scalars}
         ),
     }
-    _write(path, tensors, metadata)
+    write_tensors(path, tensors, metadata)
 
 
 def checkpoint_state(path: str | os.PathLike) -> dict[str, Any]:

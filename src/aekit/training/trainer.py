@@ -2,9 +2,10 @@
 
 Per epoch it shuffles with its own generator, corrupts / binarizes batches on the device,
 sets each step's learning rate and scheduled loss weights, optimises
-``loss_terms(...)["loss"]``, validates, writes an atomic checkpoint and appends a line to
-``metrics.jsonl``. Same seed, same data, same device -> same numbers, and a run resumed from
-its checkpoint ends with exactly the weights of an uninterrupted run.
+``loss_terms(...)["loss"]`` (and, for a model with several players, each player's own term
+into its own parameters: ``parameter_groups``), validates, writes an atomic checkpoint and
+appends a line to ``metrics.jsonl``. Same seed, same data, same device -> same numbers, and
+a run resumed from its checkpoint ends with exactly the weights of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -321,11 +322,15 @@ class Trainer:
             return
         last = len(self.players) - 1
         for i, (term, params) in enumerate(self.players.items()):
-            (terms[term] * self.scale).backward(inputs=params, retain_graph=i < last)
+            trained = [p for p in params if p.requires_grad]
+            (terms[term] * self.scale).backward(inputs=trained, retain_graph=i < last)
 
     def _compiled_step(self) -> CompiledAdamStep | None:
         """The step ``--compile`` asks for, where this torch is one it was tested with."""
         reason = internals.compile_unavailable()
+        if self.model.compile_refusal:
+            reason = f"--compile cannot build model {self.model.name!r}'s step: "
+            reason += self.model.compile_refusal
         if len(self.players) > 1:
             players = " and ".join(self.players)
             reason = f"model {self.model.name!r} trains several players ({players})"
@@ -417,7 +422,8 @@ class Trainer:
         """A validation loss that is not a finite number ends the run before its epoch is
         recorded; one that has grown by orders of magnitude gets a warning (once)."""
         val_loss = row["val_loss"]
-        if not math.isfinite(val_loss):
+        players = [row.get(f"val_{term}", 0.0) for term in self.players]
+        if not all(math.isfinite(value) for value in (val_loss, *players)):
             raise TrainingDiverged(self._diverged_message(row["epoch"], "on the validation data"))
         start = self.first_loss
         if not self.warned and start and val_loss > EXPLODED * abs(start):
