@@ -170,9 +170,9 @@ def _two_stage(run: Run, log: Callable[[str], None] | None) -> Draw:
         stored = _stored(path, run)
     tensors, metadata = stored
     described = json.loads(metadata["vae"])
-    second = build_model(
-        {"name": described["name"], **described["params"]}, described["input_shape"]
-    )
+    spec = {"name": described["name"], **described["params"]}
+    with torch.random.fork_rng(devices=[]):  # starting weights, overwritten at once
+        second = build_model(spec, described["input_shape"])
     second.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("vae.")})
     second.eval()
 
@@ -283,6 +283,7 @@ def grid_prior(tensors: dict[str, torch.Tensor], metadata: dict[str, str]):
     from aekit.models.pixelcnn import GridPrior
 
     options = json.loads(metadata["options"])
-    prior = GridPrior(tuple(options.pop("shape")), **options)
+    with torch.random.fork_rng(devices=[]):  # starting weights, overwritten at once
+        prior = GridPrior(tuple(options.pop("shape")), **options)
     prior.load_state_dict(tensors)
     return prior.eval()
