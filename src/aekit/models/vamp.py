@@ -2,14 +2,17 @@
 
 The prior is the encoder's own posterior averaged over K learned pseudo-inputs u_k,
 p(z) = (1/K) sum_k q(z|u_k), so prior and posterior are fitted together and the KL is no
-longer pushed towards a fixed N(0, I). The pseudo-inputs live in data space: a K x D matrix
-passed through hardtanh(0, 1) (the paper's parameterisation for images in [0, 1]), started
-near 0.5. Sampling draws a pseudo-input uniformly, then a code from its posterior.
+longer pushed towards a fixed N(0, I). The pseudo-inputs live in data space and are made as in
+Tomczak & Welling's code: a linear layer applied to the K one-hot vectors, then hardtanh(0, 1),
+u_k = hardtanh(W_k + b). The shared bias b matters: started as PyTorch starts a linear layer
+(near zero), it moves every pseudo-input towards the data together. Pseudo-inputs held as K
+free images started at 0.5 instead collapsed every posterior onto the prior in our runs
+(benchmarks/RESULTS.md, "Likelihood zoo"). Sampling draws a pseudo-input uniformly, then a code
+from its posterior.
 
-Where it differs from the paper: the KL is the single-sample estimate of the paper, the
+Where it differs from the paper: the KL is the single-sample estimate of the paper, and the
 warm-up of its experiments is available as a schedule of ``kl_weight``
-(``train.weight_schedules``) rather than built in, and the pseudo-inputs start at 0.5 plus
-small noise (the paper draws them from N(0.05, 0.01) before the hardtanh).
+(``train.weight_schedules``) rather than built in.
 """
 
 from __future__ import annotations
@@ -60,25 +63,33 @@ class VampPrior:
         self, input_shape: tuple[int, ...], *, pseudo_inputs: PositiveInt = 500, **kwargs
     ) -> None:
         super().__init__(input_shape, **kwargs)
-        self.pseudo_inputs = nn.Parameter(torch.empty(pseudo_inputs, *self.input_shape))
+        self.pseudo_weight = nn.Parameter(torch.empty(pseudo_inputs, *self.input_shape))
+        self.pseudo_bias = nn.Parameter(torch.empty(self.input_shape))
 
     def initialize_weights(self, init: str) -> None:
+        """The pseudo-input layer starts as ``nn.Linear(K, D)`` does: uniform in
+        +-1/sqrt(K)."""
         super().initialize_weights(init)
-        with torch.no_grad():
-            self.pseudo_inputs.copy_(0.5 + 0.01 * torch.randn_like(self.pseudo_inputs))
+        bound = 1 / math.sqrt(len(self.pseudo_weight))
+        nn.init.uniform_(self.pseudo_weight, -bound, bound)
+        nn.init.uniform_(self.pseudo_bias, -bound, bound)
+
+    def pseudo_inputs(self) -> torch.Tensor:
+        """The K pseudo-inputs, in data space."""
+        return nn.functional.hardtanh(self.pseudo_weight + self.pseudo_bias, 0.0, 1.0)
 
     def check_training_set(self, examples: int) -> None:
         """More pseudo-inputs than training examples would be a prior with more components
         than there is data to place them by."""
-        if len(self.pseudo_inputs) > examples:
+        if len(self.pseudo_weight) > examples:
             raise AekitError(
-                f"pseudo_inputs {len(self.pseudo_inputs)} is more than the {examples} "
+                f"pseudo_inputs {len(self.pseudo_weight)} is more than the {examples} "
                 "training examples; use at most that many"
             )
 
     def components(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z|u_k) for every pseudo-input u_k."""
-        return self.encode_dist(nn.functional.hardtanh(self.pseudo_inputs, 0.0, 1.0))
+        return self.encode_dist(self.pseudo_inputs())
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
         return mixture_log_normal(z, *self.components())
