@@ -93,38 +93,52 @@ def _model_digest(run: Run) -> str:
     return hashlib.sha256(run.model_file.read_bytes()).hexdigest()[:32]
 
 
-def _stored(path: Path, run: Run) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
-    """A sampler file's tensors and metadata if it was fitted to the run's current model;
+Stored = tuple[dict[str, torch.Tensor], dict[str, str]]  # a sampler file's tensors, metadata
+
+
+def _fitted(
+    run: Run,
+    name: str,
+    says: str,
+    log: Callable[[str], None] | None,
+    fit: Callable[[], Stored],
+) -> Stored:
+    """The sampler ``name`` as fitted to the run's current weights: read back from
+    ``RUN/samplers/NAME.safetensors``, or fitted now (saying ``says``) and written there."""
+    from aekit.runs.checkpoint import write_tensors
+
+    path, digest = run.path / "samplers" / f"{name}.safetensors", _model_digest(run)
+    stored = _read_stored(path, digest)
+    if stored is not None:
+        return stored
+    if log:
+        log(says)
+    tensors, metadata = fit()
+    tensors = {key: value.detach().contiguous().cpu() for key, value in tensors.items()}
+    metadata = {**metadata, "model": digest}
+    write_tensors(path, tensors, metadata)
+    return tensors, metadata
+
+
+def _read_stored(path: Path, digest: str) -> Stored | None:
+    """A sampler file's tensors and metadata if it was fitted to the weights with ``digest``;
     None if it is missing, stale, damaged or not a sampler file (all of which mean: fit)."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), "pt") as handle:
             metadata = handle.metadata() or {}
-            if metadata.get("model") != _model_digest(run):
+            if metadata.get("model") != digest:
                 return None
             return {key: handle.get_tensor(key) for key in handle.keys()}, metadata  # noqa: SIM118
     except (OSError, SafetensorError):
         return None
 
 
-def _store(path: Path, run: Run, tensors: dict[str, torch.Tensor], **metadata: str) -> None:
-    from aekit.runs.checkpoint import write_tensors
-
-    contiguous = {key: value.detach().contiguous().cpu() for key, value in tensors.items()}
-    write_tensors(path, contiguous, {"model": _model_digest(run), **metadata})
-
-
 # -- gmm -------------------------------------------------------------------------------------
 def _gmm(run: Run, log: Callable[[str], None] | None) -> Draw:
-    path = run.path / "samplers" / "gmm.safetensors"
-    stored = _stored(path, run)
-    if stored is None:
-        if log:
-            log(f"fitting a {GMM_COMPONENTS}-component Gaussian mixture to the training codes")
-        _store(path, run, fit_gmm(_training_codes(run)))
-        stored = _stored(path, run)
-    mixture = stored[0]
+    says = f"fitting a {GMM_COMPONENTS}-component Gaussian mixture to the training codes"
+    mixture, _ = _fitted(run, "gmm", says, log, lambda: (fit_gmm(_training_codes(run)), {}))
     return lambda n, g: draw_gmm(mixture, n, g)
 
 
@@ -159,16 +173,13 @@ def _two_stage(run: Run, log: Callable[[str], None] | None) -> Draw:
     from aekit.io import to_json
     from aekit.models import build_model
 
-    path = run.path / "samplers" / "two-stage.safetensors"
-    stored = _stored(path, run)
-    if stored is None:
-        if log:
-            log(f"training a second-stage VAE on the codes ({SECOND_STAGE_EPOCHS} epochs)")
+    def fit() -> Stored:
         second, scale = fit_second_stage(_training_codes(run).float(), run.config.train.seed)
         weights = {f"vae.{key}": value for key, value in second.state_dict().items()}
-        _store(path, run, {**weights, **scale}, vae=to_json(second.describe()))
-        stored = _stored(path, run)
-    tensors, metadata = stored
+        return {**weights, **scale}, {"vae": to_json(second.describe())}
+
+    says = f"training a second-stage VAE on the codes ({SECOND_STAGE_EPOCHS} epochs)"
+    tensors, metadata = _fitted(run, "two-stage", says, log, fit)
     described = json.loads(metadata["vae"])
     spec = {"name": described["name"], **described["params"]}
     with torch.random.fork_rng(devices=[]):  # starting weights, overwritten at once
@@ -220,16 +231,15 @@ def _pixelcnn(run: Run, log: Callable[[str], None] | None) -> Draw:
             f"the pixelcnn sampler models grids of discrete codes (vq-vae); model "
             f"{model.name!r} has continuous codes: use prior, box, gmm or two-stage"
         )
-    path = run.path / "samplers" / "pixelcnn.safetensors"
-    stored = _stored(path, run)
-    if stored is None:
-        if log:
-            log(f"training a PixelCNN on the training code grids ({PIXELCNN_EPOCHS} epochs)")
+
+    def fit() -> Stored:
         grids = _code_grids(run)
         fitted = fit_grid_prior(grids, len(model.quantizer.codebook), run.config.train.seed)
         options = json.dumps({"shape": list(fitted.input_shape), **fitted.hparams})
-        _store(path, run, fitted.state_dict(), options=options)
-        stored = _stored(path, run)
+        return fitted.state_dict(), {"options": options}
+
+    says = f"training a PixelCNN on the training code grids ({PIXELCNN_EPOCHS} epochs)"
+    stored = _fitted(run, "pixelcnn", says, log, fit)
     prior = grid_prior(*stored)
     codebook, (dim, height, width) = model.quantizer.codebook.detach().cpu(), model.grid
 

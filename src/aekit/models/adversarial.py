@@ -28,7 +28,12 @@ from aekit.models.base import register_model
 from aekit.models.conv import ConvAutoencoder
 from aekit.models.layers import one_hot
 from aekit.models.mlp import MLPAutoencoder
-from aekit.models.penalties import Discriminator, StandardPrior, adversarial_losses
+from aekit.models.penalties import (
+    Discriminator,
+    StandardPrior,
+    adversarial_losses,
+    with_discriminator,
+)
 from aekit.models.vae import standard_noise
 from aekit.values import Sizes
 
@@ -65,9 +70,7 @@ class Adversarial(StandardPrior):
         self.discriminator = Discriminator(self.code_dim + label_inputs, discriminator_hidden)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        critic = {id(p) for p in self.discriminator.parameters()}
-        own = [p for p in self.parameters() if id(p) not in critic]
-        return {"loss": own, "discriminator": list(self.discriminator.parameters())}
+        return with_discriminator(self, self.discriminator)
 
     def prior_draws(
         self, labels: torch.Tensor | None, n: int, generator: torch.Generator | None = None

@@ -60,6 +60,12 @@ class Option:
     hint: Any
 
 
+def check_weight(name: str, value: float) -> None:
+    """A loss weight must be a number >= 0 (NaN included among the refused)."""
+    if not value >= 0:
+        raise AekitError(f"bad {name} {value}; it is a loss weight, >= 0")
+
+
 def model_options(cls: type[Autoencoder]) -> dict[str, Option]:
     """The options a model class accepts (constructor keywords along its bases, re-defaulted
     by ``defaults``), without the ones it pins (``fixed``)."""

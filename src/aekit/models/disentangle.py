@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import AekitError, unknown_choice
-from aekit.models.base import register_model
+from aekit.models.base import check_weight, register_model
 from aekit.models.conv_vae import ConvVAE
-from aekit.models.penalties import Discriminator
+from aekit.models.penalties import Discriminator, with_discriminator
 from aekit.models.vae import MLPVAE, standard_log_normal
 from aekit.values import Sizes
 
@@ -90,11 +90,9 @@ class TotalCorrelation:
         dim_kl_weight: float = 1.0,
         **kwargs,
     ) -> None:
-        for name, value in (("mi_weight", mi_weight), ("tc_weight", tc_weight)):
-            if not value >= 0:
-                raise AekitError(f"bad {name} {value}; it is a loss weight, >= 0")
-        if not dim_kl_weight >= 0:
-            raise AekitError(f"bad dim_kl_weight {dim_kl_weight}; it is a loss weight, >= 0")
+        check_weight("mi_weight", mi_weight)
+        check_weight("tc_weight", tc_weight)
+        check_weight("dim_kl_weight", dim_kl_weight)
         super().__init__(input_shape, **kwargs)
         self.weights = {"mi": mi_weight, "tc": tc_weight, "dim_kl": dim_kl_weight}
         self.dataset_size: int | None = None
@@ -106,12 +104,9 @@ class TotalCorrelation:
     def loss_terms(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        mean, logvar = self.encode_dist(x, y)
-        z = self.reparameterize(mean, logvar)
-        recon = self.reconstruction_loss(self.decode(z, y), target)
+        mean, logvar, z, recon, kl = self.elbo_parts(x, target, y)
         terms = total_correlation_terms(z, mean, logvar, self.dataset_size)
         penalty = sum(self.weights[key] * value for key, value in terms.items())
-        kl = self.kl(mean, logvar, z).mean()
         return {"loss": recon + penalty, "recon": recon, "kl": kl, **terms}
 
 
@@ -160,10 +155,7 @@ class DecorrelatedPrior:
     def loss_terms(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        mean, logvar = self.encode_dist(x, y)
-        z = self.reparameterize(mean, logvar)
-        recon = self.reconstruction_loss(self.decode(z, y), target)
-        kl = self.kl(mean, logvar, z).mean()
+        mean, logvar, _, recon, kl = self.elbo_parts(x, target, y)
         dip = dip_penalty(mean, logvar, self.dip, self.lambda_od, self.lambda_d)
         return {"loss": recon + self.kl_weight * kl + dip, "recon": recon, "kl": kl, "dip": dip}
 
@@ -197,24 +189,18 @@ class FactorisedCodes:
         discriminator_hidden: Sizes = (512, 512, 512),
         **kwargs,
     ) -> None:
-        if not gamma >= 0:
-            raise AekitError(f"bad gamma {gamma}; it is a loss weight, >= 0")
+        check_weight("gamma", gamma)
         super().__init__(input_shape, **kwargs)
         self.gamma = gamma
         self.discriminator = Discriminator(self.code_dim, discriminator_hidden)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        critic = {id(p) for p in self.discriminator.parameters()}
-        own = [p for p in self.parameters() if id(p) not in critic]
-        return {"loss": own, "discriminator": list(self.discriminator.parameters())}
+        return with_discriminator(self, self.discriminator)
 
     def loss_terms(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        mean, logvar = self.encode_dist(x, y)
-        z = self.reparameterize(mean, logvar)
-        recon = self.reconstruction_loss(self.decode(z, y), target)
-        kl = self.kl(mean, logvar, z).mean()
+        _, _, z, recon, kl = self.elbo_parts(x, target, y)
         tc = self.discriminator(z).mean()
         codes, shuffled = z.detach(), permute_dims(z.detach())
         critic = F.binary_cross_entropy_with_logits(

@@ -47,6 +47,14 @@ class Discriminator(nn.Module):
         return self.net(z).squeeze(-1)
 
 
+def with_discriminator(model: nn.Module, discriminator: nn.Module) -> dict[str, list[nn.Parameter]]:
+    """Two players: the model's own parameters follow ``loss``, the discriminator's follow
+    ``discriminator``."""
+    critic = list(discriminator.parameters())
+    ids = {id(p) for p in critic}
+    return {"loss": [p for p in model.parameters() if id(p) not in ids], "discriminator": critic}
+
+
 def adversarial_losses(
     real: torch.Tensor, fake: torch.Tensor, fake_for_generator: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

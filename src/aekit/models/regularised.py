@@ -16,22 +16,24 @@ import torch
 from torch import nn
 
 from aekit.errors import AekitError, unknown_choice
-from aekit.models.base import register_model
+from aekit.models.base import check_weight, register_model
 from aekit.models.conv import ConvAutoencoder
 from aekit.models.conv_vae import ConvVAE
 from aekit.models.mlp import MLPAutoencoder
-from aekit.models.penalties import KERNELS, Discriminator, StandardPrior, adversarial_losses, mmd
+from aekit.models.penalties import (
+    KERNELS,
+    Discriminator,
+    StandardPrior,
+    adversarial_losses,
+    mmd,
+    with_discriminator,
+)
 from aekit.models.vae import MLPVAE
 from aekit.values import Sizes
 
 
 def _prior_like(z: torch.Tensor) -> torch.Tensor:
     return torch.randn_like(z)
-
-
-def _check_weight(name: str, value: float) -> None:
-    if not value >= 0:
-        raise AekitError(f"bad {name} {value}; it is a loss weight, >= 0")
 
 
 class InfoMMD:
@@ -58,7 +60,7 @@ class InfoMMD:
             raise unknown_choice("kernel", kernel, KERNELS)
         if not alpha <= 1:
             raise AekitError(f"bad alpha {alpha}; InfoVAE's KL weight 1 - alpha must be >= 0")
-        _check_weight("mmd_lambda", mmd_lambda)
+        check_weight("mmd_lambda", mmd_lambda)
         if alpha + mmd_lambda - 1 < 0:
             raise AekitError(
                 f"alpha {alpha} with mmd_lambda {mmd_lambda} would maximise the MMD: "
@@ -70,10 +72,7 @@ class InfoMMD:
     def loss_terms(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        mean, logvar = self.encode_dist(x, y)
-        z = self.reparameterize(mean, logvar)
-        recon = self.reconstruction_loss(self.decode(z, y), target)
-        kl = self.kl(mean, logvar, z).mean()
+        _, _, z, recon, kl = self.elbo_parts(x, target, y)
         divergence = mmd(z, _prior_like(z), self.kernel)
         weight = self.alpha + self.mmd_lambda - 1
         loss = recon + (1 - self.alpha) * self.kl_weight * kl + weight * divergence
@@ -104,7 +103,7 @@ class Wasserstein(StandardPrior):
             raise unknown_choice("penalty", penalty, ["gan", "mmd"])
         if kernel not in KERNELS:
             raise unknown_choice("kernel", kernel, KERNELS)
-        _check_weight("penalty_weight", penalty_weight)
+        check_weight("penalty_weight", penalty_weight)
         super().__init__(input_shape, **kwargs)
         self.penalty, self.penalty_weight, self.kernel = penalty, penalty_weight, kernel
         self.discriminator = (
@@ -114,9 +113,7 @@ class Wasserstein(StandardPrior):
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         if self.discriminator is None:
             return super().parameter_groups()
-        critic = {id(p) for p in self.discriminator.parameters()}
-        own = [p for p in self.parameters() if id(p) not in critic]
-        return {"loss": own, "discriminator": list(self.discriminator.parameters())}
+        return with_discriminator(self, self.discriminator)
 
     def loss_terms(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None
@@ -164,8 +161,8 @@ class Regularised(StandardPrior):
     ) -> None:
         if regularizer not in ("l2", "gp"):
             raise unknown_choice("regularizer", regularizer, ["gp", "l2"])
-        _check_weight("embedding_weight", embedding_weight)
-        _check_weight("reg_weight", reg_weight)
+        check_weight("embedding_weight", embedding_weight)
+        check_weight("reg_weight", reg_weight)
         super().__init__(input_shape, **kwargs)
         self.regularizer = regularizer
         self.embedding_weight, self.reg_weight = embedding_weight, reg_weight

@@ -7,7 +7,7 @@ the code passed downstream is the mean; training uses the reparameterisation tri
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
@@ -23,6 +23,14 @@ _LOG_2PI = math.log(2 * math.pi)
 def log_normal(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mean, exp(logvar)) summed over the last dimension (S17's ``log_normal_pdf``)."""
     return (-0.5 * ((z - mean).square() * torch.exp(-logvar) + logvar + _LOG_2PI)).sum(-1)
+
+
+class ElboParts(NamedTuple):
+    mean: torch.Tensor
+    logvar: torch.Tensor
+    z: torch.Tensor
+    recon: torch.Tensor
+    kl: torch.Tensor
 
 
 class VariationalAutoencoder(Autoencoder):
@@ -144,15 +152,24 @@ class VariationalAutoencoder(Autoencoder):
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
         if self.gaussian_posterior:
-            mean, logvar = self.encode_dist(x, y)
-            z = self.reparameterize(mean, logvar)
-            kl = self.kl(mean, logvar, z).mean()
+            parts = self.elbo_parts(x, target, y)
+            recon, kl = parts.recon, parts.kl
         else:  # one draw of the model's own posterior, scored against its own prior
             draws, log_ratio = self.posterior_draws(x, y)
-            z, kl = draws[:, 0], -log_ratio.mean()
-        recon = self.reconstruction_loss(self.decode(z, y), target)
+            recon = self.reconstruction_loss(self.decode(draws[:, 0], y), target)
+            kl = -log_ratio.mean()
         pull = kl if self.capacity is None else (kl - self.capacity).abs()
         return {"loss": recon + self.kl_weight * pull, "recon": recon, "kl": kl}
+
+    def elbo_parts(
+        self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None
+    ) -> ElboParts:
+        """One reparameterised draw of the Gaussian posterior and the ELBO's two terms (batch
+        means): what the objectives that add a penalty to the ELBO start from."""
+        mean, logvar = self.encode_dist(x, y)
+        z = self.reparameterize(mean, logvar)
+        recon = self.reconstruction_loss(self.decode(z, y), target)
+        return ElboParts(mean, logvar, z, recon, self.kl(mean, logvar, z).mean())
 
     @torch.no_grad()
     def elbo(

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import AekitError
-from aekit.models.base import Autoencoder, register_model
+from aekit.models.base import Autoencoder, check_weight, register_model
 from aekit.models.layers import activation as make_activation
 from aekit.models.layers import image_shape, transpose_padding
 from aekit.values import PositiveInt, RequiredSizes
@@ -112,8 +112,7 @@ class VQVAE(Autoencoder):
             raise AekitError(f"bad codebook_size {codebook_size}; a codebook needs 2 or more")
         if not 0 < decay < 1:
             raise AekitError(f"bad decay {decay}; the EMA decay lies between 0 and 1")
-        if not commitment >= 0:
-            raise AekitError(f"bad commitment {commitment}; it is a loss weight, >= 0")
+        check_weight("commitment", commitment)
         super().__init__(input_shape, **base)
         in_channels, height, width = image_shape(self.name, self.input_shape)
         sizes = [(height, width)]
