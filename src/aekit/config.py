@@ -116,6 +116,7 @@ class TrainConfig:
     grad_clip: float | None = None
     greedy: bool = False  # layer-wise pre-training (S11): one shallow autoencoder per layer
     greedy_finetune_epochs: int = 0  # then train the whole stack end to end for this many
+    dist_timeout: float = 300.0  # torchrun: seconds a process waits for the others, then fails
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -157,7 +158,7 @@ class TrainConfig:
                 raise AekitError(f"bad {key} {getattr(self, key)}; it must be at least 1")
         if not 0 < self.lr_gamma < 1:
             raise AekitError(f"bad lr_gamma {self.lr_gamma}; it must be between 0 and 1")
-        for key in ("eps", "grad_clip"):
+        for key in ("eps", "grad_clip", "dist_timeout"):
             if getattr(self, key) is not None and getattr(self, key) <= 0:
                 raise AekitError(f"bad {key} {getattr(self, key)}; it must be positive (or null)")
         if self.greedy_finetune_epochs < 0:

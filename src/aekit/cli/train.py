@@ -79,7 +79,8 @@ _OVERRIDES = {
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    help="Batch size. Default: 128, or the model's own (`aekit models`).",
+    help="Batch size. Default: 128, or the model's own (`aekit models`). Under torchrun it is "
+    "the global batch: each of N processes takes 1/N of every batch (N must divide it).",
 )
 @click.option(
     "--optimizer", type=click.Choice(["adam", "adamw", "sgd", "rmsprop"]), help="Default: adam."
@@ -122,7 +123,11 @@ _OVERRIDES = {
     "later runs load it in milliseconds (build times and speed-ups: benchmarks/RESULTS.md). "
     "Adam and AdamW only.",
 )
-@click.option("--device", help="auto (default), cpu, cuda, cuda:N or mps.")
+@click.option(
+    "--device",
+    help="auto (default), cpu, cuda, cuda:N or mps. Under torchrun: auto, cpu or cuda (each "
+    "process on its local rank's GPU).",
+)
 @click.option(
     "--early-stopping",
     type=click.IntRange(min=1),
@@ -188,6 +193,8 @@ def train_command(
       aekit train --config recipes/keras-simple-ae.yaml
       aekit train --model tied-ae --hidden 100 --latent-dim 30 --greedy --finetune-epochs 5
       aekit train --resume runs/vae-mnist           # continue after an interruption
+      torchrun --nproc-per-node 4 -m aekit train --model conv-vae --dataset mnist
+                                                    # 4 processes, data-parallel (DDP)
     """
     from aekit.config import RunConfig
     from aekit.recipes import config_path
@@ -215,11 +222,16 @@ def train_command(
         config = config.with_overrides(overrides)
         out = out or _default_out(config, config_file)
         start = partial(train, config, out, overwrite=overwrite, **settings)
+    from aekit.training.distributed import PeerLost
+
     try:
         result = start()
     except KeyboardInterrupt:
-        raise _interrupted(Path(out)) from None
-    click.echo(f"run saved in {result.path}{_summary(result)}")
+        raise _stopped(Path(out), "interrupted") from None
+    except PeerLost as lost:
+        raise _stopped(Path(out), str(lost), resume="torchrun ... -m aekit train") from None
+    if result.path is not None:  # under torchrun, rank 0's (the others write nothing)
+        click.echo(f"run saved in {result.path}{_summary(result)}")
 
 
 def _summary(run) -> str:
@@ -237,19 +249,19 @@ def _summary(run) -> str:
     return f" ({numbers})"
 
 
-def _interrupted(path: Path) -> Interrupted:
-    """Ctrl-C: say what the run directory kept (its checkpoint's epochs: the file an epoch
-    commits first) and how to go on from there."""
+def _stopped(path: Path, why: str, resume: str = "aekit train") -> Interrupted:
+    """Ctrl-C, or another process of a torchrun job gone: say what the run directory kept
+    (its checkpoint's epochs: the file an epoch commits first) and how to go on from there."""
     from aekit.runs.checkpoint import checkpoint_state
     from aekit.runs.directory import Run
 
     run = Run(path)
     if not run.checkpoint_file.is_file():
-        return Interrupted(f"interrupted; {path} has no checkpoint to resume from")
+        return Interrupted(f"{why}; {path} has no checkpoint to resume from")
     epoch = checkpoint_state(run.checkpoint_file)["epoch"]
     return Interrupted(
-        f"interrupted; {path} keeps every finished epoch (1-{epoch}): "
-        f"continue with `aekit train --resume {path}`"
+        f"{why}; {path} keeps every finished epoch (1-{epoch}): "
+        f"continue with `{resume} --resume {path}`"
     )
 
 

@@ -84,10 +84,12 @@ def evaluate_command(
     probe_accuracy (logistic regression) and knn_accuracy (k=5) on a fixed 50/50 split of the
     test codes. Deterministic models with a code smaller than the input: pca_recon_mse at
     the same code size. VAEs: elbo (nats); with --iw-samples, nll_iw (nats) and on binarized
-    data bits_per_dim.
+    data bits_per_dim (under `torchrun --nproc-per-node N -m aekit evaluate`, the N processes
+    share its examples; the estimate is the same as one process's).
     """
     from aekit.evaluation.report import EvaluationOptions, evaluate_run
     from aekit.runs import open_run
+    from aekit.training.distributed import joined
 
     opened = open_run(run, data_dir=data_dir)
     split, notes = opened.prepared_inputs(source) if source else (opened.data.test, [])
@@ -103,8 +105,12 @@ def evaluate_command(
     metrics = {"run": str(opened.path), "model": opened.model.name}
     what = f"{len(split)} examples" if source else "test split"
     metrics["data"] = ", ".join([f"{source or opened.config.data.dataset} ({what})", *notes])
-    log = functools.partial(click.echo, err=True)
-    metrics.update(evaluate_run(opened, split, options, log=log, progress=True))
+    with joined("cpu", opened.config.train.dist_timeout) as world:  # torchrun: share the IW work
+        main = world is None or world.main
+        log = functools.partial(click.echo, err=True) if main else None
+        metrics.update(evaluate_run(opened, split, options, log=log, progress=main, world=world))
+    if not main:  # rank 0 prints
+        return
     if as_json:
         click.echo(to_json(metrics))
         return

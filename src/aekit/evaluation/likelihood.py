@@ -18,11 +18,14 @@ from typing import Any
 
 import torch
 
+from aekit.config import MAX_SEED
 from aekit.data.splits import Split
 from aekit.models.vae import VariationalAutoencoder
+from aekit.training.distributed import World
 
 DEFAULT_MAX_ROWS = 16384  # posterior samples drawn per chunk (sets the random stream)
 DECODE_ROWS = 512  # decoder inputs per forward pass (what sets the memory)
+BLOCK = 64  # examples per block of the evaluator, each with its own seeded generator
 
 
 @torch.no_grad()
@@ -53,12 +56,43 @@ def iwae_log_likelihood(
     return torch.cat(results) if results else torch.empty(0)
 
 
-def _bar(total: int, progress: bool):
+def _bar(total: int, progress: bool, desc: str = "importance weighting"):
     if not progress:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="importance weighting", unit="example", leave=False)
+    return tqdm(total=total, desc=desc, unit="example", leave=False)
+
+
+def blockwise_log_likelihood(
+    model: VariationalAutoencoder,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    samples: int,
+    seed: int,
+    world: World | None = None,
+    progress: bool = False,
+) -> torch.Tensor:
+    """:func:`iwae_log_likelihood` over blocks of :data:`BLOCK` examples, block ``b`` drawing
+    from a generator seeded by ``(seed, b)``: so the estimate is the same whether one process
+    computes it or the ranks of a torchrun job share the blocks (every rank gets them all)."""
+    blocks = list(range(0, len(x), BLOCK))
+    mine = blocks if world is None else list(world.take(blocks))
+    share = "" if world is None else f" (rank {world.rank}: {len(mine)} of {len(blocks)} blocks)"
+    bar = _bar(sum(len(x[i : i + BLOCK]) for i in mine), progress, "importance weighting" + share)
+    log_px = torch.zeros(len(x), dtype=torch.float64)
+    for start in mine:
+        part = slice(start, start + BLOCK)
+        generator = torch.Generator().manual_seed((seed * 1_000_003 + start) % MAX_SEED)
+        labels = None if y is None else y[part]
+        log_px[part] = iwae_log_likelihood(model, x[part], labels, samples, generator).double()
+        if bar is not None:
+            bar.update(len(x[part]))
+    if bar is not None:
+        bar.close()
+    if world is not None:  # each position was filled by one rank, the others hold zeros
+        log_px = torch.tensor(world.sum(log_px.tolist()), dtype=torch.float64)
+    return log_px
 
 
 def _iwae_batch(
@@ -109,14 +143,14 @@ def likelihood_metrics(
     binarized: bool,
     seed: int = 0,
     progress: bool = False,
+    world: World | None = None,
 ) -> dict[str, Any]:
     """``nll_iw`` (nats per example, with its standard error over examples) on ``split``;
     ``bits_per_dim`` too when the data is binary and the likelihood Bernoulli, the only case
-    where the number compares with the literature's discrete-data results."""
-    generator = torch.Generator().manual_seed(seed)
+    where the number compares with the literature's discrete-data results. Under torchrun
+    (``world``) the ranks share the examples."""
     labels = split.y if model.conditional else None
-    log_px = iwae_log_likelihood(model, split.x, labels, samples, generator, progress=progress)
-    nll = -log_px.double()
+    nll = -blockwise_log_likelihood(model, split.x, labels, samples, seed, world, progress)
     metrics: dict[str, Any] = {
         "iw_samples": samples,
         "iw_examples": len(split),

@@ -32,6 +32,7 @@ from aekit.models.base import MODELS, Autoencoder
 from aekit.runs.directory import Run
 from aekit.runs.inference import labels_for, requested_labels
 from aekit.sampling import SAMPLERS, code_sampler
+from aekit.training.distributed import World
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,12 @@ def evaluate_run(
     *,
     log: Callable[[str], None] | None = None,
     progress: bool = False,
+    world: World | None = None,
 ) -> dict[str, Any]:
     """All metrics of ``run``'s model on ``split`` (data prepared as the run's own, see
     :meth:`Run.inputs`); ``log`` hears about slow one-off steps (training the feature
-    classifier); ``progress`` shows a bar while the importance-weighted estimate runs."""
+    classifier); ``progress`` shows a bar while the importance-weighted estimate runs, whose
+    examples the ranks of a torchrun job (``world``) share."""
     model = run.model.cpu().eval()
     check_options(model, options, split, run.config.data.dataset)
     metrics = evaluate_model(model, split)
@@ -101,7 +104,12 @@ def evaluate_run(
         subset = split.subset(options.iw_examples or len(split))
         metrics.update(
             likelihood_metrics(
-                model, subset, options.iw_samples, binarized=run.binarized, progress=progress
+                model,
+                subset,
+                options.iw_samples,
+                binarized=run.binarized,
+                progress=progress,
+                world=world,
             )
         )
     if options.fid:

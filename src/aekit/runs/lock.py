@@ -43,6 +43,15 @@ def writing(folder: Path) -> Iterator[None]:
             path.unlink(missing_ok=True)
 
 
+def lock_text(folder: Path) -> str:
+    """What ``folder``'s lock file says ("" without one): the processes of a job on several
+    machines compare it with their writer's to learn whether they all see one folder."""
+    try:
+        return (Path(folder) / LOCK).read_text()
+    except OSError:
+        return ""
+
+
 def _acquire(path: Path, owner: dict) -> None:
     for _attempt in range(3):
         try:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import torch
 
-from aekit.config import RunConfig, TrainConfig
+from aekit.config import MAX_SEED, RunConfig, TrainConfig
 from aekit.data.batches import batch_indices, iterate
 from aekit.data.splits import DataBundle, Split
 from aekit.data.transforms import Noise, binarize_dynamic, parse_noise
@@ -29,6 +29,7 @@ from aekit.runs.checkpoint import load_checkpoint, load_model, save_checkpoint
 from aekit.runs.directory import Run
 from aekit.training import internals
 from aekit.training.compiled import CompiledAdamStep, CompileFailed
+from aekit.training.distributed import World
 from aekit.training.optim import LearningRate, LossWeights, make_optimizer
 from aekit.training.subnormals import subnormals_flushed
 
@@ -37,6 +38,7 @@ class TrainingDiverged(AekitError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+EXAMPLES = "#examples"  # how many examples a total is over (in sums across ranks)
 EXPLODED = 1000.0  # a validation loss this many times the run's first batch's is diverging
 
 
@@ -93,9 +95,11 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         log: Callable[[str], None] | None = None,
         progress: bool = False,
+        world: World | None = None,
     ) -> None:
         self.cfg = cfg = cfg.with_defaults(model.train_defaults)
-        self.device = resolve_device(cfg.device)
+        self.world = world  # several processes (torchrun): this one's rank and device
+        self.device = world.device if world is not None else resolve_device(cfg.device)
         self.model = model.to(self.device)
         self.players = _players(model)
         groups = [{"params": params} for params in self.players.values()]
@@ -112,8 +116,9 @@ class Trainer:
         self.log = log or (lambda _msg: None)
         self.progress = progress
         self.compiled_step = self._compiled_step() if cfg.compile else None
-        self.shuffle_rng = torch.Generator().manual_seed(cfg.seed)
-        self.noise_rng = torch.Generator(self.device).manual_seed(cfg.seed + 1)
+        self.shuffle_rng = torch.Generator().manual_seed(cfg.seed)  # the same on every rank
+        self.noise_rng = torch.Generator(self.device).manual_seed(rank_seed(cfg.seed + 1, world))
+        self.parallel: torch.nn.Module | None = None  # the DDP wrapper while fit runs
         self.epoch = 0
         self.step: int | None = 0  # optimisation steps taken, over every epoch
         self.best_val = math.inf
@@ -134,8 +139,11 @@ class Trainer:
     def fit(self, train: Split, val: Split) -> list[dict[str, Any]]:
         """Train until ``cfg.epochs`` (or early stopping); return the per-epoch metrics."""
         flushed = subnormals_flushed() if self.device.type == "cpu" else nullcontext()
-        with flushed:
-            self._fit(train, val)
+        try:
+            with flushed:
+                self._fit(train, val)
+        finally:  # DDP holds the process group: let go of it before the group is destroyed
+            self.parallel = None
         return self.history
 
     def _schedule(self, examples: int) -> LearningRate:
@@ -151,6 +159,9 @@ class Trainer:
 
     def _fit(self, train: Split, val: Split) -> None:
         x, y = train.x.to(self.device), _to(train.y, self.device)
+        if self.world is not None:
+            unused = self._leaves_parameters_unused(x[:2], None if y is None else y[:2])
+            self.parallel = _data_parallel(self.model, self.device, unused)
         inputs = self._corrupt_once(x, self.cfg.seed + 3) if self.noise_once else None
         val_inputs = self._validation_inputs(val)
         for callback in self.callbacks:
@@ -183,18 +194,17 @@ class Trainer:
         elif self._best_weights is not None:
             self.model.load_state_dict(self._best_weights)
 
-    def resume(self) -> None:
-        """Continue from the run directory's checkpoint (weights, optimizer, RNGs, counters)."""
-        run = self.recording
+    def resume(self, source: Run | None = None) -> None:
+        """Continue from the checkpoint of ``source`` (default: the run this trainer records
+        into): weights, optimizer, RNGs, counters. A rank the checkpoint has no generator
+        states for (it was written by fewer processes) seeds its own from the epoch."""
+        run = source or self.recording
         if run is None or run.path is None or not run.checkpoint_file.is_file():
             where = run.path if run is not None and run.path else "this trainer"
             raise AekitError(f"{where} has no checkpoint to resume from")
         rng, state = load_checkpoint(run.checkpoint_file, self.model, self.optimizer)
         self.shuffle_rng.set_state(rng["shuffle"])
-        self.noise_rng.set_state(rng["noise"].to(self.noise_rng.get_state().device))
-        torch.set_rng_state(rng["torch"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state(rng["cuda"])
+        self._restore_rank_rngs(rng, state["epoch"])
         self.epoch = state["epoch"]
         self.step = state.get("step")
         self.best_val, self.best_epoch = _number(state["best_val"]), state["best_epoch"]
@@ -205,7 +215,21 @@ class Trainer:
         if rows is None:
             rows = [r for r in run.read_metrics() if r["epoch"] <= self.epoch]
         self.history = list(rows)
-        run.write_metrics(self.history)
+        if self.recording is not None:
+            self.recording.write_metrics(self.history)
+
+    def _restore_rank_rngs(self, rng: dict[str, torch.Tensor], epoch: int) -> None:
+        """This process's noise and torch generators as the checkpoint saved them."""
+        suffix = _rank_suffix(self.world)
+        if f"noise{suffix}" not in rng:  # a rank the saving run did not have
+            seed = rank_seed(self.cfg.seed + 1 + epoch, self.world)
+            self.noise_rng.manual_seed(seed)
+            torch.manual_seed(seed + 1)
+            return
+        self.noise_rng.set_state(rng[f"noise{suffix}"].to(self.noise_rng.get_state().device))
+        torch.set_rng_state(rng[f"torch{suffix}"])
+        if f"cuda{suffix}" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state(rng[f"cuda{suffix}"], self.device)
 
     @torch.no_grad()
     def evaluate(
@@ -219,13 +243,15 @@ class Trainer:
         self.model.eval()
         totals: dict[str, float] = {}
         batches = iterate((inputs, targets, labels), self.cfg.batch_size)
+        if self.world is not None:  # each rank its batches; the sums are added up below
+            batches = self.world.take(batches)
         for xb, tb, yb in batches:
             xb, tb, yb = xb.to(self.device), tb.to(self.device), _to(yb, self.device)
             with self._autocast():
                 terms = self.model.loss_terms(xb, tb, yb)
             for key, value in terms.items():
                 totals[key] = totals.get(key, 0.0) + float(value) * len(xb)
-        return self._summarise(totals, len(inputs), prefix)
+        return self._summarise(self._over_ranks(totals), len(inputs), prefix)
 
     def train_epoch(
         self,
@@ -237,21 +263,26 @@ class Trainer:
         """One pass over ``x`` in shuffled batches; ``inputs``, if given, are fixed corrupted
         versions of ``x`` fed to the model instead of corrupting each batch afresh."""
         self.model.train()
-        n, totals = len(x), {}
+        n, totals, counted = len(x), {}, 0
         self._schedule(n)
         batches = batch_indices(n, self.cfg.batch_size, self.shuffle_rng)
         bar = self._bar(math.ceil(n / self.cfg.batch_size), epoch)
         try:
             for step, idx in enumerate(batches):
-                idx = idx.to(self.device)
+                share = (idx, 1.0) if self.world is None else self.world.shard(idx)
+                if share is None:  # too few for every rank: its step is counted, not taken
+                    self.step += 1
+                    continue
+                idx, weight = share[0].to(self.device), share[1]
                 batch, target, yb = self._batch(x, y, idx, inputs)
-                terms = self._step(batch, target, yb)
+                terms = self._step(batch, target, yb, weight)
                 value = float(terms["loss"].detach()) * self.scale
                 players = (float(terms[term].detach()) for term in self.players)
                 if not all(math.isfinite(v) for v in (value, *players)):
                     raise TrainingDiverged(self._diverged_message(epoch, f"batch {step + 1}"))
                 if self.first_loss is None:
                     self.first_loss = value
+                counted += len(idx)
                 for key, term in terms.items():
                     totals[key] = totals.get(key, 0.0) + float(term.detach()) * len(idx)
                 if bar is not None:
@@ -260,7 +291,31 @@ class Trainer:
         finally:  # also on Ctrl-C, so the error line does not land on the bar
             if bar is not None:
                 bar.close()
-        return self._summarise(totals, n, "train_")
+        totals = self._over_ranks({**totals, EXAMPLES: counted})
+        return self._summarise(totals, int(totals.pop(EXAMPLES)), "train_")
+
+    def _leaves_parameters_unused(self, x: torch.Tensor, y: torch.Tensor | None) -> bool:
+        """Whether the players' losses miss some trainable parameter, probed on a couple of
+        examples in eval mode (no running statistics move) with the generators forked."""
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        devices = [self.device] if self.device.type == "cuda" else []
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.random.fork_rng(devices=devices):
+                terms = self.model.loss_terms(x, x, y)
+                total = sum(terms[term] for term in self.players)
+                grads = torch.autograd.grad(total, trainable, allow_unused=True)
+        finally:
+            self.model.train(was_training)
+        return any(grad is None for grad in grads)
+
+    def _over_ranks(self, totals: dict[str, float]) -> dict[str, float]:
+        """Sums over every rank's examples (the same keys on all ranks: one model)."""
+        if self.world is None:
+            return totals
+        keys = sorted(totals)
+        return dict(zip(keys, self.world.sum([totals[key] for key in keys]), strict=True))
 
     @property
     def stopped_early(self) -> bool:
@@ -290,12 +345,17 @@ class Trainer:
         return self.noise.apply(x, torch.Generator(x.device).manual_seed(seed))
 
     def _step(
-        self, batch: torch.Tensor, target: torch.Tensor, yb: torch.Tensor | None
+        self,
+        batch: torch.Tensor,
+        target: torch.Tensor,
+        yb: torch.Tensor | None,
+        weight: float = 1.0,
     ) -> dict[str, torch.Tensor]:
         """One optimiser step on a batch at this step's learning rate and loss weights;
         returns its loss terms. Full batches go through the compiled step when the run asks
         for one (a smaller last batch would need a second graph for its shape, so it steps
-        eagerly on the same optimizer state)."""
+        eagerly on the same optimizer state). ``weight`` scales this rank's gradient (its
+        share of the global batch, :meth:`World.shard`)."""
         lr = self.schedule.at(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -306,24 +366,25 @@ class Trainer:
             if terms is not None:
                 return terms
         with self._autocast():
-            terms = self.model.loss_terms(batch, target, yb)
+            terms = (self.parallel or self.model.loss_terms)(batch, target, yb)
         self.optimizer.zero_grad(set_to_none=True)
-        self._backward(terms)
+        self._backward(terms, self.scale * weight)
         if self.cfg.grad_clip:
             for group in self.optimizer.param_groups:  # each player clipped on its own
                 torch.nn.utils.clip_grad_norm_(group["params"], self.cfg.grad_clip)
         self.optimizer.step()
         return terms
 
-    def _backward(self, terms: dict[str, torch.Tensor]) -> None:
-        """Gradients of each player's term, into that player's parameters only."""
+    def _backward(self, terms: dict[str, torch.Tensor], scale: float) -> None:
+        """Gradients of each player's term, into that player's parameters only (under DDP
+        each backward hands its gradients to the exchange, which completes with the last)."""
         if len(self.players) == 1:
-            (terms["loss"] * self.scale).backward()
+            (terms["loss"] * scale).backward()
             return
         last = len(self.players) - 1
         for i, (term, params) in enumerate(self.players.items()):
             trained = [p for p in params if p.requires_grad]
-            (terms[term] * self.scale).backward(inputs=trained, retain_graph=i < last)
+            (terms[term] * scale).backward(inputs=trained, retain_graph=i < last)
 
     def _compiled_step(self) -> CompiledAdamStep | None:
         """The step ``--compile`` asks for, where this torch is one it was tested with."""
@@ -335,6 +396,8 @@ class Trainer:
             players = " and ".join(self.players)
             reason = f"model {self.model.name!r} trains several players ({players})"
             reason += "; --compile builds a step for one"
+        if self.world is not None:
+            reason = "under torchrun: --compile builds the step of one process"
         if reason:
             self.log(f"{reason}; training without --compile")
             return None
@@ -448,22 +511,30 @@ class Trainer:
         saved = self.recording is not None and self.recording.path is not None
         if improved and self.cfg.early_stopping and not saved:
             self._best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        rng = self._rng_states()  # every rank takes part, whoever writes
         if self.recording is not None:
             if self.recording.path is not None:
-                self._save(improved)
+                self._save(improved, rng)
             self.recording.append_metrics(row)
         self.log(_format_row(row, self.cfg.epochs))
         for callback in self.callbacks:
             callback.on_epoch_end(self, row)
 
-    def _save(self, improved: bool) -> None:
-        rng = {
-            "shuffle": self.shuffle_rng.get_state(),
-            "noise": self.noise_rng.get_state(),
-            "torch": torch.get_rng_state(),
-        }
+    def _rng_states(self) -> dict[str, torch.Tensor]:
+        """The generators a checkpoint keeps: the shared shuffle, and each rank's noise,
+        torch (and CUDA) generators, suffixed ``.RANK`` for ranks after the first."""
+        own = {"noise": self.noise_rng.get_state(), "torch": torch.get_rng_state()}
         if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+            own["cuda"] = torch.cuda.get_rng_state(self.device)
+        states = {"shuffle": self.shuffle_rng.get_state()}
+        if self.world is None:
+            return states | own
+        for key, state in own.items():
+            for rank, gathered in enumerate(self.world.gather(state)):
+                states[f"{key}{'' if rank == 0 else f'.{rank}'}"] = gathered
+        return states
+
+    def _save(self, improved: bool, rng: dict[str, torch.Tensor]) -> None:
         keeps_best = bool(self.cfg.early_stopping)
         state = {
             "epoch": self.epoch,
@@ -485,6 +556,37 @@ class Trainer:
         except WriteFailed as failed:
             kept = f"epoch {self.epoch - 1}'s files are kept" if self.epoch > 1 else "nothing"
             raise WriteFailed(failed.path, OSError(f"{failed.reason}; {kept}")) from None
+
+
+def rank_seed(seed: int, world: World | None) -> int:
+    """A generator seed of its own for each rank (rank 0's is ``seed``, as in one process)."""
+    rank = 0 if world is None else world.rank
+    return (seed + 1_000_003 * rank) % MAX_SEED
+
+
+def _rank_suffix(world: World | None) -> str:
+    return "" if world is None or world.rank == 0 else f".{world.rank}"
+
+
+class _LossTerms(torch.nn.Module):
+    """The model's ``loss_terms`` as a module's forward, which is what DDP wraps."""
+
+    def __init__(self, model: Autoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, target, y):
+        return self.model.loss_terms(x, target, y)
+
+
+def _data_parallel(model: Autoencoder, device: torch.device, unused: bool) -> torch.nn.Module:
+    """DDP around the model's loss (it broadcasts rank 0's weights now). Where the loss
+    leaves some parameters out, DDP looks for them at every step (a graph traversal it
+    otherwise skips), so that it does not wait for their gradients."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(_LossTerms(model), device_ids=ids, find_unused_parameters=unused)
 
 
 def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
@@ -528,12 +630,18 @@ def build_trainer(
     log: Callable[[str], None] | None = None,
     progress: bool = False,
     callbacks: Sequence[Callback] = (),
+    world: World | None = None,
 ) -> Trainer:
     """Seed, build the configured model for ``data``, and wrap it in a trainer (that records
-    into ``run``, if given)."""
+    into ``run``, if given). Under torchrun every rank builds the same model, then seeds the
+    generator of its dropout and sampling noise on its own."""
     seed_everything(config.train.seed)
     model = build_model(config.model, data.shape, data.num_classes)
     model.check_training_set(len(data.train))
+    if world is not None:
+        check_world(config.train, model, world, len(data.train))
+        if world.rank:  # rank 0 goes on with the stream one process would have
+            torch.manual_seed(rank_seed(config.train.seed, world))
     return Trainer(
         model,
         config.train,
@@ -544,4 +652,17 @@ def build_trainer(
         log=log,
         progress=progress,
         callbacks=callbacks,
+        world=world,
     )
+
+
+def check_world(cfg: TrainConfig, model: Autoencoder, world: World, examples: int) -> None:
+    """A global batch that splits evenly over the processes, and data for all of them."""
+    batch = cfg.with_defaults(model.train_defaults).batch_size
+    if batch % world.size:
+        raise AekitError(
+            f"--batch-size {batch} (the global batch) does not split evenly over "
+            f"{world.size} processes; use a multiple of {world.size}"
+        )
+    if examples < world.size:
+        raise AekitError(f"{examples} training examples cannot be shared by {world.size} processes")
