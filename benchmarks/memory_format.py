@@ -48,7 +48,7 @@ def train_in_layout(args: argparse.Namespace) -> dict:
     seconds = []
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
-        metrics = trainer.train_epoch(data.train.x, data.train.y, epoch)
+        metrics = trainer.train_epoch(data.train, epoch)
         seconds.append(time.perf_counter() - start)
     chosen = type(trainer.model).memory_format == LAYOUTS[args.layout]
     return {"seconds": seconds, "loss": metrics["train_loss"], "aekit": chosen}

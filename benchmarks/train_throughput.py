@@ -123,7 +123,7 @@ def aekit_loop(
     with subnormals_flushed():  # as Trainer.fit trains
         for epoch in range(1, args.epochs + 1):
             start = time.perf_counter()
-            metrics = trainer.train_epoch(data.train.x, data.train.y, epoch)
+            metrics = trainer.train_epoch(data.train, epoch)
             seconds.append(time.perf_counter() - start)
     return seconds, metrics["train_loss"]
 

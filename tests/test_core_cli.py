@@ -184,10 +184,10 @@ def test_ctrl_c_says_what_was_kept_and_resume_finishes_the_run(tmp_path, monkeyp
 
     train_epoch = Trainer.train_epoch
 
-    def interrupted_in_epoch_3(self, x, y, epoch, inputs=None):
+    def interrupted_in_epoch_3(self, train, epoch, inputs=None):
         if epoch == 3:
             raise KeyboardInterrupt
-        return train_epoch(self, x, y, epoch, inputs)
+        return train_epoch(self, train, epoch, inputs)
 
     out = tmp_path / "run"
     args = ["train", "--limit", "300", "--epochs", "4", "--hidden", "16", "--out", str(out)]

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from aekit.data.files import load_path
+from aekit.data.raw import unit_array
 from aekit.data.sources import load_source
 from aekit.errors import AekitError
 
@@ -37,8 +38,8 @@ def one_line_error(call, *match: str) -> str:
 def test_uint8_grey_images_get_a_channel_and_exact_scaling(tmp_path):
     x = np.arange(6 * 4 * 5, dtype=np.uint8).reshape(6, 4, 5)
     raw = load_path(save_npz(tmp_path / "d.npz", x=x, y=np.arange(6) % 2))
-    assert raw.x_train.shape == (6, 1, 4, 5) and raw.x_train.dtype == np.float32
-    np.testing.assert_array_equal(raw.x_train[:, 0], x.astype(np.float32) / 255)
+    assert raw.x_train.shape == (6, 1, 4, 5) and raw.x_train.dtype == np.uint8  # kept as bytes
+    np.testing.assert_array_equal(unit_array(raw.x_train)[:, 0], x.astype(np.float32) / 255)
     assert raw.y_train.dtype == np.int64
     np.testing.assert_array_equal(raw.y_train, np.arange(6) % 2)
     assert raw.x_test is None and raw.name == "d.npz"
@@ -48,7 +49,7 @@ def test_channels_last_colour_becomes_channels_first(tmp_path):
     x = np.random.default_rng(0).integers(0, 256, (3, 4, 5, 3), dtype=np.uint8)
     raw = load_path(save_npz(tmp_path / "c.npz", x=x))
     assert raw.x_train.shape == (3, 3, 4, 5)
-    assert raw.x_train[1, 2, 3, 4] == np.float32(x[1, 3, 4, 2]) / 255
+    assert unit_array(raw.x_train)[1, 2, 3, 4] == np.float32(x[1, 3, 4, 2]) / 255
     assert raw.x_train.flags.c_contiguous
 
 
@@ -325,7 +326,7 @@ def test_folder_of_grey_images_without_classes(tmp_path):
     save_image(tmp_path / "imgs" / ".hidden.png", grey(255, (9, 9)))
     raw = load_path(tmp_path / "imgs")
     assert raw.x_train.shape == (3, 1, 4, 6) and raw.y_train is None
-    np.testing.assert_array_equal(raw.x_train[:, 0, 0, 0], np.float32([0, 50, 100]) / 255)
+    np.testing.assert_array_equal(raw.x_train[:, 0, 0, 0], [0, 50, 100])  # bytes, as read
 
 
 def test_sub_folders_are_classes_in_sorted_order(tmp_path):
@@ -338,9 +339,7 @@ def test_sub_folders_are_classes_in_sorted_order(tmp_path):
     save_image(root / ".ipynb_checkpoints" / "0.png", grey(99))
     raw = load_path(root)
     np.testing.assert_array_equal(raw.y_train, [0, 0, 1, 1, 1, 2, 2])
-    np.testing.assert_array_equal(
-        np.round(raw.x_train[:, 0, 0, 0] * 255), [10, 10, 20, 20, 20, 30, 30]
-    )
+    np.testing.assert_array_equal(raw.x_train[:, 0, 0, 0], [10, 10, 20, 20, 20, 30, 30])
 
 
 def test_colour_images_and_grey_detection(tmp_path):
@@ -350,8 +349,8 @@ def test_colour_images_and_grey_detection(tmp_path):
     save_image(tmp_path / "colour" / "b.png", grey(128))  # grey among colour: 3 channels
     raw = load_path(tmp_path / "colour")
     assert raw.x_train.shape == (2, 3, 4, 6)
-    np.testing.assert_array_equal(raw.x_train[0, :, 0, 0], [1, 0, 0])
-    np.testing.assert_allclose(raw.x_train[1, :, 0, 0], [128 / 255] * 3)
+    np.testing.assert_array_equal(raw.x_train[0, :, 0, 0], [255, 0, 0])
+    np.testing.assert_array_equal(raw.x_train[1, :, 0, 0], [128] * 3)
     # RGB files whose channels are all equal are grey images.
     save_image(tmp_path / "grey-rgb" / "a.png", np.repeat(grey(64)[..., None], 3, axis=2))
     save_image(tmp_path / "grey-rgb" / "b.jpg", grey(64))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from aekit.data.raw import unit_array
 from aekit.data.sources import NAMED, load_source
 
 
@@ -15,13 +16,13 @@ from aekit.data.sources import NAMED, load_source
 def test_real_idx_sets(mnist_dir, name, first_label, mean_pixel):
     raw = load_source(name, str(mnist_dir))
     assert raw.x_train.shape == (60000, 1, 28, 28) and raw.x_test.shape == (10000, 1, 28, 28)
-    assert raw.x_train.dtype == np.float32 and raw.y_train.dtype == np.int64
+    assert raw.x_train.dtype == np.uint8 and raw.y_train.dtype == np.int64  # kept as bytes
     for x in (raw.x_train, raw.x_test):
-        assert x.min() == 0.0 and x.max() == 1.0
+        assert unit_array(x).min() == 0.0 and unit_array(x).max() == 1.0
     for y in (raw.y_train, raw.y_test):
         np.testing.assert_array_equal(np.unique(y), np.arange(10))
     assert raw.y_train[0] == first_label
-    assert raw.x_train.mean(dtype=np.float64) == pytest.approx(mean_pixel, abs=1e-5)
+    assert unit_array(raw.x_train).mean(dtype=np.float64) == pytest.approx(mean_pixel, abs=1e-5)
 
 
 def test_mnist_5k_the_offline_default():

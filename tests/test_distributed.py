@@ -257,7 +257,7 @@ def test_two_nodes_meet_at_a_rendezvous_and_train_one_run(one_process, tmp_path)
     port = _port()
     nodes = [_node(tmp_path, port, *TRAIN, "--epochs", "3", "--out", "run") for _ in range(2)]
     results = [node.communicate(timeout=240) for node in nodes]
-    assert [node.returncode for node in nodes] == [0, 0], results
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(err for _, err in results)
     assert_same_curve(tmp_path / "run", one_process)
 
 

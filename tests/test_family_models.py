@@ -89,7 +89,7 @@ def test_loss_decreases(name, digits):
     model = small_model(name, digits)
     trainer = Trainer(model, TrainConfig(epochs=3, lr=3e-3, batch_size=32, **CPU))
     val = digits.val
-    before = trainer.evaluate(val.x, val.x, val.y)["loss"]
+    before = trainer.evaluate(val)["loss"]
     history = trainer.fit(digits.train, val)
     assert history[-1]["val_loss"] < 0.9 * before
     assert history[-1]["train_loss"] < history[0]["train_loss"]
@@ -239,7 +239,7 @@ def test_recurrent_ae_learns_user_sequences(shape):
     torch.manual_seed(0)
     model = build_model({"name": "recurrent-ae", **SMALL["recurrent-ae"]}, data.shape)
     trainer = Trainer(model, TrainConfig(epochs=8, lr=1e-2, batch_size=32, **CPU))
-    before = trainer.evaluate(data.val.x, data.val.x, None)["loss"]
+    before = trainer.evaluate(data.val)["loss"]
     history = trainer.fit(data.train, data.val)
     assert history[-1]["val_loss"] < before - 0.02
     assert model.reconstruct(data.test.x).shape == data.test.x.shape

@@ -50,25 +50,28 @@ def train(
     its figures there, unless ``figures`` is False). Returns the :class:`Run`. Under torchrun
     the processes train it together; the others return a :class:`Run` without a folder."""
     config = config.with_overrides({"data.dataset": absolute_source(config.data.dataset)})
-    with joined(config.train.device, config.train.dist_timeout) as world:
-        data = together(world, lambda: prepare_data(config.data))
-        if config.train.greedy:
-            together(world, _single_process("--greedy", world))
-            return _train_greedy(config, data, out, overwrite, log, progress, figures, callbacks)
-        writes = out
-        if world is not None and not world.main:
-            log, progress, callbacks, writes = None, False, (), None
-        trainer = together(
-            world, lambda: build_trainer(config, data, None, log, progress, callbacks, world)
-        )
-        used = dataclasses.replace(config, train=trainer.cfg)
-        with _locked(writes, world, shared=out):
+    with contextlib.ExitStack() as held:  # the lock outlives the process group: figures
+        with joined(config.train.device, config.train.dist_timeout) as world:
+            data = together(world, lambda: prepare_data(config.data))
+            if config.train.greedy:
+                together(world, _single_process("--greedy", world))
+                return _train_greedy(
+                    config, data, out, overwrite, log, progress, figures, callbacks
+                )
+            writes = out
+            if world is not None and not world.main:
+                log, progress, callbacks, writes = None, False, (), None
+            trainer = together(
+                world, lambda: build_trainer(config, data, None, log, progress, callbacks, world)
+            )
+            used = dataclasses.replace(config, train=trainer.cfg)
+            held.enter_context(_locked(writes, world, shared=out))
             run = together(world, lambda: _new_run(writes, used, data, overwrite))
             trainer.attach(run)
             trainer.fit(data.train, data.val)
             run.model = trainer.model
-            _finish(run, figures)
-        return run
+        _finish(run, figures)  # by rank 0 alone (the others' runs have no folder)
+    return run
 
 
 def _train_greedy(config, data, out, overwrite, log, progress, figures, callbacks) -> Run:
@@ -104,12 +107,13 @@ def resume(
     ``data_dir`` says where the run's data set is now, when its folder has moved."""
     checked = Run.open(path)  # a run directory, or a clear error before anything is locked
     train_cfg = checked.config.train
-    with joined(train_cfg.device, train_cfg.dist_timeout) as world:
-        main = world is None or world.main
-        if not main:
-            log, progress, callbacks, figures = None, False, (), False
-        say = log or (lambda _message: None)
-        with _locked(checked.path if main else None, world, shared=checked.path):
+    with contextlib.ExitStack() as held:  # the lock outlives the process group: figures
+        with joined(train_cfg.device, train_cfg.dist_timeout) as world:
+            main = world is None or world.main
+            if not main:
+                log, progress, callbacks, figures = None, False, (), False
+            say = log or (lambda _message: None)
+            held.enter_context(_locked(checked.path if main else None, world, checked.path))
             run = together(world, lambda: _reopened(path, data_dir, main, say))
             # A config written by an older aekit leaves some training values unset: it
             # trained with the general defaults then, so it goes on with them.
@@ -133,8 +137,8 @@ def resume(
                 write_yaml(run.config_file, stored.to_dict())
             trainer.fit(run.data.train, run.data.val)
             run.model = trainer.model
-            _finish(run, figures)
-        return run
+        _finish(run, figures)
+    return run
 
 
 def _reopened(path, data_dir: str | None, main: bool, say) -> Run:

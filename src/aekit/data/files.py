@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.data.raw import RawData, Scaling, bytes_to_unit
+from aekit.data.raw import RawData, Scaling, unit_array
 from aekit.errors import AekitError
 
 # What ``aekit datasets`` prints about user files: (topic, explanation) rows.
@@ -121,7 +121,9 @@ def _load_numpy(path: Path, scaling: Scaling | None) -> RawData:
 def _read_numpy(path: Path) -> dict[str, np.ndarray]:
     """Every array in the file, read without ever unpickling (a .npy file holds one, ``x``)."""
     try:
-        loaded = np.load(path, allow_pickle=False)
+        # a .npy file is memory-mapped (copy-on-write: never written back): pages are read as
+        # batches need them, so a file larger than memory trains from the disk cache
+        loaded = np.load(path, allow_pickle=False, mmap_mode="c" if _is_npy(path) else None)
         if isinstance(loaded, np.ndarray):
             return {"x": loaded}
         with loaded:
@@ -149,6 +151,15 @@ def _read_numpy(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _is_npy(path: Path) -> bool:
+    """An uncompressed single-array file (what can be memory-mapped), by its magic bytes."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(6) == b"\x93NUMPY"
+    except OSError:
+        return False
+
+
 def _kind(value: np.ndarray | None, path: Path) -> str:
     if value is None:
         return "images"
@@ -164,9 +175,11 @@ def _numeric(x: np.ndarray, path: Path, key: str) -> np.ndarray:
         raise AekitError(f"{path}: {key} holds {x.dtype} values; expected real numbers")
     if x.ndim == 0 or x.size == 0:
         raise AekitError(f"{path}: {key} is empty (shape {x.shape})")
-    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-        bad = int(x.size - np.isfinite(x).sum())
-        raise AekitError(f"{path}: {key} has {bad} NaN or infinite values")
+    if np.issubdtype(x.dtype, np.floating):
+        chunk = max(1, (1 << 24) // max(1, x[0].size))  # rows per check: a bounded temporary
+        bad = sum(int((~np.isfinite(x[i : i + chunk])).sum()) for i in range(0, len(x), chunk))
+        if bad:
+            raise AekitError(f"{path}: {key} has {bad} NaN or infinite values")
     return x
 
 
@@ -197,13 +210,14 @@ def scale_to_unit(
     """Scale arrays of one data set to float32 in [0, 1] with the same rule and statistics;
     return them and the :class:`Scaling` used (None for the rules of a type).
 
-    uint8 is divided by 255 and bool becomes 0/1; data already within [0, 1] is kept;
+    uint8 is kept as bytes (they mean v / 255; see ``RawData``) and bool becomes 0/1;
+    float32 data already within [0, 1] is kept as it is (a memory map stays one);
     anything else is min-max scaled, per feature (last axis) or over everything. With
     ``given`` (the scaling of the data a model was trained on), values that are not bytes or
     booleans are scaled by it instead, so that they mean what the training data's meant.
     """
     if all(a.dtype == np.uint8 for a in arrays):
-        return [bytes_to_unit(a) for a in arrays], None
+        return list(arrays), None
     if all(a.dtype == bool for a in arrays):
         return [a.astype(np.float32) for a in arrays], None
     if given is not None:
@@ -212,7 +226,7 @@ def scale_to_unit(
     low = np.min([a.min(axis=axes) for a in arrays], axis=0).astype(np.float64)
     high = np.max([a.max(axis=axes) for a in arrays], axis=0).astype(np.float64)
     if low.min() >= 0 and high.max() <= 1:
-        return [a.astype(np.float32) for a in arrays], Scaling("unit")
+        return [a.astype(np.float32, copy=False) for a in arrays], Scaling("unit")
     if not np.isfinite(high - low).all():
         raise AekitError(
             f"{source}: values range from {low.min()} to {high.max()}, too wide to scale"
@@ -411,7 +425,8 @@ _DEEP_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 
 
 def _read_image(file: Path) -> np.ndarray:
-    """One image as float32 in [0, 1]: (H, W) when grey, (H, W, 3) otherwise."""
+    """One image, (H, W) when grey, (H, W, 3) otherwise: bytes when it has 8 bits per
+    channel, float32 in [0, 1] when 16."""
     from PIL import Image
 
     try:
@@ -423,7 +438,7 @@ def _read_image(file: Path) -> np.ndarray:
 
 def _decode(image, file: Path) -> np.ndarray:
     if image.mode in _GREY_MODES:
-        return bytes_to_unit(np.asarray(image.convert("L")))
+        return np.asarray(image.convert("L"))
     if image.mode in _DEEP_GREY_MODES:
         values = np.asarray(image, dtype=np.float32)
         if values.min() < 0 or values.max() > 65535:
@@ -431,11 +446,14 @@ def _decode(image, file: Path) -> np.ndarray:
         return values / 65535.0
     if image.mode == "F":
         raise AekitError(f"{file}: floating-point images are not supported; save them as .npy")
-    return bytes_to_unit(np.asarray(image.convert("RGB")))
+    return np.asarray(image.convert("RGB"))
 
 
 def _stack_images(pictures: list[np.ndarray]) -> np.ndarray:
-    """(N, 1, H, W) when every picture is grey, else (N, 3, H, W)."""
+    """(N, 1, H, W) when every picture is grey, else (N, 3, H, W); bytes unless some picture
+    has 16 bits."""
+    if any(p.dtype != np.uint8 for p in pictures):
+        pictures = [unit_array(p) for p in pictures]
     if all(p.ndim == 2 for p in pictures):
         return np.stack(pictures)[:, None]
     colour = np.stack([p if p.ndim == 3 else np.repeat(p[..., None], 3, axis=2) for p in pictures])

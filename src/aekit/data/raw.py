@@ -33,9 +33,10 @@ class Scaling:
 
 @dataclass
 class RawData:
-    """Arrays shaped ``(N, *shape)`` with values in [0, 1], integer labels when there are
-    any, an official test split when the data set has one, and the scaling that mapped the
-    source's values to [0, 1] when it depends on them."""
+    """Arrays shaped ``(N, *shape)`` with values in [0, 1] (float32, or uint8 bytes that mean
+    v / 255: 8-bit data is kept as it came, a quarter of the memory, possibly a file's memory
+    map), integer labels when there are any, an official test split when the data set has one,
+    and the scaling that mapped the source's values to [0, 1] when it depends on them."""
 
     name: str
     x_train: np.ndarray
@@ -63,12 +64,18 @@ def bytes_to_unit(pixels: np.ndarray) -> np.ndarray:
     return unit
 
 
+def unit_array(x: np.ndarray) -> np.ndarray:
+    """A source's examples as float32 in [0, 1] (bytes divided by 255)."""
+    return bytes_to_unit(x) if x.dtype == np.uint8 else np.ascontiguousarray(x, np.float32)
+
+
 def fit_shape(x: np.ndarray, shape: tuple[int, ...], source: str) -> np.ndarray:
-    """Examples in ``shape``: as they are, or reshaped when they hold as many values."""
+    """Examples in ``shape`` as float32: as they are, or reshaped when they hold as many
+    values."""
     if tuple(x.shape[1:]) == tuple(shape):
-        return np.ascontiguousarray(x, dtype=np.float32)
+        return unit_array(x)
     if int(np.prod(x.shape[1:])) == int(np.prod(shape)):
-        return np.ascontiguousarray(x.reshape(len(x), *shape), dtype=np.float32)
+        return unit_array(x.reshape(len(x), *shape))
     raise AekitError(
         f"{source}: examples are shaped {tuple(x.shape[1:])} but the model expects {tuple(shape)}"
     )

@@ -19,7 +19,7 @@ from aekit.data.download import data_root, fetch
 from aekit.data.dsprites import load_dsprites
 from aekit.data.files import load_path
 from aekit.data.idx import read_idx
-from aekit.data.raw import RawData, Scaling, bytes_to_unit
+from aekit.data.raw import RawData, Scaling
 from aekit.errors import AekitError, unknown_choice
 
 
@@ -101,11 +101,7 @@ def _load_idx_set(name: str, data_dir: str | None) -> RawData:
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise AekitError(f"{folder}: image and label files hold different numbers of examples")
     return RawData(
-        name,
-        bytes_to_unit(x_train)[:, None],
-        y_train.astype(np.int64),
-        bytes_to_unit(x_test)[:, None],
-        y_test.astype(np.int64),
+        name, x_train[:, None], y_train.astype(np.int64), x_test[:, None], y_test.astype(np.int64)
     )
 
 

@@ -1,7 +1,9 @@
 """Turn a raw source into train / validation / test tensors, deterministically.
 
 The split depends only on the data and ``split_seed``, so ``aekit evaluate RUN`` rebuilds
-exactly the test split the run was trained against.
+exactly the test split the run was trained against. Data that came as bytes stays bytes (a
+quarter of float32's memory) until a batch is drawn, and a memory-mapped file is split by
+row indices, never copied: what does not fit in memory stays on disk.
 """
 
 from __future__ import annotations
@@ -18,18 +20,71 @@ from aekit.data.transforms import binarize_dynamic, binarize_static
 from aekit.errors import AekitError
 
 
-@dataclass
 class Split:
-    """Inputs ``x`` (N, *shape) float32 in [0, 1] and optional integer labels ``y``."""
+    """Examples (N, *shape) with values in [0, 1] and optional integer labels ``y``.
 
-    x: torch.Tensor
-    y: torch.Tensor | None
+    ``stored`` holds the examples as they came: float32, or uint8 bytes that mean v / 255;
+    possibly memory-mapped from a file, with ``index`` naming the rows that are this split's
+    (None: all of them, in order). ``x`` is every example as float32 (made on access: the
+    small splits' way); ``batch`` gives a few, on a device (the trainer's way)."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        index: torch.Tensor | None = None,
+        mapped: bool = False,
+    ) -> None:
+        self.stored, self.y, self.index = x, y, index
+        self.mapped = mapped  # stored is a file's memory map: it stays in host memory
+
+    @property
+    def x(self) -> torch.Tensor:
+        rows = self.stored if self.index is None else self.stored.index_select(0, self.index)
+        return to_unit(rows)
+
+    @x.setter
+    def x(self, value: torch.Tensor) -> None:
+        self.stored, self.index, self.mapped = value, None, False
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.stored if self.index is None else self.index)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.stored.shape[1:])
 
     def subset(self, n: int) -> Split:
-        return Split(self.x[:n], None if self.y is None else self.y[:n])
+        y = None if self.y is None else self.y[:n]
+        if self.index is None:
+            return Split(self.stored[:n], y, mapped=self.mapped)
+        return Split(self.stored, y, self.index[:n], self.mapped)
+
+    def to(self, device: torch.device) -> Split:
+        """This split with its examples and labels on ``device``, unless they are a file's
+        memory map, which stays where it is (batches are then copied over one at a time)."""
+        stored = self.stored if self.mapped else self.stored.to(device)
+        index = None if self.index is None else self.index.to(stored.device)
+        y = None if self.y is None else self.y.to(device)
+        return Split(stored, y, index, self.mapped)
+
+    def batch(self, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """The examples at positions ``idx`` as float32 on ``device`` (converted there: bytes
+        cross to a GPU as bytes, through pinned memory when they come from a mapped file)."""
+        idx = idx.to(self.stored.device)
+        rows = self.stored.index_select(0, idx if self.index is None else self.index[idx])
+        if rows.device != device:
+            if device.type == "cuda":
+                rows = rows.pin_memory()
+            rows = rows.to(device, non_blocking=True)
+        return to_unit(rows)
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """Stored examples as float32 in [0, 1]: bytes become v / 255, floats are kept."""
+    if x.dtype == torch.uint8:
+        return x.to(torch.float32).div_(255.0)
+    return x
 
 
 @dataclass
@@ -46,7 +101,7 @@ class DataBundle:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.train.x.shape[1:])
+        return self.train.shape
 
 
 def prepare_data(cfg: DataConfig) -> DataBundle:
@@ -56,46 +111,38 @@ def prepare_data(cfg: DataConfig) -> DataBundle:
 
 def split_raw(raw: RawData, cfg: DataConfig) -> DataBundle:
     """Split deterministically; hold out test data only when the source has no test split."""
-    rng = np.random.default_rng(cfg.split_seed)
-    x, y = raw.x_train, raw.y_train
-    order = rng.permutation(len(x))
-    x, y = x[order], None if y is None else y[order]
+    order = np.random.default_rng(cfg.split_seed).permutation(len(raw.x_train))
     if raw.x_test is not None:
-        x_test, y_test = raw.x_test, raw.y_test
+        test = _split(raw.x_test, raw.y_test, np.arange(len(raw.x_test)))
     else:
-        n_test = round(len(x) * cfg.test_fraction)
-        x_test, y_test = x[:n_test], None if y is None else y[:n_test]
-        x, y = x[n_test:], None if y is None else y[n_test:]
+        n_test = round(len(order) * cfg.test_fraction)
+        test, order = _split(raw.x_train, raw.y_train, order[:n_test]), order[n_test:]
     if cfg.validation == "test":
-        x_val, y_val = x_test, y_test
+        val = test
     else:
-        n_val = round(len(x) * cfg.val_fraction)
-        x_val, y_val = x[:n_val], None if y is None else y[:n_val]
-        x, y = x[n_val:], None if y is None else y[n_val:]
-    if cfg.limit is not None:
-        x, y = x[: cfg.limit], None if y is None else y[: cfg.limit]
-    empty = [
-        name
-        for name, part in (("train", x), ("validation", x_val), ("test", x_test))
-        if not len(part)
-    ]
+        n_val = round(len(order) * cfg.val_fraction)
+        val, order = _split(raw.x_train, raw.y_train, order[:n_val]), order[n_val:]
+    train = _split(raw.x_train, raw.y_train, order[: cfg.limit])
+    parts = {"train": train, "validation": val, "test": test}
+    empty = [name for name, part in parts.items() if not len(part)]
     if empty:
         raise AekitError(
             f"{raw.name}: the {' and '.join(empty)} split would be empty ({len(raw.x_train)} "
             f"examples, val_fraction {cfg.val_fraction}, test_fraction {cfg.test_fraction}); "
             "use more examples or larger fractions"
         )
-    test = _split(x_test, y_test)
-    val = test if cfg.validation == "test" else _split(x_val, y_val)
-    bundle = DataBundle(raw.name, _split(x, y), val, test, _num_classes(raw), raw.scaling)
+    bundle = DataBundle(raw.name, train, val, test, _num_classes(raw), raw.scaling)
     return _binarize(bundle, cfg)
 
 
-def _split(x: np.ndarray, y: np.ndarray | None) -> Split:
-    return Split(
-        torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-        None if y is None else torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)),
-    )
+def _split(x: np.ndarray, y: np.ndarray | None, rows: np.ndarray) -> Split:
+    """The examples of ``x`` at ``rows``: copied out (kept as bytes if they are bytes), or for
+    a memory-mapped file left in the file and named by their indices."""
+    labels = None if y is None else torch.from_numpy(np.ascontiguousarray(y[rows], np.int64))
+    if isinstance(x, np.memmap):
+        return Split(torch.from_numpy(x), labels, torch.from_numpy(rows.astype(np.int64)), True)
+    dtype = np.uint8 if x.dtype == np.uint8 else np.float32
+    return Split(torch.from_numpy(np.ascontiguousarray(x[rows], dtype=dtype)), labels)
 
 
 def _num_classes(raw: RawData) -> int | None:
@@ -110,7 +157,12 @@ def _binarize(bundle: DataBundle, cfg: DataConfig) -> DataBundle:
         return bundle
     generator = torch.Generator().manual_seed(cfg.split_seed + 1)
     if cfg.binarize == "static":
-        bundle.train.x = binarize_static(bundle.train.x)
+        train = bundle.train
+        rows = train.stored if train.index is None else train.stored.index_select(0, train.index)
+        if rows.dtype == torch.uint8:  # bytes stay bytes: v / 255 >= 0.5 exactly if v >= 128
+            train.x = (rows >= 128).to(torch.uint8) * 255
+        else:
+            train.x = binarize_static(rows)
     bundle.val.x = held_out_inputs(bundle.val.x, cfg, generator)
     if bundle.test is not bundle.val:
         bundle.test.x = held_out_inputs(bundle.test.x, cfg, generator)

@@ -169,6 +169,7 @@ def joined(device_name: str, timeout_s: float) -> Iterator[World | None]:
         with _terminated_as_error():
             together(world, _same_versions(world))
             yield world
+            dist.barrier()  # leave together: no rank tears down while another still talks
     except (dist.DistError, RuntimeError) as exc:
         if not _is_communication_error(exc):
             raise

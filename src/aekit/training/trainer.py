@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import torch
 
 from aekit.config import MAX_SEED, RunConfig, TrainConfig
-from aekit.data.batches import batch_indices, iterate
+from aekit.data.batches import batch_indices
 from aekit.data.splits import DataBundle, Split
 from aekit.data.transforms import Noise, binarize_dynamic, parse_noise
 from aekit.errors import AekitError, AekitWarning, WriteFailed
@@ -158,11 +158,15 @@ class Trainer:
         return self.schedule
 
     def _fit(self, train: Split, val: Split) -> None:
-        x, y = train.x.to(self.device), _to(train.y, self.device)
+        train = train.to(self.device)
         if self.world is not None:
-            unused = self._leaves_parameters_unused(x[:2], None if y is None else y[:2])
+            first = torch.arange(2)
+            xb, yb = train.batch(first, self.device), _to(_rows(train.y, first), self.device)
+            unused = self._leaves_parameters_unused(xb, yb)
             self.parallel = _data_parallel(self.model, self.device, unused)
-        inputs = self._corrupt_once(x, self.cfg.seed + 3) if self.noise_once else None
+        inputs = None
+        if self.noise_once:
+            inputs = self._corrupt_once(train.x.to(self.device), self.cfg.seed + 3)
         val_inputs = self._validation_inputs(val)
         for callback in self.callbacks:
             begin = getattr(callback, "on_train_begin", None)
@@ -171,8 +175,8 @@ class Trainer:
         epochs = [] if self.stopped_early else range(self.epoch + 1, self.cfg.epochs + 1)
         for epoch in epochs:
             start = time.perf_counter()
-            row = {"epoch": epoch, **self.train_epoch(x, y, epoch, inputs)}
-            row.update(self.evaluate(val_inputs, val.x, val.y, prefix="val_"))
+            row = {"epoch": epoch, **self.train_epoch(train, epoch, inputs)}
+            row.update(self.evaluate(val, val_inputs, prefix="val_"))
             row.update(self._scheduled_values())
             row["seconds"] = round(time.perf_counter() - start, 3)
             self._check_divergence(row)
@@ -233,37 +237,34 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor,
-        labels: torch.Tensor | None,
-        prefix: str = "",
+        self, split: Split, inputs: torch.Tensor | None = None, prefix: str = ""
     ) -> dict[str, float]:
-        """Mean loss terms over a split (inputs may be corrupted versions of the targets)."""
+        """Mean loss terms over a split, batch by batch; ``inputs``, if given, are corrupted
+        versions of its examples fed to the model (they stay the targets)."""
         self.model.eval()
         totals: dict[str, float] = {}
-        batches = iterate((inputs, targets, labels), self.cfg.batch_size)
+        starts = range(0, len(split), self.cfg.batch_size)
         if self.world is not None:  # each rank its batches; the sums are added up below
-            batches = self.world.take(batches)
-        for xb, tb, yb in batches:
-            xb, tb, yb = xb.to(self.device), tb.to(self.device), _to(yb, self.device)
+            starts = self.world.take(starts)
+        for start in starts:
+            idx = torch.arange(start, min(start + self.cfg.batch_size, len(split)))
+            tb = split.batch(idx, self.device)
+            xb = tb if inputs is None else inputs[idx].to(self.device)
+            yb = _to(_rows(split.y, idx), self.device)
             with self._autocast():
                 terms = self.model.loss_terms(xb, tb, yb)
             for key, value in terms.items():
                 totals[key] = totals.get(key, 0.0) + float(value) * len(xb)
-        return self._summarise(self._over_ranks(totals), len(inputs), prefix)
+        return self._summarise(self._over_ranks(totals), len(split), prefix)
 
     def train_epoch(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor | None,
-        epoch: int,
-        inputs: torch.Tensor | None = None,
+        self, train: Split, epoch: int, inputs: torch.Tensor | None = None
     ) -> dict[str, float]:
-        """One pass over ``x`` in shuffled batches; ``inputs``, if given, are fixed corrupted
-        versions of ``x`` fed to the model instead of corrupting each batch afresh."""
+        """One pass over ``train`` in shuffled batches; ``inputs``, if given, are fixed
+        corrupted versions of its examples fed to the model instead of corrupting each batch
+        afresh."""
         self.model.train()
-        n, totals, counted = len(x), {}, 0
+        n, totals, counted = len(train), {}, 0
         self._schedule(n)
         batches = batch_indices(n, self.cfg.batch_size, self.shuffle_rng)
         bar = self._bar(math.ceil(n / self.cfg.batch_size), epoch)
@@ -273,8 +274,8 @@ class Trainer:
                 if share is None:  # too few for every rank: its step is counted, not taken
                     self.step += 1
                     continue
-                idx, weight = share[0].to(self.device), share[1]
-                batch, target, yb = self._batch(x, y, idx, inputs)
+                idx, weight = share
+                batch, target, yb = self._batch(train, idx, inputs)
                 terms = self._step(batch, target, yb, weight)
                 value = float(terms["loss"].detach()) * self.scale
                 players = (float(terms[term].detach()) for term in self.players)
@@ -334,10 +335,11 @@ class Trainer:
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
-    def _validation_inputs(self, val: Split) -> torch.Tensor:
-        """Validation inputs are corrupted once, with a fixed seed, so epochs are comparable."""
+    def _validation_inputs(self, val: Split) -> torch.Tensor | None:
+        """Validation inputs are corrupted once, with a fixed seed, so epochs are comparable
+        (None: the examples themselves)."""
         if self.noise is None or not self.noise.corrupts_validation:
-            return val.x
+            return None
         return self._corrupt_once(val.x, self.cfg.seed + 2)
 
     def _corrupt_once(self, x: torch.Tensor, seed: int) -> torch.Tensor:
@@ -435,16 +437,13 @@ class Trainer:
         return values
 
     def _batch(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor | None,
-        idx: torch.Tensor,
-        inputs: torch.Tensor | None,
+        self, train: Split, idx: torch.Tensor, inputs: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """The examples at ``idx`` as (model input, target, labels): binarized, and corrupted
         afresh or taken from the fixed noisy copy ``inputs``, as the run asks."""
-        target = x.index_select(0, idx)
-        yb = None if y is None else y.index_select(0, idx)
+        target = train.batch(idx, self.device)
+        idx = idx.to(self.device)
+        yb = _rows(train.y, idx)
         if self.dynamic_binarize:
             target = binarize_dynamic(target, self.noise_rng)
         if inputs is not None:
@@ -587,6 +586,10 @@ def _data_parallel(model: Autoencoder, device: torch.device, unused: bool) -> to
 
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(_LossTerms(model), device_ids=ids, find_unused_parameters=unused)
+
+
+def _rows(t: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
+    return None if t is None else t.index_select(0, idx.to(t.device))
 
 
 def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
