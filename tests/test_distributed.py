@@ -206,34 +206,74 @@ def _worker_pid(launcher: subprocess.Popen, rank: int) -> int:
     raise AssertionError("no such worker")
 
 
-def test_a_killed_rank_ends_the_job_with_one_line_and_keeps_the_checkpoint(tmp_path):
+def _start_long_job(cwd: Path, *extra: str) -> subprocess.Popen:
+    """A 2-process job long enough to be stopped in, once its second epoch is recorded; its
+    output goes to ``cwd/job.err`` (read with :func:`_our_errors`)."""
     args = ["-m", "aekit", "train", "--quiet", "--no-progress-gif", "--epochs", "200"]
-    args += ["--out", "run"]  # all of mnist-5k: epochs long enough to be killed in
+    args += ["--out", "run", *extra]
     launch = [*TORCHRUN, "--nproc-per-node", "2", "--master-port", str(_port()), *args]
-    launcher = subprocess.Popen(
-        launch,
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with (cwd / "job.err").open("w") as err:
+        launcher = subprocess.Popen(
+            launch,
+            cwd=cwd,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,  # its own process group, as a terminal gives a command
+        )
+    metrics, deadline = cwd / "run" / "metrics.jsonl", time.monotonic() + 120
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
+        assert launcher.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    return launcher
+
+
+def _our_errors(cwd: Path) -> list[str]:
+    return [line for line in (cwd / "job.err").read_text().splitlines() if "aekit: error:" in line]
+
+
+def _ended(launcher: subprocess.Popen) -> int:
     try:
-        metrics = tmp_path / "run" / "metrics.jsonl"
-        deadline = time.monotonic() + 120
-        while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
-            assert launcher.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
-        os.kill(_worker_pid(launcher, 1), signal.SIGKILL)
-        _, stderr = launcher.communicate(timeout=120)  # not a hang: the job ends
+        return launcher.wait(timeout=120)  # not a hang: the job ends
     finally:
         if launcher.poll() is None:
             launcher.kill()
-    assert launcher.returncode != 0
-    ours = [line for line in stderr.splitlines() if "aekit: error:" in line]
+
+
+def test_a_killed_rank_ends_the_job_with_one_line_and_keeps_the_checkpoint(tmp_path):
+    launcher = _start_long_job(tmp_path)
+    os.kill(_worker_pid(launcher, 1), signal.SIGKILL)
+    assert _ended(launcher) != 0
+    ours, stderr = _our_errors(tmp_path), (tmp_path / "job.err").read_text()
     assert ours, stderr[-3000:]
     assert "[rank0]:Traceback" not in stderr and "Traceback" not in "\n".join(ours)
+    assert "another process of the job stopped" in ours[0] or "SIGTERM" in ours[0]
     assert "--resume run" in ours[0]
+    resumed = aekit(
+        "-m", "aekit", "train", "--quiet", "--resume", "run", "--epochs", "3", cwd=tmp_path
+    )
+    assert resumed.returncode == 0, resumed.stderr
+
+
+def test_a_hanging_rank_ends_the_job_within_the_timeout(tmp_path):
+    launcher = _start_long_job(tmp_path, "--set", "train.dist_timeout=5")
+    hung = _worker_pid(launcher, 1)
+    os.kill(hung, signal.SIGSTOP)  # alive, but never answers again
+    deadline = time.monotonic() + 60
+    while not _our_errors(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.kill(hung, signal.SIGKILL)  # torchrun would, 30 s after rank 0 gave up
+    assert _ended(launcher) != 0
+    ours = _our_errors(tmp_path)
+    assert ours and "Timed out" in ours[0] and "--resume run" in ours[0]
+
+
+def test_ctrl_c_ends_every_rank_and_keeps_the_finished_epochs(tmp_path):
+    launcher = _start_long_job(tmp_path)
+    os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+    assert _ended(launcher) != 0
+    ours = _our_errors(tmp_path)
+    assert ours and all("keeps every finished epoch" in line for line in ours), ours
     resumed = aekit(
         "-m", "aekit", "train", "--quiet", "--resume", "run", "--epochs", "3", cwd=tmp_path
     )

@@ -59,8 +59,14 @@ class DataConfig:
     validation: str = "split"  # "split": hold out val_fraction of train; "test": use the test split
     limit: int | None = None  # keep only the first N training examples (quick experiments)
     split_seed: int = 0
+    # image folders: decode batches from the files as training goes (True), read them all
+    # first (False), or stream those that would fill more than a quarter of memory (None)
+    stream: bool | None = None
+    workers: int | None = None  # streaming: image-decoding processes (None: cores - 1, >= 1)
 
     def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 0:
+            raise AekitError(f"bad workers {self.workers}; it must be >= 0 (0: decode in-process)")
         if self.data_dir is not None:
             # Absolute, so the run's config still finds the data from another working directory.
             self.data_dir = os.path.abspath(os.path.expanduser(self.data_dir))
@@ -109,7 +115,7 @@ class TrainConfig:
     eps: float | None = None  # optimizer epsilon; None keeps PyTorch's default (Keras uses 1e-7)
     loss_reduction: str | None = None  # "per_element" or "per_example"; None: the model's default
     early_stopping: int | None = None  # patience in epochs on val_loss; None: off
-    precision: str = "fp32"  # fp32 or bf16 (mixed precision autocast)
+    precision: str = "fp32"  # fp32, bf16 or fp16 (mixed precision autocast; fp16: CUDA only)
     compile: bool = False  # forward, backward and Adam compiled into one graph (AOTInductor)
     device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
     seed: int = 0
@@ -134,8 +140,8 @@ class TrainConfig:
                 f"unknown lr_schedule {self.lr_schedule!r}; choose one of: "
                 + ", ".join(LR_SCHEDULES)
             )
-        if self.precision not in ("fp32", "bf16"):
-            raise AekitError(f"bad --precision {self.precision!r}; choose one of: bf16, fp32")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise AekitError(f"bad --precision {self.precision!r}; choose one of: bf16, fp16, fp32")
         if self.compile and self.optimizer not in ("adam", "adamw"):
             raise AekitError(
                 f"--compile supports --optimizer adam and adamw only, not {self.optimizer!r}"

@@ -111,8 +111,9 @@ _OVERRIDES = {
 @click.option("--seed", type=SEED, help="Random seed. Same seed, data and device: same numbers.")
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "bf16"]),
-    help="bf16 = mixed precision autocast (fast on CPUs with AMX/AVX512-BF16).",
+    type=click.Choice(["fp32", "bf16", "fp16"]),
+    help="bf16 = mixed precision autocast (fast on CPUs with AMX/AVX512-BF16 and on recent "
+    "GPUs); fp16 = autocast with a gradient scaler (CUDA only).",
 )
 @click.option(
     "--compile",

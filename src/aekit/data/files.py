@@ -40,10 +40,12 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from aekit.data.raw import RawData, Scaling, unit_array
 from aekit.errors import AekitError
@@ -71,12 +73,18 @@ LABEL_COLUMNS = ("label", "y")
 MAX_CLASSES = 10_000
 
 
-def load_path(path: Path, scaling: Scaling | None = None) -> RawData:
+def load_path(
+    path: Path,
+    scaling: Scaling | None = None,
+    stream: bool | None = False,
+    workers: int | None = None,
+) -> RawData:
     """Load the user's data from a file or folder, scaled to [0, 1] (see the module doc), or
     with ``scaling`` (another source's: a trained run's data) where the rule depends on the
-    values."""
+    values. A folder of images ``stream``s (:class:`ImageFiles`) when asked to, or with
+    ``stream`` None when its decoded images would fill over a quarter of the memory."""
     if path.is_dir():
-        return _load_image_folder(path)
+        return _load_image_folder(path, stream, workers)
     suffix = path.suffix.lower()
     if suffix in (".npz", ".npy"):
         return _load_numpy(path, scaling)
@@ -364,8 +372,10 @@ def _label_column(header: list[str] | None, path: Path) -> int | None:
 # --- folder of images ----------------------------------------------------------------------
 
 
-def _load_image_folder(root: Path) -> RawData:
+def _load_image_folder(root: Path, stream: bool | None, workers: int | None) -> RawData:
     files, labels = _image_files(root)
+    if stream or (stream is None and _too_large(files)):
+        return RawData(root.name, ImageFiles(files, _scan(files), workers), labels)
     pictures = [_read_image(file) for file in files]
     for file, picture in zip(files, pictures):
         if picture.shape[:2] != pictures[0].shape[:2]:
@@ -374,6 +384,88 @@ def _load_image_folder(root: Path) -> RawData:
                 "all images must have the same size"
             )
     return RawData(root.name, _stack_images(pictures), labels)
+
+
+class ImageFiles:
+    """A folder's images as an array that stays on disk (8-bit images only): rows are decoded
+    when asked for, by the DataLoader's ``workers`` processes while a model trains
+    (:meth:`aekit.data.splits.Split.fetch`). It answers what the splitter and the trainer ask
+    of a tensor of bytes: ``shape``, ``dtype``, ``device``, ``index_select``."""
+
+    dtype = torch.uint8
+    device = torch.device("cpu")
+
+    def __init__(self, files: list[Path], example_shape: tuple[int, int, int], workers) -> None:
+        self.files, self.example_shape = files, example_shape
+        self.workers = max(1, (os.cpu_count() or 2) - 1) if workers is None else workers
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.files), *self.example_shape)
+
+    def read(self, row: int) -> torch.Tensor:
+        """Image ``row`` as (C, H, W) bytes."""
+        file = self.files[row]
+        picture = _read_image(file)
+        if picture.dtype != np.uint8 or picture.shape[:2] != self.example_shape[1:]:
+            raise AekitError(f"{file}: changed since the folder was read; read it again")
+        if self.example_shape[0] == 1:
+            return torch.from_numpy(np.ascontiguousarray(picture))[None]
+        if picture.ndim == 2:
+            picture = np.repeat(picture[..., None], 3, axis=2)
+        return torch.from_numpy(np.ascontiguousarray(picture.transpose(2, 0, 1)))
+
+    def index_select(self, dim: int, rows: torch.Tensor) -> torch.Tensor:
+        if dim != 0:
+            raise ValueError("images are selected along the first dimension")
+        if not len(rows):
+            return torch.empty((0, *self.example_shape), dtype=torch.uint8)
+        return torch.stack([self.read(int(row)) for row in rows])
+
+
+def _too_large(files: list[Path]) -> bool:
+    """Whether the folder's images, decoded as bytes, would take over a quarter of the
+    machine's memory (judged from the first image's size and mode)."""
+    from PIL import Image
+
+    with Image.open(files[0]) as image:
+        channels = 1 if image.mode in _GREY_MODES else 3
+        decoded = len(files) * image.width * image.height * channels
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: decide by size alone
+        memory = 8 << 30
+    return decoded > memory // 4
+
+
+def _scan(files: list[Path]) -> tuple[int, int, int]:
+    """The (C, H, W) of a folder streamed from disk, read from the image headers alone (with
+    a bar counting them): one size for all, grey (C = 1) when every image's mode is."""
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    size, grey = None, True
+    for file in tqdm(files, desc="reading image headers", unit="image", leave=False):
+        try:
+            with Image.open(file) as image:
+                mode, found = image.mode, image.size
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise AekitError(f"{file}: cannot read image ({exc})") from None
+        if mode in _DEEP_GREY_MODES or mode == "F":
+            raise AekitError(
+                f"{file}: {mode} images cannot be streamed (8-bit images only); "
+                "use --set data.stream=false to read the folder into memory"
+            )
+        if size is not None and found != size:
+            raise AekitError(
+                f"{file}: image is {found[0]}x{found[1]} but {files[0]} is {size[0]}x{size[1]}; "
+                "all images must have the same size"
+            )
+        size, grey = found, grey and mode in _GREY_MODES
+    return (1 if grey else 3, size[1], size[0])
 
 
 def _size(picture: np.ndarray) -> str:

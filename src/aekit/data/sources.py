@@ -169,15 +169,20 @@ def absolute_source(name_or_path: str) -> str:
 
 
 def load_source(
-    name_or_path: str, data_dir: str | None = None, scaling: Scaling | None = None
+    name_or_path: str,
+    data_dir: str | None = None,
+    scaling: Scaling | None = None,
+    stream: bool | None = False,
+    workers: int | None = None,
 ) -> RawData:
     """Load a named data set, or the user's data from a file or folder path (scaled with
-    ``scaling``, another source's, where its values decide the scale: see ``files``)."""
+    ``scaling``, another source's, where its values decide the scale; a folder of images
+    streamed from disk as ``stream`` says: see ``files``)."""
     if name_or_path in NAMED:
         return NAMED[name_or_path][1](data_dir)
     path = Path(name_or_path).expanduser()
     if path.exists():
-        return load_path(path, scaling)
+        return load_path(path, scaling, stream, workers)
     if any(sep in name_or_path for sep in "/\\.") or path.suffix:
         raise AekitError(f"data file not found: {name_or_path}")
     raise unknown_choice("dataset", name_or_path, [*NAMED, "<path to .npz/.npy/.csv/folder>"])

@@ -8,12 +8,14 @@ row indices, never copied: what does not fit in memory stays on disk.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from aekit.config import DataConfig
+from aekit.data.files import ImageFiles
 from aekit.data.raw import RawData, Scaling
 from aekit.data.sources import load_source
 from aekit.data.transforms import binarize_dynamic, binarize_static
@@ -79,6 +81,40 @@ class Split:
             rows = rows.to(device, non_blocking=True)
         return to_unit(rows)
 
+    def fetch(self, batches: list[torch.Tensor], device: torch.device) -> Iterator[torch.Tensor]:
+        """The examples of each index batch in turn, as :meth:`batch` gives them; images
+        still in their files are decoded ahead by a DataLoader's worker processes."""
+        if isinstance(self.stored, torch.Tensor):
+            return (self.batch(idx, device) for idx in batches)
+        return self._decoded(batches, device)
+
+    def _decoded(self, batches: list[torch.Tensor], device: torch.device) -> Iterator[torch.Tensor]:
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(
+            _StoredRows(self),
+            batch_sampler=[idx.tolist() for idx in batches],
+            num_workers=self.stored.workers,
+            collate_fn=torch.stack,
+            pin_memory=device.type == "cuda",
+        )
+        for rows in loader:
+            yield to_unit(rows.to(device, non_blocking=True))
+
+
+class _StoredRows(torch.utils.data.Dataset):
+    """A streamed split's examples one at a time, what a DataLoader's workers decode."""
+
+    def __init__(self, split: Split) -> None:
+        self.stored, self.index = split.stored, split.index
+
+    def __len__(self) -> int:
+        return len(self.stored if self.index is None else self.index)
+
+    def __getitem__(self, position: int) -> torch.Tensor:
+        row = position if self.index is None else int(self.index[position])
+        return self.stored.read(row)
+
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
     """Stored examples as float32 in [0, 1]: bytes become v / 255, floats are kept."""
@@ -106,7 +142,7 @@ class DataBundle:
 
 def prepare_data(cfg: DataConfig) -> DataBundle:
     """Load the configured source and split it."""
-    return split_raw(load_source(cfg.dataset, cfg.data_dir), cfg)
+    return split_raw(load_source(cfg.dataset, cfg.data_dir, None, cfg.stream, cfg.workers), cfg)
 
 
 def split_raw(raw: RawData, cfg: DataConfig) -> DataBundle:
@@ -139,8 +175,11 @@ def _split(x: np.ndarray, y: np.ndarray | None, rows: np.ndarray) -> Split:
     """The examples of ``x`` at ``rows``: copied out (kept as bytes if they are bytes), or for
     a memory-mapped file left in the file and named by their indices."""
     labels = None if y is None else torch.from_numpy(np.ascontiguousarray(y[rows], np.int64))
+    index = torch.from_numpy(rows.astype(np.int64))
+    if isinstance(x, ImageFiles):
+        return Split(x, labels, index, mapped=True)
     if isinstance(x, np.memmap):
-        return Split(torch.from_numpy(x), labels, torch.from_numpy(rows.astype(np.int64)), True)
+        return Split(torch.from_numpy(x), labels, index, mapped=True)
     dtype = np.uint8 if x.dtype == np.uint8 else np.float32
     return Split(torch.from_numpy(np.ascontiguousarray(x[rows], dtype=dtype)), labels)
 

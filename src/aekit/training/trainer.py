@@ -38,6 +38,7 @@ class TrainingDiverged(AekitError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 EXAMPLES = "#examples"  # how many examples a total is over (in sums across ranks)
 EXPLODED = 1000.0  # a validation loss this many times the run's first batch's is diverging
 
@@ -100,6 +101,7 @@ class Trainer:
         self.cfg = cfg = cfg.with_defaults(model.train_defaults)
         self.world = world  # several processes (torchrun): this one's rank and device
         self.device = world.device if world is not None else resolve_device(cfg.device)
+        self.grad_scaler = _grad_scaler(cfg.precision, self.device)
         self.model = model.to(self.device)
         self.players = _players(model)
         groups = [{"params": params} for params in self.players.values()]
@@ -215,6 +217,8 @@ class Trainer:
         self.bad_epochs = state["bad_epochs"]
         self._schedule_state = state.get("schedule")
         self.first_loss = state.get("first_loss")
+        if self.grad_scaler is not None and state.get("grad_scaler"):
+            self.grad_scaler.load_state_dict(state["grad_scaler"])
         rows = state.get("history")  # older checkpoints: the metrics file up to their epoch
         if rows is None:
             rows = [r for r in run.read_metrics() if r["epoch"] <= self.epoch]
@@ -243,12 +247,10 @@ class Trainer:
         versions of its examples fed to the model (they stay the targets)."""
         self.model.eval()
         totals: dict[str, float] = {}
-        starts = range(0, len(split), self.cfg.batch_size)
+        batches = list(torch.arange(len(split)).split(self.cfg.batch_size))
         if self.world is not None:  # each rank its batches; the sums are added up below
-            starts = self.world.take(starts)
-        for start in starts:
-            idx = torch.arange(start, min(start + self.cfg.batch_size, len(split)))
-            tb = split.batch(idx, self.device)
+            batches = list(self.world.take(batches))
+        for idx, tb in zip(batches, split.fetch(batches, self.device), strict=True):
             xb = tb if inputs is None else inputs[idx].to(self.device)
             yb = _to(_rows(split.y, idx), self.device)
             with self._autocast():
@@ -266,16 +268,17 @@ class Trainer:
         self.model.train()
         n, totals, counted = len(train), {}, 0
         self._schedule(n)
-        batches = batch_indices(n, self.cfg.batch_size, self.shuffle_rng)
-        bar = self._bar(math.ceil(n / self.cfg.batch_size), epoch)
+        batches = list(batch_indices(n, self.cfg.batch_size, self.shuffle_rng))
+        shares = [(idx, 1.0) if self.world is None else self.world.shard(idx) for idx in batches]
+        fetched = train.fetch([share[0] for share in shares if share is not None], self.device)
+        bar = self._bar(n, epoch)
         try:
-            for step, idx in enumerate(batches):
-                share = (idx, 1.0) if self.world is None else self.world.shard(idx)
+            for step, share in enumerate(shares):
                 if share is None:  # too few for every rank: its step is counted, not taken
                     self.step += 1
                     continue
                 idx, weight = share
-                batch, target, yb = self._batch(train, idx, inputs)
+                batch, target, yb = self._batch(train, idx, next(fetched), inputs)
                 terms = self._step(batch, target, yb, weight)
                 value = float(terms["loss"].detach()) * self.scale
                 players = (float(terms[term].detach()) for term in self.players)
@@ -287,7 +290,7 @@ class Trainer:
                 for key, term in terms.items():
                     totals[key] = totals.get(key, 0.0) + float(term.detach()) * len(idx)
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(len(batches[step]))  # the global batch's examples
                     bar.set_postfix(loss=f"{value:.4f}", refresh=False)
         finally:  # also on Ctrl-C, so the error line does not land on the bar
             if bar is not None:
@@ -331,9 +334,10 @@ class Trainer:
 
     # -- internals ------------------------------------------------------------------------
     def _autocast(self):
-        if self.cfg.precision == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
+        dtype = AUTOCAST.get(self.cfg.precision)
+        if dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     def _validation_inputs(self, val: Split) -> torch.Tensor | None:
         """Validation inputs are corrupted once, with a fixed seed, so epochs are comparable
@@ -371,22 +375,34 @@ class Trainer:
             terms = (self.parallel or self.model.loss_terms)(batch, target, yb)
         self.optimizer.zero_grad(set_to_none=True)
         self._backward(terms, self.scale * weight)
+        scaler = self.grad_scaler
         if self.cfg.grad_clip:
+            if scaler is not None:  # clip the true gradients, not the scaled ones
+                scaler.unscale_(self.optimizer)
             for group in self.optimizer.param_groups:  # each player clipped on its own
                 torch.nn.utils.clip_grad_norm_(group["params"], self.cfg.grad_clip)
-        self.optimizer.step()
+        if scaler is None:
+            self.optimizer.step()
+        else:  # skips a step whose scaled gradients overflowed, and adapts the scale
+            scaler.step(self.optimizer)
+            scaler.update()
         return terms
 
     def _backward(self, terms: dict[str, torch.Tensor], scale: float) -> None:
         """Gradients of each player's term, into that player's parameters only (under DDP
         each backward hands its gradients to the exchange, which completes with the last)."""
+
+        def scaled(term: str) -> torch.Tensor:
+            loss = terms[term] * scale
+            return loss if self.grad_scaler is None else self.grad_scaler.scale(loss)
+
         if len(self.players) == 1:
-            (terms["loss"] * scale).backward()
+            scaled("loss").backward()
             return
         last = len(self.players) - 1
         for i, (term, params) in enumerate(self.players.items()):
             trained = [p for p in params if p.requires_grad]
-            (terms[term] * scale).backward(inputs=trained, retain_graph=i < last)
+            scaled(term).backward(inputs=trained, retain_graph=i < last)
 
     def _compiled_step(self) -> CompiledAdamStep | None:
         """The step ``--compile`` asks for, where this torch is one it was tested with."""
@@ -400,6 +416,8 @@ class Trainer:
             reason += "; --compile builds a step for one"
         if self.world is not None:
             reason = "under torchrun: --compile builds the step of one process"
+        if self.grad_scaler is not None:
+            reason = "--compile builds an fp32 or bf16 step, not fp16's scaled one"
         if reason:
             self.log(f"{reason}; training without --compile")
             return None
@@ -437,11 +455,15 @@ class Trainer:
         return values
 
     def _batch(
-        self, train: Split, idx: torch.Tensor, inputs: torch.Tensor | None
+        self,
+        train: Split,
+        idx: torch.Tensor,
+        target: torch.Tensor,
+        inputs: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """The examples at ``idx`` as (model input, target, labels): binarized, and corrupted
-        afresh or taken from the fixed noisy copy ``inputs``, as the run asks."""
-        target = train.batch(idx, self.device)
+        """The examples at ``idx`` (``target``, fetched) as (model input, target, labels):
+        binarized, and corrupted afresh or taken from the fixed noisy copy ``inputs``, as the
+        run asks."""
         idx = idx.to(self.device)
         yb = _rows(train.y, idx)
         if self.dynamic_binarize:
@@ -466,7 +488,8 @@ class Trainer:
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False, unit="batch")
+        desc = f"epoch {epoch}/{self.cfg.epochs}"
+        return tqdm(total=total, desc=desc, leave=False, unit="example", unit_scale=True)
 
     def _diverged_message(self, epoch: int, where: str) -> str:
         saved = self.recording is not None and self.recording.path is not None
@@ -543,6 +566,7 @@ class Trainer:
             "bad_epochs": self.bad_epochs,
             "schedule": self.schedule.state(),
             "first_loss": self.first_loss,
+            "grad_scaler": None if self.grad_scaler is None else self.grad_scaler.state_dict(),
             "history": self.history,
             # the epoch whose weights model.safetensors holds once this epoch is committed
             "model_epoch": self.best_epoch if keeps_best else self.epoch,
@@ -555,6 +579,18 @@ class Trainer:
         except WriteFailed as failed:
             kept = f"epoch {self.epoch - 1}'s files are kept" if self.epoch > 1 else "nothing"
             raise WriteFailed(failed.path, OSError(f"{failed.reason}; {kept}")) from None
+
+
+def _grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | None:
+    """fp16's loss scaler (it keeps small gradients from flushing to zero in fp16's narrow
+    range), which PyTorch provides for CUDA."""
+    if precision != "fp16":
+        return None
+    if device.type != "cuda":
+        raise AekitError(
+            f"--precision fp16 needs a CUDA GPU (training on {device.type}); use bf16 here"
+        )
+    return torch.amp.GradScaler("cuda")
 
 
 def rank_seed(seed: int, world: World | None) -> int:
