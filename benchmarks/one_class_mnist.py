@@ -21,6 +21,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
 from aekit import AutoencoderAnomalyDetector
+from aekit.data.raw import unit_array
 from aekit.data.sources import load_source
 
 
@@ -115,7 +116,8 @@ def main() -> None:
     print(f"|---|{'---|' * len(METHODS)}---|")
     for digit in digits:
         tick = time.perf_counter()
-        train, test = preprocess(args.preprocess, raw.x_train[raw.y_train == digit], raw.x_test)
+        images = unit_array(raw.x_train[raw.y_train == digit])  # bytes -> [0, 1]
+        train, test = preprocess(args.preprocess, images, unit_array(raw.x_test))
         normal = raw.y_test == digit
         row = []
         for name, method in METHODS.items():

@@ -66,6 +66,15 @@ def test_static_binarization_keeps_bytes_and_the_threshold(digits_bytes):
     assert torch.equal(binary.x, binarize_static(plain.x))
 
 
+def test_static_binarization_of_a_mapped_file_keeps_it_on_disk(digits_bytes):
+    _, npy, npz = digits_bytes
+    mapped = prepare_data(DataConfig(dataset=str(npy), binarize="static")).train
+    held = prepare_data(DataConfig(dataset=str(npz), binarize="static")).train
+    assert mapped.mapped and mapped.thresholded and len(mapped.stored) == 600
+    assert torch.equal(mapped.x, held.x)
+    assert torch.equal(mapped.batch(torch.arange(7), torch.device("cpu")), held.x[:7])
+
+
 def test_training_on_a_mapped_file_gives_the_in_memory_numbers(digits_bytes, tmp_path):
     _, npy, npz = digits_bytes
     curves = []

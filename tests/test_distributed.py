@@ -100,10 +100,12 @@ def test_together_without_a_world_is_the_action_itself():
 def test_a_global_batch_must_split_evenly():
     model = build_model({"name": "ae", "latent_dim": 4, "hidden": [8]}, (1, 28, 28))
     world = World(0, 3, torch.device("cpu"))
-    with pytest.raises(AekitError, match="does not split evenly over 3 processes"):
-        check_world(TrainConfig(batch_size=64), model, world, 1000)
-    with pytest.raises(AekitError, match="cannot be shared by 3 processes"):
-        check_world(TrainConfig(batch_size=63), model, world, 2)
+    for batch in (64, 3):  # not a multiple; a multiple, but one example per process
+        with pytest.raises(AekitError, match="does not split evenly over 3 processes"):
+            check_world(TrainConfig(batch_size=batch), model, world, 1000)
+    with pytest.raises(AekitError, match="cannot give 3 processes 2 each"):
+        check_world(TrainConfig(batch_size=63), model, world, 5)
+    check_world(TrainConfig(batch_size=6), model, world, 6)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
@@ -132,6 +134,15 @@ def test_two_processes_give_the_one_process_loss_curve(one_process, tmp_path):
     assert_same_curve(tmp_path / "run", one_process)
 
 
+def test_a_validation_split_of_fewer_batches_than_processes(tmp_path):
+    args = ["-m", "aekit", "train", "--quiet", "--no-progress-gif", "--limit", "1100"]
+    args += ["--batch-size", "512", "--hidden", "32", "--epochs", "2"]
+    one = aekit(*args, "--out", "one", cwd=tmp_path)
+    two = torchrun(*args, "--out", "two", cwd=tmp_path)  # 450 validation digits: one batch
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-3000:]
+    assert_same_curve(tmp_path / "two", tmp_path / "one")
+
+
 def test_a_run_resumes_with_another_number_of_processes(one_process, tmp_path):
     first = torchrun(*TRAIN, "--epochs", "2", "--out", "run", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -153,7 +164,7 @@ def test_a_one_process_run_resumes_on_two(one_process, tmp_path):
 
 
 EVERY_MODEL = """
-import sys, torch.distributed as dist
+import sys, torch, torch.distributed as dist
 from aekit.config import RunConfig
 from aekit.workflow import train
 from tests.test_family_models import SMALL
@@ -167,6 +178,11 @@ for name, options in sorted(SMALL.items()):
     run = train(config, None, figures=False)
     loss = run.history[-1]["train_loss"]
     assert loss == loss, name
+    # one model: every rank ends with the same weights, buffers and frozen parts included
+    flat = torch.cat([t.detach().float().flatten() for t in run.model.state_dict().values()])
+    copies = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
+    dist.all_gather(copies, flat)
+    assert all(torch.equal(copy, flat) for copy in copies), name
     if dist.get_rank() == 0:
         print(name, loss, flush=True)
 dist.barrier()

@@ -257,9 +257,8 @@ def _code_grids(run: Run) -> torch.Tensor:
     model = run.model.eval()
     device = next(model.parameters()).device
     with torch.no_grad():
-        grids = [
-            model.codes_of(split.x[i : i + 500].to(device)).cpu() for i in range(0, len(split), 500)
-        ]
+        batches = torch.arange(len(split)).split(500)
+        grids = [model.codes_of(split.batch(idx, device)).cpu() for idx in batches]
     return torch.cat(grids).unsqueeze(1).float()
 
 

@@ -125,7 +125,7 @@ def resume(
                 world,
                 lambda: build_trainer(config, run.data, recorded, log, progress, callbacks, world),
             )
-            if run.checkpoint_file.is_file():
+            if _decided_by_rank_0(world, run.checkpoint_file.is_file()):
                 together(world, lambda: trainer.resume(run))
             else:
                 say(f"{run.path} has no checkpoint yet: starting from epoch 1")
@@ -139,6 +139,13 @@ def resume(
             run.model = trainer.model
         _finish(run, figures)
     return run
+
+
+def _decided_by_rank_0(world: World | None, answer: bool) -> bool:
+    """Rank 0's answer on every rank (two machines' file caches may disagree a moment)."""
+    if world is None:
+        return answer
+    return world.gather_text("yes" if answer else "")[0] == "yes"
 
 
 def _reopened(path, data_dir: str | None, main: bool, say) -> Run:
@@ -158,10 +165,8 @@ def _reopened(path, data_dir: str | None, main: bool, say) -> Run:
 def _finished(run: Run, trainer, figures: bool, say) -> Run:
     """A run whose training is over: draw the figures it lacks (training ended before they
     were drawn), or say why there is nothing to resume."""
-    draw = figures and bool(figures_missing(run))
-    world = trainer.world
-    if world is not None:  # rank 0 decides, the others follow it through the end of training
-        draw = world.gather_text("draw" if draw else "")[0] == "draw"
+    world = trainer.world  # rank 0 decides, the others follow it through the end of training
+    draw = _decided_by_rank_0(world, figures and bool(figures_missing(run)))
     if draw:
         trainer.fit(run.data.train, run.data.val)  # no epoch left: the end of training only
         run.model = trainer.model

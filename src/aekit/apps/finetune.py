@@ -112,7 +112,8 @@ def accuracy(classifier: EncoderClassifier, split: Split, batch_size: int = 1000
     device = next(classifier.parameters()).device
     correct = 0
     for i in range(0, len(split), batch_size):
-        logits = classifier(split.x[i : i + batch_size].to(device))
+        idx = torch.arange(i, min(i + batch_size, len(split)))
+        logits = classifier(split.batch(idx, device))
         correct += int((logits.argmax(1).cpu() == split.y[i : i + batch_size]).sum())
     return correct / len(split)
 

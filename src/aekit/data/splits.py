@@ -36,18 +36,24 @@ class Split:
         y: torch.Tensor | None,
         index: torch.Tensor | None = None,
         mapped: bool = False,
+        thresholded: bool = False,
     ) -> None:
         self.stored, self.y, self.index = x, y, index
-        self.mapped = mapped  # stored is a file's memory map: it stays in host memory
+        self.mapped = mapped  # stored is a file's memory map (or files): it stays where it is
+        self.thresholded = thresholded  # static binarization, applied as examples are read
+
+    def _unit(self, rows: torch.Tensor) -> torch.Tensor:
+        unit = to_unit(rows)
+        return binarize_static(unit) if self.thresholded else unit
 
     @property
     def x(self) -> torch.Tensor:
         rows = self.stored if self.index is None else self.stored.index_select(0, self.index)
-        return to_unit(rows)
+        return self._unit(rows)
 
     @x.setter
     def x(self, value: torch.Tensor) -> None:
-        self.stored, self.index, self.mapped = value, None, False
+        self.stored, self.index, self.mapped, self.thresholded = value, None, False, False
 
     def __len__(self) -> int:
         return len(self.stored if self.index is None else self.index)
@@ -59,8 +65,8 @@ class Split:
     def subset(self, n: int) -> Split:
         y = None if self.y is None else self.y[:n]
         if self.index is None:
-            return Split(self.stored[:n], y, mapped=self.mapped)
-        return Split(self.stored, y, self.index[:n], self.mapped)
+            return Split(self.stored[:n], y, None, self.mapped, self.thresholded)
+        return Split(self.stored, y, self.index[:n], self.mapped, self.thresholded)
 
     def to(self, device: torch.device) -> Split:
         """This split with its examples and labels on ``device``, unless they are a file's
@@ -68,7 +74,7 @@ class Split:
         stored = self.stored if self.mapped else self.stored.to(device)
         index = None if self.index is None else self.index.to(stored.device)
         y = None if self.y is None else self.y.to(device)
-        return Split(stored, y, index, self.mapped)
+        return Split(stored, y, index, self.mapped, self.thresholded)
 
     def batch(self, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
         """The examples at positions ``idx`` as float32 on ``device`` (converted there: bytes
@@ -79,7 +85,7 @@ class Split:
             if device.type == "cuda":
                 rows = rows.pin_memory()
             rows = rows.to(device, non_blocking=True)
-        return to_unit(rows)
+        return self._unit(rows)
 
     def fetch(self, batches: list[torch.Tensor], device: torch.device) -> Iterator[torch.Tensor]:
         """The examples of each index batch in turn, as :meth:`batch` gives them; images
@@ -99,7 +105,7 @@ class Split:
             pin_memory=device.type == "cuda",
         )
         for rows in loader:
-            yield to_unit(rows.to(device, non_blocking=True))
+            yield self._unit(rows.to(device, non_blocking=True))
 
 
 class _StoredRows(torch.utils.data.Dataset):
@@ -197,11 +203,12 @@ def _binarize(bundle: DataBundle, cfg: DataConfig) -> DataBundle:
     generator = torch.Generator().manual_seed(cfg.split_seed + 1)
     if cfg.binarize == "static":
         train = bundle.train
-        rows = train.stored if train.index is None else train.stored.index_select(0, train.index)
-        if rows.dtype == torch.uint8:  # bytes stay bytes: v / 255 >= 0.5 exactly if v >= 128
-            train.x = (rows >= 128).to(torch.uint8) * 255
+        if train.mapped:  # thresholded as batches are read: the file stays on disk
+            train.thresholded = True
+        elif train.stored.dtype == torch.uint8:  # v / 255 >= 0.5 exactly when v >= 128
+            train.x = (train.stored >= 128).to(torch.uint8) * 255
         else:
-            train.x = binarize_static(rows)
+            train.x = binarize_static(train.stored)
     bundle.val.x = held_out_inputs(bundle.val.x, cfg, generator)
     if bundle.test is not bundle.val:
         bundle.test.x = held_out_inputs(bundle.test.x, cfg, generator)

@@ -32,7 +32,7 @@ def evaluate_model(
     n = len(split)
     labels = labels_for(model, split.y)
     for i in range(0, n, batch_size):
-        x = split.x[i : i + batch_size].to(device)
+        x = split.batch(torch.arange(i, min(i + batch_size, n)), device)
         y = None if labels is None else labels[i : i + batch_size].to(device)
         out = model(x, y)
         recon = model.to_data(out).clamp(0.0, 1.0)

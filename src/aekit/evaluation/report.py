@@ -34,6 +34,8 @@ from aekit.runs.inference import labels_for, requested_labels
 from aekit.sampling import SAMPLERS, code_sampler
 from aekit.training.distributed import World
 
+PCA_EXAMPLES = 60_000  # training examples PCA is fitted on (the split is in random order)
+
 
 @dataclass(frozen=True)
 class EvaluationOptions:
@@ -98,7 +100,7 @@ def evaluate_run(
     metrics.update(code_metrics(codes, split.y))
     metrics.update(compression_metrics(model, split, codes))
     if not model.variational and model.code_dim < model.input_dim:
-        train = run.data.train
+        train = run.data.train.subset(PCA_EXAMPLES)  # all of MNIST's; a sample of more
         metrics["pca_recon_mse"] = pca_reconstruction_mse(train.x, split.x, model.code_dim)
     if options.iw_samples:
         subset = split.subset(options.iw_examples or len(split))

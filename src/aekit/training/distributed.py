@@ -5,8 +5,9 @@ place in the job (rank, world size, local rank) in the environment torchrun sets
 process group (``nccl`` on CUDA, ``gloo`` on the CPU) and trains data-parallel: every rank
 draws the same permutation of the training set and takes its own share of each global batch
 (the configured batch size is the global batch), DDP averages the gradients, and the loss
-terms are summed over the ranks, so the numbers are those of one process with the same batch.
-Only rank 0 writes the run directory.
+terms are summed over the ranks, so for losses that are means over examples the numbers are
+those of one process with the same batch (batch statistics are each rank's own). Only rank 0
+writes the run directory.
 
 Every step that one rank can fail while the others wait (reading the data, building the
 model, locking the run directory) goes through :func:`together`: the ranks compare outcomes,
@@ -78,6 +79,11 @@ class World:
         tensor = torch.tensor(values, dtype=torch.float64, device=self._carrier)
         dist.all_reduce(tensor)
         return tensor.tolist()
+
+    def broadcast(self, tensors: list[torch.Tensor]) -> None:
+        """Rank 0's values of ``tensors`` (on this rank's device), in place on every rank."""
+        for tensor in tensors:
+            dist.broadcast(tensor, 0)
 
     def gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
         """Every rank's copy of a same-shaped tensor, in rank order (on the CPU)."""

@@ -3,7 +3,9 @@
 Two speed-ups need them (their gains: benchmarks/RESULTS.md): ``--compile`` traces, exports
 and builds the training step with AOTInductor and loads the built package through its C++
 loader; flushing subnormal floats reaches PyTorch's OpenMP worker threads through the
-runtime's ``GOMP_parallel`` entry point. Nothing else in aekit touches such an interface.
+runtime's ``GOMP_parallel`` entry point; and whether the CPU has native bf16 comes from
+torch's private CPU probes (``cpu_has_native_bf16``). Nothing else in aekit touches such an
+interface.
 
 The compile path is only taken on the torch versions it was tested with,
 :data:`TESTED_TORCH` (pyproject.toml's ``[tool.aekit] tested-torch`` says the same, and a
@@ -27,6 +29,20 @@ TESTED_TORCH = ">=2.13,<2.14"
 # Deprecations torch 2.13 raises from its own code while exporting: about its internals, so
 # nothing a user can act on.
 _TORCH_INTERNAL_WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated", r"`torch\.jit\.")
+
+
+def cpu_has_native_bf16() -> bool | None:
+    """Whether this x86 CPU computes in bf16 natively (AVX512-BF16 or AMX), as torch's CPU
+    probes say; None where that is not known (another architecture, another torch)."""
+    import platform
+
+    probes = [getattr(torch.cpu, name, None) for name in _BF16_PROBES]
+    if platform.machine().lower() not in ("x86_64", "amd64") or None in probes:
+        return None
+    return any(probe() for probe in probes)
+
+
+_BF16_PROBES = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
 
 
 def torch_version() -> str:

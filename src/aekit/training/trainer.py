@@ -29,7 +29,7 @@ from aekit.runs.checkpoint import load_checkpoint, load_model, save_checkpoint
 from aekit.runs.directory import Run
 from aekit.training import internals
 from aekit.training.compiled import CompiledAdamStep, CompileFailed
-from aekit.training.distributed import World
+from aekit.training.distributed import MIN_SHARE, World
 from aekit.training.optim import LearningRate, LossWeights, make_optimizer
 from aekit.training.subnormals import subnormals_flushed
 
@@ -102,6 +102,8 @@ class Trainer:
         self.world = world  # several processes (torchrun): this one's rank and device
         self.device = world.device if world is not None else resolve_device(cfg.device)
         self.grad_scaler = _grad_scaler(cfg.precision, self.device)
+        if cfg.precision == "bf16" and self.device.type == "cpu":
+            _warn_without_native_bf16()
         self.model = model.to(self.device)
         self.players = _players(model)
         groups = [{"params": params} for params in self.players.values()]
@@ -282,7 +284,7 @@ class Trainer:
                 terms = self._step(batch, target, yb, weight)
                 value = float(terms["loss"].detach()) * self.scale
                 players = (float(terms[term].detach()) for term in self.players)
-                if not all(math.isfinite(v) for v in (value, *players)):
+                if not self._all_finite([value, *players]):
                     raise TrainingDiverged(self._diverged_message(epoch, f"batch {step + 1}"))
                 if self.first_loss is None:
                     self.first_loss = value
@@ -297,6 +299,12 @@ class Trainer:
                 bar.close()
         totals = self._over_ranks({**totals, EXAMPLES: counted})
         return self._summarise(totals, int(totals.pop(EXAMPLES)), "train_")
+
+    def _all_finite(self, values: list[float]) -> bool:
+        """Whether this step's losses are finite numbers on every rank (all ranks then stop
+        together, with the same message)."""
+        bad = 0.0 if all(math.isfinite(v) for v in values) else 1.0
+        return (bad if self.world is None else self.world.sum([bad])[0]) == 0.0
 
     def _leaves_parameters_unused(self, x: torch.Tensor, y: torch.Tensor | None) -> bool:
         """Whether the players' losses miss some trainable parameter, probed on a couple of
@@ -315,11 +323,13 @@ class Trainer:
         return any(grad is None for grad in grads)
 
     def _over_ranks(self, totals: dict[str, float]) -> dict[str, float]:
-        """Sums over every rank's examples (the same keys on all ranks: one model)."""
+        """Sums over every rank's examples. Rank 0's keys name the terms (it always has a
+        batch: the first); a rank that had none adds zeros."""
         if self.world is None:
             return totals
-        keys = sorted(totals)
-        return dict(zip(keys, self.world.sum([totals[key] for key in keys]), strict=True))
+        keys = self.world.gather_text("\n".join(sorted(totals)))[0].split("\n")
+        sums = self.world.sum([totals.get(key, 0.0) for key in keys])
+        return dict(zip(keys, sums, strict=True))
 
     @property
     def stopped_early(self) -> bool:
@@ -386,6 +396,10 @@ class Trainer:
         else:  # skips a step whose scaled gradients overflowed, and adapts the scale
             scaler.step(self.optimizer)
             scaler.update()
+        if self.world is not None:  # what no gradient updates (an EMA codebook, running
+            # statistics) is rank 0's on every rank, as DDP keeps the weights the same
+            frozen = [p.data for p in self.model.parameters() if not p.requires_grad]
+            self.world.broadcast([*frozen, *self.model.buffers()])
         return terms
 
     def _backward(self, terms: dict[str, torch.Tensor], scale: float) -> None:
@@ -581,6 +595,18 @@ class Trainer:
             raise WriteFailed(failed.path, OSError(f"{failed.reason}; {kept}")) from None
 
 
+def _warn_without_native_bf16() -> None:
+    """bf16 on a CPU that emulates it is many times slower than fp32: say so (the speed-ups
+    in benchmarks/RESULTS.md were measured on a CPU with AMX)."""
+    if internals.cpu_has_native_bf16() is False:
+        warnings.warn(
+            "--precision bf16 on this CPU, which has no native bf16 (AVX512-BF16 or AMX): "
+            "PyTorch emulates it, usually several times slower than fp32; use --precision fp32",
+            AekitWarning,
+            stacklevel=3,
+        )
+
+
 def _grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | None:
     """fp16's loss scaler (it keeps small gradients from flushing to zero in fp16's narrow
     range), which PyTorch provides for CUDA."""
@@ -621,7 +647,9 @@ def _data_parallel(model: Autoencoder, device: torch.device, unused: bool) -> to
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(_LossTerms(model), device_ids=ids, find_unused_parameters=unused)
+    return DistributedDataParallel(  # buffers: sent from rank 0 after each step (_step)
+        _LossTerms(model), device_ids=ids, find_unused_parameters=unused, broadcast_buffers=False
+    )
 
 
 def _rows(t: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
@@ -697,11 +725,14 @@ def build_trainer(
 
 def check_world(cfg: TrainConfig, model: Autoencoder, world: World, examples: int) -> None:
     """A global batch that splits evenly over the processes, and data for all of them."""
-    batch = cfg.with_defaults(model.train_defaults).batch_size
-    if batch % world.size:
+    batch, least = cfg.with_defaults(model.train_defaults).batch_size, MIN_SHARE * world.size
+    if batch % world.size or batch < least:
         raise AekitError(
             f"--batch-size {batch} (the global batch) does not split evenly over "
-            f"{world.size} processes; use a multiple of {world.size}"
+            f"{world.size} processes with {MIN_SHARE} examples or more each; use a multiple "
+            f"of {world.size} of at least {least}"
         )
-    if examples < world.size:
-        raise AekitError(f"{examples} training examples cannot be shared by {world.size} processes")
+    if examples < least:
+        raise AekitError(
+            f"{examples} training examples cannot give {world.size} processes {MIN_SHARE} each"
+        )
