@@ -33,7 +33,7 @@ def _port() -> int:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def torchrun(*args: str, nproc: int = 2, cwd: Path, timeout: float = 240):
@@ -131,6 +131,7 @@ def test_two_processes_give_the_one_process_loss_curve(one_process, tmp_path):
     done = torchrun(*TRAIN, "--epochs", "3", "--out", "run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("run saved in run") == 1  # rank 0 reports, rank 1 stays quiet
+    assert "Warning" not in done.stderr, done.stderr  # nothing but torchrun's own notes
     assert_same_curve(tmp_path / "run", one_process)
 
 
@@ -141,6 +142,14 @@ def test_a_validation_split_of_fewer_batches_than_processes(tmp_path):
     two = torchrun(*args, "--out", "two", cwd=tmp_path)  # 450 validation digits: one batch
     assert one.returncode == 0 and two.returncode == 0, two.stderr[-3000:]
     assert_same_curve(tmp_path / "two", tmp_path / "one")
+
+
+def test_an_error_every_rank_meets_is_one_line(tmp_path):
+    done = torchrun(*TRAIN, "--batch-size", "3", "--out", "run", cwd=tmp_path)
+    errors = [line for line in done.stderr.splitlines() if "aekit: error:" in line]
+    assert done.returncode != 0 and len(errors) == 1, done.stderr[-3000:]
+    assert "does not split evenly over 2 processes" in errors[0]
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_run_resumes_with_another_number_of_processes(one_process, tmp_path):

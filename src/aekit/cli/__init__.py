@@ -61,10 +61,18 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         _fail(exc.format_message().replace("\n", " "), exc.exit_code)
     except AekitError as exc:
+        if _echo_of_another_rank(exc):  # that rank (or rank 0) says it
+            sys.exit(exc.exit_code)
         _fail(str(exc).replace("\n", " "), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _echo_of_another_rank(exc: AekitError) -> bool:
+    from aekit.training.distributed import Echoed, quiet_rank
+
+    return isinstance(exc, Echoed) and quiet_rank()
 
 
 def _fail(message: str, code: int) -> None:

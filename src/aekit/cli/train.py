@@ -223,7 +223,7 @@ def train_command(
         config = config.with_overrides(overrides)
         out = out or _default_out(config, config_file)
         start = partial(train, config, out, overwrite=overwrite, **settings)
-    from aekit.training.distributed import PeerLost
+    from aekit.training.distributed import PeerLost, quiet_rank
 
     try:
         result = start()
@@ -231,7 +231,7 @@ def train_command(
         raise _stopped(Path(out), "interrupted") from None
     except PeerLost as lost:
         raise _stopped(Path(out), str(lost), resume="torchrun ... -m aekit train") from None
-    if result.path is not None:  # under torchrun, rank 0's (the others write nothing)
+    if result.path is not None and not quiet_rank():  # under torchrun, rank 0 reports
         click.echo(f"run saved in {result.path}{_summary(result)}")
 
 

@@ -41,6 +41,16 @@ class PeerLost(AekitError):
     """Another process of the job stopped (killed, failed, or the launcher ended the job)."""
 
 
+class Echoed(AekitError):
+    """Another rank's error, raised here too so that no rank waits; rank 0 prints it, the
+    others stay quiet (one line per job, not one per process)."""
+
+
+def quiet_rank() -> bool:
+    """Whether this process is a torchrun rank other than 0 (it prints no results)."""
+    return os.environ.get("RANK", "0") != "0"
+
+
 @dataclass(frozen=True)
 class World:
     """This process's place in a data-parallel job."""
@@ -117,7 +127,9 @@ def together(world: World | None, action: Callable[[], T]) -> T:
     failed = [(rank, text) for rank, text in enumerate(world.gather_text(error)) if text]
     if failed:
         rank, text = failed[0]
-        raise AekitError(text if rank == world.rank else f"on rank {rank}: {text}")
+        if rank == world.rank:
+            raise AekitError(text)
+        raise Echoed(text if world.main and rank == 0 else f"on rank {rank}: {text}")
     return result
 
 
@@ -212,7 +224,10 @@ def _versions() -> str:
 @contextlib.contextmanager
 def _terminated_as_error() -> Iterator[None]:
     """SIGTERM (torchrun ends the other ranks so when one fails) raises :class:`PeerLost`
-    instead of killing the process mid-write; the previous handler comes back after."""
+    instead of killing the process mid-write; the previous handler comes back when the block
+    ends well. When it ends in an error the job is failing, and the launcher's SIGTERM is
+    ignored from then on, so that it cannot cut short what this process says before it
+    exits (torchrun kills it anyway if it lingers)."""
     try:
         previous = signal.signal(signal.SIGTERM, _raise_peer_lost)
     except ValueError:  # not the main thread: signals cannot be caught here
@@ -220,11 +235,14 @@ def _terminated_as_error() -> Iterator[None]:
         return
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    except BaseException:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise
+    signal.signal(signal.SIGTERM, previous)
 
 
 def _raise_peer_lost(_signum, _frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: the job is ending
     raise PeerLost("the job was ended (SIGTERM): another process failed or was stopped")
 
 

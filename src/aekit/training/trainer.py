@@ -644,11 +644,17 @@ def _data_parallel(model: Autoencoder, device: torch.device, unused: bool) -> to
     """DDP around the model's loss (it broadcasts rank 0's weights now). Where the loss
     leaves some parameters out, DDP looks for them at every step (a graph traversal it
     otherwise skips), so that it does not wait for their gradients."""
+    import inspect
+
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(  # buffers: sent from rank 0 after each step (_step)
-        _LossTerms(model), device_ids=ids, find_unused_parameters=unused, broadcast_buffers=False
+    # buffers are sent from rank 0 after each step (_step), not before each forward; torch
+    # 2.13 renamed the switch (it still sends them once, when DDP starts)
+    known = inspect.signature(DistributedDataParallel).parameters
+    switch = "forward_sync_buffers" if "forward_sync_buffers" in known else "broadcast_buffers"
+    return DistributedDataParallel(
+        _LossTerms(model), device_ids=ids, find_unused_parameters=unused, **{switch: False}
     )
 
 
