@@ -27,20 +27,13 @@ import time
 from pathlib import Path
 
 import torch
+from train_throughput import S1_MODEL  # benchmarks/ is on the path of its scripts
 
 from aekit.config import DataConfig
 from aekit.data import prepare_data
 from aekit.models import build_model
 
-S1 = {
-    "name": "ae",
-    "latent_dim": 8,
-    "hidden": [256],
-    "activation": "relu",
-    "code_activation": "relu",
-    "recon_loss": "mse",
-}
-MODELS = {"s1-ae": S1, "conv-vae": {"name": "conv-vae"}}
+MODELS = {"s1-ae": S1_MODEL, "conv-vae": {"name": "conv-vae"}}
 
 
 def plain_loop(model_options: dict, batch_size: int, epochs: int, data_dir: str | None) -> float:

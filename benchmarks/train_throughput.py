@@ -88,17 +88,21 @@ def plain_loop(
     return seconds, total / len(x_train)
 
 
+# S1's model as aekit builds it (784-256-8, ReLU everywhere, MSE)
+S1_MODEL = {
+    "name": "ae",
+    "latent_dim": 8,
+    "hidden": [256],
+    "activation": "relu",
+    "code_activation": "relu",
+    "recon_loss": "mse",
+}
+
+
 def aekit_config(args: argparse.Namespace, precision: str, compile_step: bool = False) -> RunConfig:
     return RunConfig.from_dict(
         {
-            "model": {
-                "name": "ae",
-                "latent_dim": 8,
-                "hidden": [256],
-                "activation": "relu",
-                "code_activation": "relu",
-                "recon_loss": "mse",
-            },
+            "model": S1_MODEL,
             "data": {"dataset": args.dataset, "data_dir": args.data_dir, "validation": "test"},
             "train": {
                 "epochs": args.epochs,

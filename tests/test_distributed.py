@@ -152,22 +152,18 @@ def test_an_error_every_rank_meets_is_one_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_a_run_resumes_with_another_number_of_processes(one_process, tmp_path):
-    first = torchrun(*TRAIN, "--epochs", "2", "--out", "run", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    rest = aekit(
-        "-m", "aekit", "train", "--quiet", "--resume", "run", "--epochs", "3", cwd=tmp_path
-    )
-    assert rest.returncode == 0, rest.stderr
-    assert_same_curve(tmp_path / "run", one_process)
+@pytest.mark.parametrize(("first", "then", "epochs"), [(2, 1, 2), (1, 2, 1)])
+def test_a_run_resumes_with_another_number_of_processes(one_process, tmp_path, first, then, epochs):
+    """2 processes, then 1 (and 1, then 2): the uninterrupted one-process curve."""
 
+    def launch(nproc: int, *args: str):
+        if nproc == 1:
+            return aekit(*args, cwd=tmp_path)
+        return torchrun(*args, nproc=nproc, cwd=tmp_path)
 
-def test_a_one_process_run_resumes_on_two(one_process, tmp_path):
-    first = aekit(*TRAIN, "--epochs", "1", "--out", "run", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    rest = torchrun(
-        "-m", "aekit", "train", "--quiet", "--resume", "run", "--epochs", "3", cwd=tmp_path
-    )
+    started = launch(first, *TRAIN, "--epochs", str(epochs), "--out", "run")
+    assert started.returncode == 0, started.stderr
+    rest = launch(then, "-m", "aekit", "train", "--quiet", "--resume", "run", "--epochs", "3")
     assert rest.returncode == 0, rest.stderr
     assert_same_curve(tmp_path / "run", one_process)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -224,7 +225,6 @@ def _locked(
 
 def _sees_lock(world: World, folder: Path | None) -> Callable[[], None]:
     """An action that fails on a rank that does not see rank 0's lock file in ``folder``."""
-    import socket
 
     def check() -> None:
         text = world.gather_text(lock_text(folder) if world.main and folder else "")[0]

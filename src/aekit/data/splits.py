@@ -108,18 +108,19 @@ class Split:
             yield self._unit(rows.to(device, non_blocking=True))
 
 
-class _StoredRows(torch.utils.data.Dataset):
-    """A streamed split's examples one at a time, what a DataLoader's workers decode."""
+class _StoredRows:
+    """A streamed split's examples one at a time, what a DataLoader's workers decode (a
+    map-style data set: a length and an item per position)."""
 
     def __init__(self, split: Split) -> None:
-        self.stored, self.index = split.stored, split.index
+        self.split = split
 
     def __len__(self) -> int:
-        return len(self.stored if self.index is None else self.index)
+        return len(self.split)
 
     def __getitem__(self, position: int) -> torch.Tensor:
-        row = position if self.index is None else int(self.index[position])
-        return self.stored.read(row)
+        index = self.split.index
+        return self.split.stored.read(position if index is None else int(index[position]))
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:

@@ -120,16 +120,18 @@ def together(world: World | None, action: Callable[[], T]) -> T:
     raise that error (the lowest rank's), so none is left waiting for the others."""
     if world is None:
         return action()
+    result, caught = None, None
     try:
-        result, error = action(), ""
+        result = action()
     except AekitError as exc:
-        result, error = None, str(exc) or type(exc).__name__
+        caught = exc
+    error = "" if caught is None else str(caught) or type(caught).__name__
     failed = [(rank, text) for rank, text in enumerate(world.gather_text(error)) if text]
     if failed:
         rank, text = failed[0]
         if rank == world.rank:
-            raise AekitError(text)
-        raise Echoed(text if world.main and rank == 0 else f"on rank {rank}: {text}")
+            raise caught
+        raise Echoed(f"on rank {rank}: {text}")
     return result
 
 
