@@ -25,12 +25,31 @@ def test_real_idx_sets(mnist_dir, name, first_label, mean_pixel):
     assert unit_array(raw.x_train).mean(dtype=np.float64) == pytest.approx(mean_pixel, abs=1e-5)
 
 
-def test_mnist_5k_the_offline_default():
-    raw = load_source("mnist-5k")
+def test_mnist_5k_the_offline_default(tmp_path):
+    raw = load_source("mnist-5k", str(tmp_path))
     assert raw.x_train.shape == (5000, 1, 28, 28) and raw.x_test is None
-    assert raw.x_train.dtype == np.float32
-    assert raw.x_train.min() == 0.0 and raw.x_train.max() == 1.0
+    assert raw.x_train.dtype == np.uint8  # kept as the CSV's bytes
+    assert unit_array(raw.x_train).min() == 0.0 and unit_array(raw.x_train).max() == 1.0
     np.testing.assert_array_equal(np.unique(raw.y_train), np.arange(10))
+
+
+def test_mnist_5k_is_parsed_once_then_read_from_the_data_directory(tmp_path):
+    first = load_source("mnist-5k", str(tmp_path))
+    (parsed,) = (tmp_path / "mnist-5k").glob("mnist_5k-*.npz")
+    blank = np.zeros_like(first.x_train.reshape(5000, -1))
+    np.savez(parsed, pixels=blank, labels=first.y_train)
+    assert load_source("mnist-5k", str(tmp_path)).x_train.max() == 0  # the saved arrays
+    parsed.write_bytes(b"")  # a damaged file is parsed anew and replaced
+    again = load_source("mnist-5k", str(tmp_path))
+    np.testing.assert_array_equal(first.x_train, again.x_train)
+    np.testing.assert_array_equal(first.y_train, again.y_train)
+    assert parsed.stat().st_size > 0
+
+
+def test_mnist_5k_loads_where_the_data_directory_cannot_be_written(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    raw = load_source("mnist-5k", str(tmp_path / "a-file" / "data"))
+    assert raw.x_train.shape == (5000, 1, 28, 28)
 
 
 def test_digits():

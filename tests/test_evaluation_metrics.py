@@ -10,8 +10,17 @@ import torch
 
 from aekit.data.splits import Split
 from aekit.evaluation import evaluate_model
-from aekit.evaluation.baselines import pca_reconstruction_mse
-from aekit.evaluation.codes import NEAR_ZERO, code_metrics, code_statistics, probe_accuracies
+from aekit.evaluation.baselines import pca_reconstruction_mse, principal_components
+from aekit.evaluation.codes import (
+    NEAR_ZERO,
+    code_metrics,
+    code_statistics,
+    logistic_regression,
+    nearest_neighbour_vote,
+    probe_accuracies,
+    standardised,
+    stratified_halves,
+)
 from aekit.evaluation.compression import compression_metrics
 from aekit.evaluation.frechet import frechet_distance
 from aekit.evaluation.metrics import PSNR_CAP_DB, psnr
@@ -60,12 +69,39 @@ def test_code_statistics_count_near_zero_values():
 
 def test_probes_read_informative_codes_and_not_random_ones():
     rng = np.random.default_rng(0)
-    labels = rng.integers(0, 4, 400)
-    informative = np.eye(4)[labels] * 3 + rng.normal(0, 0.1, (400, 4))
+    labels = torch.from_numpy(rng.integers(0, 4, 400))
+    informative = torch.eye(4)[labels] * 3 + torch.from_numpy(rng.normal(0, 0.1, (400, 4)))
     perfect = probe_accuracies(informative, labels)
     assert perfect["probe_accuracy"] > 0.99 and perfect["knn_accuracy"] > 0.99
-    random = probe_accuracies(rng.normal(size=(400, 4)), labels)
+    random = probe_accuracies(torch.from_numpy(rng.normal(size=(400, 4))), labels)
     assert random["probe_accuracy"] < 0.4 and random["knn_accuracy"] < 0.4  # chance: 0.25
+
+
+@pytest.mark.parametrize("loader", ["load_digits", "load_wine", "load_iris"])
+def test_probes_give_scikit_learns_answers(loader):
+    """The torch probes predict what scikit-learn's StandardScaler + LogisticRegression /
+    KNeighborsClassifier(5) predict on the same split (which they replace for speed)."""
+    from sklearn import datasets
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    features, labels = getattr(datasets, loader)(return_X_y=True)
+    x, y = torch.from_numpy(features), torch.from_numpy(labels)
+    fit, held = stratified_halves(y, 0)
+    assert torch.equal(torch.bincount(y[fit]), torch.bincount(y) // 2)  # each class halved
+    scaler = StandardScaler().fit(features[fit])
+    fit_x, held_x = scaler.transform(features[fit]), scaler.transform(features[held])
+    z = standardised(x, fit)
+    assert np.allclose(z[held].numpy(), held_x)
+    theirs = LogisticRegression(max_iter=1000).fit(fit_x, labels[fit])
+    weights = logistic_regression(z[fit], y[fit], int(y.max()) + 1)
+    ours = (z[held] @ weights[:-1] + weights[-1]).argmax(1).numpy()
+    assert (ours == theirs.predict(held_x)).mean() >= 0.99
+    assert np.abs(weights[:-1].numpy().T - theirs.coef_).max() < 0.05
+    neighbours = KNeighborsClassifier(5).fit(fit_x, labels[fit]).predict(held_x)
+    voted = nearest_neighbour_vote(z[fit], y[fit], z[held], int(y.max()) + 1).numpy()
+    assert (voted == neighbours).mean() >= 0.99
 
 
 def test_probes_need_labels_of_two_classes():
@@ -129,3 +165,16 @@ def test_feature_classifier_is_cached_and_a_damaged_cache_is_replaced(tmp_path, 
     retrained = classifier.load_or_train(recipe, data)
     torch.testing.assert_close(retrained.state_dict(), first.state_dict())  # same recipe, seed
     assert set(load_file(str(path))) == set(first.state_dict())
+
+
+def test_principal_components_are_scikit_learns_pca():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6)) + 2.0
+    points, shares = principal_components(torch.from_numpy(x), 2)
+    theirs = PCA(2).fit(x)
+    assert np.allclose(np.abs(points.numpy()), np.abs(theirs.transform(x)))
+    assert np.allclose(shares, theirs.explained_variance_ratio_)
+    flipped, _ = principal_components(torch.from_numpy(-x), 2)  # the sign is the data's
+    assert torch.allclose(flipped, -points)

@@ -27,6 +27,7 @@ from aekit.data.splits import DataBundle, Split
 from aekit.errors import AekitError
 from aekit.figures.plotting import save_figure
 from aekit.models.base import Autoencoder
+from aekit.training.internals import step_optimizer
 from aekit.training.optim import make_optimizer
 from aekit.training.trainer import resolve_device, seed_everything
 
@@ -102,7 +103,7 @@ def train_classifier(
                 loss = F.cross_entropy(logits, y.index_select(0, idx))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                optimizer.step()
+                step_optimizer(optimizer)
                 bar.update(1)
     return classifier.eval()
 

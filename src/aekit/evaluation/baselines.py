@@ -28,5 +28,23 @@ def pca_reconstruction_mse(train_x: torch.Tensor, test_x: torch.Tensor, componen
 
 def principal_axes(centered: torch.Tensor, components: int) -> torch.Tensor:
     """The ``components`` leading eigenvectors of the covariance, as columns (D x k)."""
-    _, vectors = torch.linalg.eigh(centered.T @ centered)  # eigenvalues in ascending order
-    return vectors[:, -components:]
+    return _eigen(centered)[1][:, -components:]
+
+
+def principal_components(x: torch.Tensor, components: int) -> tuple[torch.Tensor, list[float]]:
+    """``x`` projected on its ``components`` leading principal axes (the first axis first,
+    each signed so that its largest loading is positive, so the picture is reproducible) and
+    the share of the variance each axis explains."""
+    centered = x.double() - x.double().mean(0)
+    values, vectors = _eigen(centered)
+    axes = vectors[:, -components:].flip(1)
+    largest = axes.gather(0, axes.abs().argmax(0, keepdim=True))
+    axes = axes * largest.sign()
+    shares = values.flip(0)[:components] / values.sum().clamp_min(torch.finfo(values.dtype).tiny)
+    return centered @ axes, shares.tolist()
+
+
+def _eigen(centered: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues (ascending, clipped at zero) and eigenvectors of the scatter matrix."""
+    values, vectors = torch.linalg.eigh(centered.T @ centered)
+    return values.clamp_min(0.0), vectors

@@ -26,6 +26,7 @@ from torch import nn
 from aekit.data.batches import iterate, map_batches
 from aekit.data.splits import Split
 from aekit.io import atomic_save, cache_root
+from aekit.training.internals import step_optimizer
 
 FEATURES = 128
 ARCHITECTURE_VERSION = 1  # bump when the network changes, so old cache entries are not reused
@@ -117,7 +118,7 @@ def fit(model: FeatureClassifier, train: Split, recipe: ClassifierRecipe) -> Non
             loss = F.cross_entropy(model(xb), yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            step_optimizer(optimizer)
     model.eval()
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 from aekit.errors import AekitError, unknown_choice
+from aekit.evaluation.baselines import principal_components
 from aekit.figures.options import PlotOptions
 from aekit.figures.plotting import class_names
 from aekit.runs.directory import Run
@@ -35,12 +37,9 @@ def project(codes: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str,
             )
         return codes, "", ["z[0]", "z[1]"]
     if method == "pca":
-        from sklearn.decomposition import PCA
-
-        pca = PCA(n_components=2, random_state=seed)
-        points = pca.fit_transform(codes)
-        ratios = pca.explained_variance_ratio_
-        return points, "PCA", [f"PC {i + 1} ({r:.0%} of variance)" for i, r in enumerate(ratios)]
+        points, shares = principal_components(torch.from_numpy(codes), 2)
+        labels = [f"PC {i + 1} ({share:.0%} of variance)" for i, share in enumerate(shares)]
+        return points.numpy(), "PCA", labels
     from sklearn.manifold import TSNE
 
     perplexity = float(min(30.0, (len(codes) - 1) / 3))

@@ -4,8 +4,9 @@ Two speed-ups need them (their gains: benchmarks/RESULTS.md): ``--compile`` trac
 and builds the training step with AOTInductor and loads the built package through its C++
 loader; flushing subnormal floats reaches PyTorch's OpenMP worker threads through the
 runtime's ``GOMP_parallel`` entry point; and whether the CPU has native bf16 comes from
-torch's private CPU probes (``cpu_has_native_bf16``). Nothing else in aekit touches such an
-interface.
+torch's private CPU probes (``cpu_has_native_bf16``); and the ``aekit`` command spares itself
+the import of TorchDynamo that torch's optimizers would otherwise make
+(``defer_dynamo_import``, ``step_optimizer``). Nothing else in aekit touches such an interface.
 
 The compile path is only taken on the torch versions it was tested with,
 :data:`TESTED_TORCH` (pyproject.toml's ``[tool.aekit] tested-torch`` says the same, and a
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,6 +57,66 @@ def compile_unavailable() -> str | None:
     if SpecifierSet(TESTED_TORCH).contains(version):
         return None
     return f"--compile is tested with torch {TESTED_TORCH}, and this is torch {version}"
+
+
+def defer_dynamo_import() -> bool:
+    """Let torch's optimizers (and DDP) run without importing TorchDynamo; False where that
+    is not done (another torch version, or Dynamo already imported).
+
+    Why: the methods torch marks with ``torch._disable_dynamo`` (``Optimizer.add_param_group``,
+    ``zero_grad``, ``state_dict``, ..., DDP's forward hooks) import ``torch._dynamo`` on their
+    first call to build a wrapper that only matters while Dynamo traces, which aekit's eager
+    and AOTInductor paths never do. That import costs more than training the default model
+    (benchmarks/RESULTS.md, "Fixed cost"). Each wrapper caches what it calls in its wrapped
+    function's ``__dynamo_disable``; setting that to the function itself skips the import.
+    This is the whole process's, so only the ``aekit`` command does it, never the library.
+    """
+    if compile_unavailable() or "torch._dynamo" in sys.modules:
+        return False
+    from torch.nn.parallel import DistributedDataParallel
+
+    marker = torch._compile._disable_dynamo(_quiet).__code__
+    for owner in (torch.optim.Optimizer, DistributedDataParallel):
+        for method in vars(owner).values():
+            wrapped = getattr(method, "__wrapped__", None)
+            if getattr(method, "__code__", None) is marker and wrapped is not None:
+                wrapped.__dynamo_disable = wrapped
+    return True
+
+
+def step_optimizer(
+    optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tensor] | None = None
+) -> None:
+    """``optimizer.step(closure)``, without the import of TorchDynamo it makes on every call.
+
+    Why: ``Optimizer.step`` is wrapped twice, to run step hooks and to switch gradients off
+    around a Dynamo graph break, and the second wrapper imports ``torch._dynamo`` to place
+    that break (see :func:`defer_dynamo_import` for what the import costs). With no step hook
+    registered and an optimizer that is not ``differentiable``, the innermost update run under
+    ``no_grad`` is that same step; otherwise the public method is called.
+    """
+    update = _innermost_step(optimizer)
+    if update is None:
+        optimizer.step(closure)
+        return
+    with torch.no_grad():
+        update(optimizer, closure)
+
+
+def _innermost_step(optimizer: torch.optim.Optimizer) -> Callable[..., Any] | None:
+    import inspect
+
+    from torch.optim import optimizer as module
+
+    hooks = (
+        module._global_optimizer_pre_hooks,
+        module._global_optimizer_post_hooks,
+        optimizer._optimizer_step_pre_hooks,
+        optimizer._optimizer_step_post_hooks,
+    )
+    if compile_unavailable() or any(hooks) or optimizer.defaults.get("differentiable"):
+        return None
+    return inspect.unwrap(type(optimizer).step)
 
 
 @contextlib.contextmanager

@@ -392,7 +392,7 @@ class Trainer:
             for group in self.optimizer.param_groups:  # each player clipped on its own
                 torch.nn.utils.clip_grad_norm_(group["params"], self.cfg.grad_clip)
         if scaler is None:
-            self.optimizer.step()
+            internals.step_optimizer(self.optimizer)
         else:  # skips a step whose scaled gradients overflowed, and adapts the scale
             scaler.step(self.optimizer)
             scaler.update()
