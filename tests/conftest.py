@@ -12,6 +12,10 @@ from aekit.config import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The aekit command otherwise follows the free cores, and a sum split over another number of
+# threads can differ in its last digits: tests that compare runs need one fixed count.
+os.environ.setdefault("AEKIT_THREADS", "1")
+
 
 def real_data_dir() -> Path | None:
     """Folder with mnist/ and fashion-mnist/ IDX files: $AEKIT_DATA_DIR or ../shared/data."""

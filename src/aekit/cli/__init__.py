@@ -18,7 +18,8 @@ from aekit.errors import AekitError, AekitWarning
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="aekit")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """aekit: train, inspect and use autoencoders.
 
     Start with `aekit train` (a small MLP autoencoder on 5,000 bundled MNIST digits), then
@@ -26,11 +27,14 @@ def cli() -> None:
     """
     # Every command runs models on batches; freed batch memory is reused, not faulted back in,
     # and no command traces with TorchDynamo, so none waits for torch to import it.
+    # The thread count follows the cores other processes leave free (training/threads.py).
     from aekit.training.allocator import keep_freed_memory
     from aekit.training.internals import defer_dynamo_import
+    from aekit.training.threads import ThreadCount, threads_from_environment
 
     keep_freed_memory()
     defer_dynamo_import()
+    ctx.obj = ThreadCount(threads_from_environment())
 
 
 for command in (

@@ -43,14 +43,20 @@ SIZES = NumberList(int, minimum=1)
 LABELS = NumberList(int, minimum=0)
 
 
-def parse_assignment(text: str) -> tuple[str, object]:
-    """``section.key=value`` with a YAML value (``model.channels=[30,15]``)."""
+def split_assignment(text: str) -> tuple[str, str]:
+    """``section.key=value`` -> (``section.key``, the value's text)."""
     key, sep, value = text.partition("=")
     if not sep or "." not in key or key.split(".", 1)[0] not in ("model", "data", "train"):
         raise click.BadParameter(
             f"{text!r} is not SECTION.KEY=VALUE with SECTION one of model, data, train",
             param_hint="--set",
         )
+    return key, value
+
+
+def parse_assignment(text: str) -> tuple[str, object]:
+    """``section.key=value`` with a YAML value (``model.channels=[30,15]``)."""
+    key, value = split_assignment(text)
     try:
         return key, yaml.safe_load(value)
     except yaml.YAMLError:
@@ -77,6 +83,23 @@ data_dir_option = _data_dir(
 
 SEED = click.IntRange(0, 2**63 - 8)
 seed_option = click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")
+
+
+def _fix_threads(ctx: click.Context, _param: click.Parameter, value: int | None) -> None:
+    if value is not None:
+        from aekit.training.threads import ThreadCount
+
+        ctx.ensure_object(ThreadCount).fix(value)
+
+
+threads_option = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    callback=_fix_threads,
+    expose_value=False,
+    help="CPU threads to compute with. Default: $AEKIT_THREADS, else the cores other "
+    "processes leave free, counted again every second while training.",
+)
 
 
 def count_option(default: int | None, help: str):

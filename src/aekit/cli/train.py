@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from pathlib import Path
 
 import click
 
-from aekit.cli.options import SEED, SIZES, data_root_option, parse_assignment
-from aekit.errors import Interrupted
+from aekit.cli.options import (
+    SEED,
+    SIZES,
+    data_root_option,
+    parse_assignment,
+    split_assignment,
+    threads_option,
+)
+from aekit.errors import AekitError, Interrupted
 
 # option name -> dotted config key
 _OVERRIDES = {
@@ -173,6 +181,7 @@ _OVERRIDES = {
     "Default: on for generative models.",
 )
 @click.option("--tensorboard", is_flag=True, help="Log metrics and images to RUN/tensorboard/.")
+@threads_option
 def train_command(
     config_file,
     assignments,
@@ -205,7 +214,7 @@ def train_command(
     settings = {
         "log": None if quiet else _echo,
         "progress": not quiet,
-        "callbacks": _figure_callbacks(progress_gif, tensorboard),
+        "callbacks": [*_figure_callbacks(progress_gif, tensorboard), *_thread_callbacks()],
     }
     if resume:
         _reject_with_resume(config_file, {**options, "kl_warmup": kl_warmup}, assignments)
@@ -278,6 +287,14 @@ def _figure_callbacks(progress_gif: bool | None, tensorboard: bool) -> list:
     return callbacks
 
 
+def _thread_callbacks() -> list:
+    """Following the free cores while training, unless the thread count is fixed."""
+    from aekit.training.threads import FollowFreeCores, ThreadCount
+
+    count = click.get_current_context().find_object(ThreadCount)
+    return [] if count is None or count.fixed is not None else [FollowFreeCores(count)]
+
+
 def _reject_with_resume(config_file, options, assignments) -> None:
     """A resumed run keeps its own config; only --epochs may extend it (and --data-dir say
     where its data set is now)."""
@@ -311,4 +328,118 @@ def _echo(message: str) -> None:
     tqdm.write(message)
 
 
-COMMANDS = (train_command,)
+@click.command("sweep")
+@click.argument("config_file", metavar="CONFIG")
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="SECTION.KEY=V1,V2,...",
+    help="Values to try (YAML; a list in brackets: model.hidden=[256,64],[512]). Repeat it: "
+    "the sweep trains every combination.",
+)
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Runs trained at once; the CPU cores are split between them.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Folder of the sweep: one run directory per combination. Default: runs/sweep-CONFIG "
+    "(runs/sweep-RUN for RUN/config.yaml).",
+)
+@click.option(
+    "--report/--no-report",
+    default=True,
+    help="Write OUT/report.html, every run compared (aekit report). Default: on.",
+)
+@data_root_option
+def sweep_command(config_file, assignments, parallel, out, report, data_dir) -> None:
+    """Train a config with every combination of the given values, PARALLEL runs at a time.
+
+    Each combination is an ordinary run directory in OUT (its output in OUT/NAME.log), and a
+    table of all of them is printed at the end. Run the same command again after an
+    interruption: finished runs are kept, interrupted ones resume from their last epoch.
+
+    \b
+    Examples:
+      aekit sweep keras-simple-ae --set train.lr=0.001,0.0003 --set model.latent_dim=16,32
+      aekit sweep my.yaml --set model.hidden=[256],[512,128] --parallel 2
+    """
+    from tqdm.auto import tqdm
+
+    from aekit.recipes import config_path
+    from aekit.sweep import KEPT, check, grid, run_sweep
+    from aekit.training.threads import ThreadCount
+
+    path = config_path(config_file)
+    points = grid([split_assignment(text) for text in assignments])
+    check(path, points)
+    name = path.parent.name if path.name == "config.yaml" else path.stem  # a run's own config
+    folder = Path(out or Path("runs") / f"sweep-{name}")
+    capacity = click.get_current_context().ensure_object(ThreadCount).capacity
+    threads = max(1, int(capacity) // parallel)
+    bar = tqdm(total=len(points), desc="sweep", unit="run", disable=None)
+
+    def heard(outcome) -> None:
+        bar.update(1)
+        tqdm.write(f"{outcome.point.name}: {_outcome_line(outcome)}")
+
+    try:
+        outcomes = run_sweep(path, points, folder, parallel, threads, data_dir, heard)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted; {folder} keeps every finished run and epoch: run the same "
+            "command again to continue"
+        ) from None
+    finally:
+        bar.close()
+    kept = sum(o.message == KEPT for o in outcomes)
+    if kept:
+        click.echo(f"{kept} of the runs had finished before: kept as they are")
+    click.echo(_sweep_table(outcomes))
+    done = [folder / o.point.name for o in outcomes if o.status == "done"]
+    if report and done:
+        from aekit.figures.report import write_report
+
+        click.echo(f"wrote {write_report(done, folder / 'report.html', data_dir)}")
+    failed = [o for o in outcomes if o.status != "done"]
+    if failed:
+        names = ", ".join(f"{o.point.name} ({folder / o.point.name}.log)" for o in failed)
+        raise AekitError(f"{len(failed)} of {len(outcomes)} runs failed: {names}")
+
+
+def _outcome_line(outcome) -> str:
+    if outcome.status != "done":
+        return f"failed: {outcome.message}"
+    numbers = ", ".join(
+        f"{k} {outcome.metrics[k]:.5g}" for k in ("val_loss", "val_elbo") if k in outcome.metrics
+    )
+    return f"{numbers} ({outcome.seconds:.1f} s{', ' + outcome.message if outcome.message else ''})"
+
+
+def _sweep_table(outcomes) -> str:
+    """Name, the swept values, the last epoch's validation loss, epochs and seconds, in
+    aligned columns."""
+    keys = list(outcomes[0].point.values) if outcomes else []
+    rows = [["run", *keys, "val_loss", "epochs", "seconds"]]
+    for o in outcomes:
+        loss = o.metrics.get("val_loss")
+        rows.append(
+            [
+                o.point.name,
+                *(json.dumps(o.point.values[k]) for k in keys),
+                o.status if loss is None else f"{loss:.5g}",
+                str(o.metrics.get("epoch", "")),
+                f"{o.seconds:.1f}",
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+COMMANDS = (train_command, sweep_command)

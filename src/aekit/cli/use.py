@@ -61,6 +61,7 @@ from aekit.io import to_json
     "beta_vae_score, from sprites drawn for chosen factors.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@opt.threads_option
 def evaluate_command(
     run,
     source,

@@ -301,8 +301,20 @@ def build_model(
 ) -> Autoencoder:
     """Build a registered model from ``{"name": ..., **options}`` (the same as calling its
     class with those options)."""
+    cls, options = _registered(spec)
+    return cls(tuple(input_shape), num_classes=num_classes, **options)
+
+
+def check_model_options(spec: dict[str, Any]) -> None:
+    """What building the model would check of its options (unknown names, values of the wrong
+    type or range), without the data it is built for."""
+    cls, options = _registered(spec)
+    _resolve_options(cls, options)
+
+
+def _registered(spec: dict[str, Any]) -> tuple[type[Autoencoder], dict[str, Any]]:
     spec = dict(spec)
     name = spec.pop("name", "ae")
     if not isinstance(name, str) or name not in MODELS:
         raise unknown_choice("model", str(name), MODELS)
-    return MODELS[name](tuple(input_shape), num_classes=num_classes, **spec)
+    return MODELS[name], spec

@@ -47,7 +47,8 @@ class Callback(Protocol):
     """Hooks for figures and loggers that follow training (progress GIF, TensorBoard...).
 
     A callback may also define ``on_train_begin(trainer)``, called when ``fit`` starts (to
-    draw the untrained or just resumed model). ``trainer.run`` holds the run's data."""
+    draw the untrained or just resumed model), and ``on_step_end(trainer)``, called after
+    every optimiser step (keep it cheap). ``trainer.run`` holds the run's data."""
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None: ...
 
@@ -274,6 +275,7 @@ class Trainer:
         shares = [(idx, 1.0) if self.world is None else self.world.shard(idx) for idx in batches]
         fetched = train.fetch([share[0] for share in shares if share is not None], self.device)
         bar = self._bar(n, epoch)
+        step_hooks = [cb.on_step_end for cb in self.callbacks if hasattr(cb, "on_step_end")]
         try:
             for step, share in enumerate(shares):
                 if share is None:  # too few for every rank: its step is counted, not taken
@@ -282,6 +284,8 @@ class Trainer:
                 idx, weight = share
                 batch, target, yb = self._batch(train, idx, next(fetched), inputs)
                 terms = self._step(batch, target, yb, weight)
+                for hook in step_hooks:
+                    hook(self)
                 value = float(terms["loss"].detach()) * self.scale
                 players = (float(terms[term].detach()) for term in self.players)
                 if not self._all_finite([value, *players]):
