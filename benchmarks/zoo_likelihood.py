@@ -271,7 +271,10 @@ def pythae_train(args: argparse.Namespace) -> None:
 class PythaeAsAekit:
     """A trained pythae model seen through the interface aekit's evaluator uses:
     ``posterior_draws`` (draws and log p(z) - log q(z|x), the flow's log-determinant and the
-    VampPrior's mixture included), ``decode`` (logits) and ``log_likelihood`` (Bernoulli)."""
+    VampPrior's mixture included), ``decode`` (logits) and ``draws_log_likelihood``
+    (Bernoulli, aekit's own scoring of decoded draws), and ``parameters`` (where it lives)."""
+
+    input_shape = (1, 28, 28)
 
     def __init__(self, model, name: str) -> None:
         from aekit.models.vae import MLPVAE
@@ -281,6 +284,9 @@ class PythaeAsAekit:
 
     def eval(self):
         return self
+
+    def parameters(self):
+        return self.model.parameters()
 
     def posterior_draws(self, x, y=None, k=1, generator=None):
         from aekit.models.vae import gaussian_draws, standard_log_normal
@@ -313,6 +319,11 @@ class PythaeAsAekit:
 
     def log_likelihood(self, out, target):
         return self.bernoulli.log_likelihood(out, target)
+
+    def draws_log_likelihood(self, z, target, y=None):
+        from aekit.models.vae import VariationalAutoencoder
+
+        return VariationalAutoencoder.draws_log_likelihood(self, z, target, y)
 
 
 def side_by_side(args: argparse.Namespace) -> None:

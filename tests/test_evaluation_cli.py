@@ -89,7 +89,12 @@ def test_vae_reports_elbo_iw_nll_and_bits_per_dim(runs):
     assert 0 < metrics["nll_iw"] < -metrics["elbo"]  # the IW bound is tighter than the ELBO
     assert metrics["bits_per_dim"] == pytest.approx(metrics["nll_iw"] / (784 * np.log(2)))
     subset = evaluate_json(runs / "vae", "--iw-samples", 5, "--iw-examples", 10)
-    assert subset["iw_examples"] == 10
+    assert subset["iw_examples"] == 10 and subset["iw_precision"] == "fp32"
+    fast = evaluate_json(
+        runs / "vae", "--iw-samples", 5, "--iw-examples", 10, "--iw-precision", "bf16"
+    )
+    assert fast["iw_precision"] == "bf16"
+    assert fast["nll_iw"] == pytest.approx(subset["nll_iw"], abs=subset["nll_iw_stderr"])
 
 
 def test_text_output_lists_every_metric(runs):
@@ -103,6 +108,7 @@ def test_text_output_lists_every_metric(runs):
     [
         ("ae", ["--iw-samples", "10"], "deterministic"),
         ("vae", ["--iw-examples", "10"], "add --iw-samples"),
+        ("vae", ["--iw-precision", "bf16"], "add --iw-samples"),
         ("ae", ["--fid"], "not generative"),
         ("vae", ["--labels", "1"], "not conditional"),
         ("ae", ["--labels", "1"], "not conditional; drop --labels"),

@@ -137,3 +137,41 @@ def test_bits_per_dim_and_metrics_keys():
     assert binary["bits_per_dim"] == pytest.approx(binary["nll_iw"] / (16 * math.log(2)))
     assert binary["iw_samples"] == 20 and binary["iw_examples"] == 10
     assert "bits_per_dim" not in likelihood_metrics(model, Split(x, None), 20, binarized=False)
+
+
+def test_bernoulli_log_likelihood_is_the_negated_bce_for_any_target_in_the_unit_interval():
+    model = build_model({"name": "vae", "latent_dim": 2, "hidden": [16]}, (1, 4, 4))
+    generator = torch.Generator().manual_seed(0)
+    logits = 30 * torch.randn(6, 3, 1, 4, 4, generator=generator)  # saturated ones too
+    for target in (torch.rand(6, 3, 1, 4, 4, generator=generator), (logits > 0).float()):
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits.double(), target.double(), reduction="none"
+        )
+        got = model.log_likelihood(logits, target)
+        assert got.shape == (6, 3)
+        torch.testing.assert_close(got.double(), -bce.sum((-3, -2, -1)), atol=1e-4, rtol=1e-6)
+
+
+def test_bf16_estimate_is_close_to_fp32_and_says_so():
+    torch.manual_seed(0)
+    model = build_model({"name": "vae", "latent_dim": 4, "hidden": [64]}, (1, 8, 8)).eval()
+    x = torch.bernoulli(torch.full((40, 1, 8, 8), 0.3), generator=torch.Generator().manual_seed(0))
+    exact = likelihood_metrics(model, Split(x, None), 200, binarized=True)
+    fast = likelihood_metrics(model, Split(x, None), 200, binarized=True, precision="bf16")
+    assert (exact["iw_precision"], fast["iw_precision"]) == ("fp32", "bf16")
+    # bf16 rounds the networks' products, not the weights' sums: far below the standard error
+    assert abs(fast["nll_iw"] - exact["nll_iw"]) < 0.1 * exact["nll_iw_stderr"]
+    assert fast["nll_iw"] != exact["nll_iw"]  # it did compute in bf16
+
+
+def test_bf16_estimate_warns_on_a_cpu_without_native_bf16(monkeypatch):
+    from aekit.errors import AekitError, AekitWarning
+    from aekit.training import internals
+
+    monkeypatch.setattr(internals, "cpu_has_native_bf16", lambda: False)
+    model = build_model({"name": "vae", "latent_dim": 2, "hidden": [8]}, (1, 4, 4))
+    x = torch.zeros(2, 1, 4, 4)
+    with pytest.warns(AekitWarning, match="--iw-precision bf16 on this CPU"):
+        likelihood_metrics(model, Split(x, None), 2, binarized=True, precision="bf16")
+    with pytest.raises(AekitError, match="one of fp32, bf16"):
+        likelihood_metrics(model, Split(x, None), 2, binarized=True, precision="fp16")

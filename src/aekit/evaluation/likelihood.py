@@ -8,7 +8,9 @@ is a tighter bound whose expectation rises monotonically to log p(x) as K grows 
 ELBO; the literature reports K = 5000). The K samples are drawn in chunks of at most
 ``max_rows`` decoder inputs, which fixes the random numbers, and decoded ``DECODE_ROWS`` at a
 time, which bounds memory: decoding all the rows at once multiplies a conv-vae's peak memory
-and its time (benchmarks/RESULTS.md, "Page faults").
+and its time (benchmarks/RESULTS.md, "Page faults"). ``precision="bf16"`` runs the networks
+under bf16 autocast, the weights' sums in float32 (benchmarks/RESULTS.md, "Likelihood
+evaluation", measures its speed and the error it adds).
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import torch
 
 from aekit.config import MAX_SEED
 from aekit.data.splits import Split
+from aekit.errors import AekitError
 from aekit.models.vae import VariationalAutoencoder
+from aekit.training import internals
 from aekit.training.distributed import World
 
 DEFAULT_MAX_ROWS = 16384  # posterior samples drawn per chunk (sets the random stream)
 DECODE_ROWS = 512  # decoder inputs per forward pass (what sets the memory)
 BLOCK = 64  # examples per block of the evaluator, each with its own seeded generator
+PRECISIONS = ("fp32", "bf16")
 
 
 @torch.no_grad()
@@ -72,10 +77,12 @@ def blockwise_log_likelihood(
     seed: int,
     world: World | None = None,
     progress: bool = False,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """:func:`iwae_log_likelihood` over blocks of :data:`BLOCK` examples, block ``b`` drawing
     from a generator seeded by ``(seed, b)``: so the estimate is the same whether one process
     computes it or the ranks of a torchrun job share the blocks (every rank gets them all)."""
+    cast = _autocast(model, precision)
     blocks = list(range(0, len(x), BLOCK))
     mine = blocks if world is None else list(world.take(blocks))
     share = "" if world is None else f" (rank {world.rank}: {len(mine)} of {len(blocks)} blocks)"
@@ -85,7 +92,8 @@ def blockwise_log_likelihood(
         part = slice(start, start + BLOCK)
         generator = torch.Generator().manual_seed((seed * 1_000_003 + start) % MAX_SEED)
         labels = None if y is None else y[part]
-        log_px[part] = iwae_log_likelihood(model, x[part], labels, samples, generator).double()
+        with cast:
+            log_px[part] = iwae_log_likelihood(model, x[part], labels, samples, generator).double()
         if bar is not None:
             bar.update(len(x[part]))
     if bar is not None:
@@ -93,6 +101,15 @@ def blockwise_log_likelihood(
     if world is not None:  # each position was filled by one rank, the others hold zeros
         log_px = torch.tensor(world.sum(log_px.tolist()), dtype=torch.float64)
     return log_px
+
+
+def _autocast(model: VariationalAutoencoder, precision: str) -> torch.autocast:
+    if precision not in PRECISIONS:
+        raise AekitError(f"unknown precision {precision!r} for the IW estimate: one of fp32, bf16")
+    device = next(model.parameters()).device.type
+    if precision == "bf16" and device == "cpu":
+        internals.warn_without_native_bf16("--iw-precision bf16")
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def _iwae_batch(
@@ -111,23 +128,31 @@ def _iwae_batch(
     for start in range(0, samples, chunk):
         k = min(chunk, samples - start)
         z, log_ratio = model.posterior_draws(x, y, k, generator)  # (n, k, d), (n, k)
-        log_px_z = _decoded_log_likelihood(model, z.reshape(n * k, -1), x, y).reshape(n, k)
+        log_px_z = _decoded_log_likelihood(model, z, x, y)
         log_weights.append((log_px_z + log_ratio).double())
     return (torch.logsumexp(torch.cat(log_weights, dim=1), dim=1) - math.log(samples)).float()
 
 
 def _decoded_log_likelihood(
-    model: VariationalAutoencoder, flat_z: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None
+    model: VariationalAutoencoder, z: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None
 ) -> torch.Tensor:
-    """log p(x|z) for codes ``flat_z`` laid out example-major over the ``n`` examples of ``x``
-    (row ``r`` belongs to example ``r // k``), decoded ``DECODE_ROWS`` rows at a time."""
-    k, parts = len(flat_z) // len(x), []
-    for start in range(0, len(flat_z), DECODE_ROWS):
-        rows = torch.arange(start, min(start + DECODE_ROWS, len(flat_z)), device=x.device) // k
-        labels = None if y is None else y[rows]
-        out = model.decode(flat_z[start : start + DECODE_ROWS], labels)
-        parts.append(model.log_likelihood(out, x[rows]))
-    return torch.cat(parts)
+    """log p(x|z) (n, k) for codes ``z`` shaped (n, k, code_dim), decoded about
+    ``DECODE_ROWS`` rows at a time: slices of whole examples when k is smaller, else of one
+    example's samples, so the model scores each slice against a broadcast view of its own
+    examples (``draws_log_likelihood``) instead of a gathered copy of their pixels."""
+    n, k = z.shape[:2]
+    examples, samples = max(1, DECODE_ROWS // k), min(k, DECODE_ROWS)
+    rows = []
+    for e in range(0, n, examples):
+        labels = None if y is None else y[e : e + examples]
+        slices = [
+            model.draws_log_likelihood(
+                z[e : e + examples, s : s + samples], x[e : e + examples], labels
+            )
+            for s in range(0, k, samples)
+        ]
+        rows.append(torch.cat(slices, dim=1))
+    return torch.cat(rows)
 
 
 def bits_per_dim(nll_nats: float, dims: int) -> float:
@@ -144,15 +169,19 @@ def likelihood_metrics(
     seed: int = 0,
     progress: bool = False,
     world: World | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """``nll_iw`` (nats per example, with its standard error over examples) on ``split``;
     ``bits_per_dim`` too when the data is binary and the likelihood Bernoulli, the only case
     where the number compares with the literature's discrete-data results. Under torchrun
     (``world``) the ranks share the examples."""
     labels = split.y if model.conditional else None
-    nll = -blockwise_log_likelihood(model, split.x, labels, samples, seed, world, progress)
+    nll = -blockwise_log_likelihood(
+        model, split.x, labels, samples, seed, world, progress, precision
+    )
     metrics: dict[str, Any] = {
         "iw_samples": samples,
+        "iw_precision": precision,
         "iw_examples": len(split),
         "nll_iw": nll.mean().item(),
         "nll_iw_stderr": (nll.std() / math.sqrt(len(nll))).item() if len(nll) > 1 else 0.0,

@@ -43,6 +43,7 @@ class EvaluationOptions:
 
     iw_samples: int | None = None  # importance samples per example; None: no IW estimate
     iw_examples: int | None = None  # estimate on the first N examples only; None: all
+    iw_precision: str = "fp32"  # or bf16: the estimate's networks under bf16 autocast
     fid: bool = False
     fid_samples: int = 10_000
     labels: tuple[int, ...] | None = None  # conditional models: classes to generate
@@ -67,6 +68,8 @@ def check_options(
         )
     if options.iw_examples and not options.iw_samples:
         raise AekitError("--iw-examples sets the size of the IW estimate; add --iw-samples K")
+    if options.iw_precision != "fp32" and not options.iw_samples:
+        raise AekitError("--iw-precision sets how the IW estimate computes; add --iw-samples K")
     if options.labels is not None:
         requested_labels(model, list(options.labels))
     if options.fid and not model.generative and not options.samplers:
@@ -112,6 +115,7 @@ def evaluate_run(
                 binarized=run.binarized,
                 progress=progress,
                 world=world,
+                precision=options.iw_precision,
             )
         )
     if options.fid:

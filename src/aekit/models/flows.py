@@ -41,8 +41,8 @@ class PlanarFlow(nn.Module):
     def forward(self, z: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Flow ``z`` (n, k, d) with the context ``h`` (n, c); returns z_T and the summed
         log-determinants (n, k)."""
-        n, d = len(h), self.dim
-        params = self.params(h).reshape(n, self.length, 2 * d + 1)
+        d = self.dim  # the batch stays -1: tracers keep it dynamic (``aekit export``)
+        params = self.params(h).reshape(-1, self.length, 2 * d + 1)
         log_det = torch.zeros(z.shape[:-1], dtype=z.dtype, device=z.device)
         for t in range(self.length):
             u, w, b = params[:, t, :d], params[:, t, d : 2 * d], params[:, t, 2 * d :]

@@ -100,8 +100,10 @@ class LabelConditioning(nn.Module):
 def one_hot(y: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
     """Rows of ``num_classes`` zeros with a one at each label, as ``dtype``. Written as a
     scatter rather than ``F.one_hot``: the scatter still refuses a label out of range when it
-    runs, but needs no label values to be traced (``F.one_hot`` first computes their range)."""
-    rows = torch.zeros(len(y), num_classes, dtype=dtype, device=y.device)
+    runs, but needs no label values to be traced (``F.one_hot`` first computes their range).
+    The row count is read as ``y.shape[0]``, which tracers keep as the batch size where
+    ``len(y)`` would freeze it (``aekit export``'s dynamic batch)."""
+    rows = torch.zeros(y.shape[0], num_classes, dtype=dtype, device=y.device)
     return rows.scatter_(1, y.long().unsqueeze(1), 1.0)
 
 

@@ -86,7 +86,7 @@ class RecurrentAutoencoder(Autoencoder):
                 f"model {self.name!r} was built for examples shaped {self.input_shape}; "
                 f"got {tuple(x.shape[1:])}"
             )
-        return run_stack(self.encoder, x.reshape(len(x), self.steps, self.features))[:, -1]
+        return run_stack(self.encoder, x.reshape(-1, self.steps, self.features))[:, -1]
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         repeated = z.unsqueeze(1).expand(-1, self.steps, -1)

@@ -149,14 +149,16 @@ class VQVAE(Autoencoder):
         """(n, dim, h, w) -> (n * h * w, dim)."""
         return grid.permute(0, 2, 3, 1).reshape(-1, self.grid[0])
 
-    def _grid(self, vectors: torch.Tensor, n: int) -> torch.Tensor:
+    def _grid(self, vectors: torch.Tensor) -> torch.Tensor:
+        """(n * h * w, dim) -> (n, dim, h, w). Shapes here and below leave the batch as -1,
+        which tracers keep dynamic where ``len(x)`` would freeze it (``aekit export``)."""
         dim, h, w = self.grid
-        return vectors.reshape(n, h, w, dim).permute(0, 3, 1, 2)
+        return vectors.reshape(-1, h, w, dim).permute(0, 3, 1, 2)
 
     def codes_of(self, x: torch.Tensor) -> torch.Tensor:
         """The grid of codebook indices (n, h, w) of each input."""
         z_e = self.encoder(x)
-        return self.quantizer.nearest(self._vectors(z_e)).reshape(len(x), *self.grid[1:])
+        return self.quantizer.nearest(self._vectors(z_e)).reshape(-1, *self.grid[1:])
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode_input(self.encoder(x)).flatten(1)
@@ -164,10 +166,10 @@ class VQVAE(Autoencoder):
     def decode_input(self, z_e: torch.Tensor) -> torch.Tensor:
         """Each vector of the grid replaced by its codebook entry."""
         indices = self.quantizer.nearest(self._vectors(z_e))
-        return self._grid(self.quantizer.codebook[indices], len(z_e))
+        return self._grid(self.quantizer.codebook[indices])
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(self.decode_input(z.reshape(len(z), *self.grid)))
+        return self.decoder(self.decode_input(z.reshape(-1, *self.grid)))
 
     def loss_terms(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None
@@ -179,7 +181,7 @@ class VQVAE(Autoencoder):
         if self.training and self.quantizer.ema:
             self.quantizer.update(flat.detach(), indices)
         straight = flat + (quantised - flat).detach()  # value e, gradient to z_e
-        recon = self.reconstruction_loss(self.decoder(self._grid(straight, len(x))), target)
+        recon = self.reconstruction_loss(self.decoder(self._grid(straight)), target)
         commitment = (flat - quantised.detach()).square().sum() / len(x)
         terms: dict[str, Any] = {"recon": recon, "commitment": commitment}
         loss = recon + self.commitment * commitment

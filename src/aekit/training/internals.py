@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from packaging.specifiers import SpecifierSet
 
+from aekit.errors import AekitWarning
+
 TESTED_TORCH = ">=2.13,<2.14"
 # Deprecations torch 2.13 raises from its own code while exporting: about its internals, so
 # nothing a user can act on.
@@ -45,6 +47,19 @@ def cpu_has_native_bf16() -> bool | None:
 
 
 _BF16_PROBES = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+
+
+def warn_without_native_bf16(option: str) -> None:
+    """bf16 on a CPU that emulates it is many times slower than fp32: say so, naming the
+    ``option`` that asked for it (the speed-ups in benchmarks/RESULTS.md were measured on
+    CPUs with AVX512-BF16 or AMX)."""
+    if cpu_has_native_bf16() is False:
+        warnings.warn(
+            f"{option} on this CPU, which has no native bf16 (AVX512-BF16 or AMX): "
+            "PyTorch emulates it, usually several times slower than fp32; use fp32",
+            AekitWarning,
+            stacklevel=3,
+        )
 
 
 def torch_version() -> str:

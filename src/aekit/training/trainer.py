@@ -104,7 +104,7 @@ class Trainer:
         self.device = world.device if world is not None else resolve_device(cfg.device)
         self.grad_scaler = _grad_scaler(cfg.precision, self.device)
         if cfg.precision == "bf16" and self.device.type == "cpu":
-            _warn_without_native_bf16()
+            internals.warn_without_native_bf16("--precision bf16")
         self.model = model.to(self.device)
         self.players = _players(model)
         groups = [{"params": params} for params in self.players.values()]
@@ -597,18 +597,6 @@ class Trainer:
         except WriteFailed as failed:
             kept = f"epoch {self.epoch - 1}'s files are kept" if self.epoch > 1 else "nothing"
             raise WriteFailed(failed.path, OSError(f"{failed.reason}; {kept}")) from None
-
-
-def _warn_without_native_bf16() -> None:
-    """bf16 on a CPU that emulates it is many times slower than fp32: say so (the speed-ups
-    in benchmarks/RESULTS.md were measured on a CPU with AMX)."""
-    if internals.cpu_has_native_bf16() is False:
-        warnings.warn(
-            "--precision bf16 on this CPU, which has no native bf16 (AVX512-BF16 or AMX): "
-            "PyTorch emulates it, usually several times slower than fp32; use --precision fp32",
-            AekitWarning,
-            stacklevel=3,
-        )
 
 
 def _grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | None:
