@@ -276,7 +276,7 @@ def test_vq_gradient_passes_the_quantisation_straight_through():
     with torch.no_grad():
         flat = m._vectors(seen["z_e"])
         quantised = m.quantizer.codebook[m.quantizer.nearest(flat)]
-    at_quantised = m._grid(quantised, 2).detach().requires_grad_()
+    at_quantised = m._grid(quantised).detach().requires_grad_()
     m.reconstruction_loss(m.decoder(at_quantised), x).backward()
     assert torch.allclose(seen["z_e"].grad, at_quantised.grad)
 

@@ -21,6 +21,9 @@ from tests.conftest import quick_config
 # of 28 that steps eagerly, every epoch.
 
 
+SLOW = pytest.mark.slow  # builds a step of its own (about 16 s here)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _own_cache_dir(tmp_path_factory):
     """aekit's cache (where built steps are kept) in a temporary folder shared by this module's
@@ -47,12 +50,12 @@ def _assert_weights_close(a: torch.nn.Module, b: torch.nn.Module, **tolerance) -
 @pytest.mark.parametrize(
     ("options", "tested"),
     [
-        ({}, None),
-        ({"weight_decay": 0.01}, "weight_decay"),
+        pytest.param({}, None, id="adam"),
+        # each build takes about 16 s on the 2-core CI machine: the variants run with -m slow
+        pytest.param({"weight_decay": 0.01}, "weight_decay", id="weight-decay", marks=SLOW),
         # eps 1 makes Adam's steps scale with the gradient, so clipping it shows in the weights
-        ({"grad_clip": 0.001, "eps": 1.0}, "grad_clip"),
+        pytest.param({"grad_clip": 0.001, "eps": 1.0}, "grad_clip", id="clipping", marks=SLOW),
     ],
-    ids=["adam", "weight-decay", "clipping"],
 )
 def test_compiled_step_follows_the_eager_step(options, tested):
     """Each case builds its own package: the hyper-parameters are constants in its graph, so a
@@ -75,13 +78,16 @@ def test_compiled_step_follows_the_eager_step(options, tested):
 @pytest.mark.parametrize(
     "sections",
     [
-        {},
-        {  # random numbers drawn inside the compiled graph, plus the trainer's own
-            "model": {"name": "vae", "latent_dim": 4, "hidden": [32]},
-            "data": {"binarize": "dynamic", "noise": "gaussian:0.3"},
-        },
+        pytest.param({}, id="ae"),
+        pytest.param(  # random numbers drawn inside the compiled graph, plus the trainer's own
+            {
+                "model": {"name": "vae", "latent_dim": 4, "hidden": [32]},
+                "data": {"binarize": "dynamic", "noise": "gaussian:0.3"},
+            },
+            id="vae-dynamic-noise",
+            marks=SLOW,
+        ),
     ],
-    ids=["ae", "vae-dynamic-noise"],
 )
 def test_compiled_resume_equals_uninterrupted(tmp_path, sections):
     def config(epochs: int) -> RunConfig:
@@ -110,6 +116,7 @@ def test_a_conditional_model_compiles_and_follows_the_eager_step():
     )
 
 
+@SLOW
 def test_bf16_compiled_step_trains_like_fp32():
     fp32 = _fit(quick_config(train={"compile": True, "epochs": 3}))
     bf16 = _fit(quick_config(train={"compile": True, "epochs": 3, "precision": "bf16"}))
@@ -154,6 +161,7 @@ def test_a_built_step_is_loaded_by_later_runs_not_built_again(monkeypatch):
     _assert_weights_close(first.model, second.model, rtol=0, atol=0)
 
 
+@SLOW
 def test_an_unreadable_cached_step_is_built_again(monkeypatch, tmp_path):
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     config = quick_config(train={"compile": True, "epochs": 1})

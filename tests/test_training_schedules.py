@@ -185,6 +185,7 @@ def test_adamw_decays_the_weights_apart_from_the_gradient():
     assert torch.allclose(unused_weights_after("adamw"), torch.full((4, 6), (1 - 0.1 * 0.01) ** 12))
 
 
+@pytest.mark.slow  # builds a compiled step of its own (about 16 s)
 def test_compiled_step_follows_schedules_and_adamw(monkeypatch, tmp_path):
     """The learning rate and the scheduled loss weights are inputs of the compiled graph."""
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
