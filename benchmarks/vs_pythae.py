@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 import torch
+from fixed_cost import timed
 from zoo_likelihood import PythaeAsAekit, side_data_config
 
 HIDDEN, LATENT, BATCH = 512, 16, 100
@@ -97,12 +98,6 @@ def aekit_command(args: argparse.Namespace, out: Path, options: str = "") -> lis
         "--seed", "0", "--quiet", "--out", str(out),
         *(["--limit", str(args.limit)] if args.limit else []), *options.split(),
     ]  # fmt: skip
-
-
-def timed(command: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - start
 
 
 def peak_gflops(args: argparse.Namespace) -> float:

@@ -24,8 +24,9 @@ import torch
 from torch import nn
 
 from aekit.errors import AekitError
-from aekit.io import atomic_save
+from aekit.io import replacing
 from aekit.models.base import Autoencoder
+from aekit.models.vae import VariationalAutoencoder
 
 PARTS = ("encoder", "decoder", "both")
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -70,29 +71,18 @@ def export_model(model: Autoencoder, part: str, form: str, path: str | Path) -> 
     traced, checked = example_inputs(model, part, 2), example_inputs(model, part, CHECK_BATCH)
     path = Path(path)
     writer = _write_onnx if form == "onnx" else _write_torchscript
-    difference: list[float | None] = []
-
-    def write_and_check(tmp: str) -> None:
+    with torch.no_grad(), replacing(path, path.suffix) as tmp:  # kept only once checked
+        failing = ""
         try:
-            writer(module, traced, tmp)
+            writer(module, traced, str(tmp))
+            failing = f"the written file fails on {CHECK_BATCH} examples: "
+            difference = _check(module, checked, str(tmp), form)
         except AekitError:
             raise
         except Exception as error:  # the exporters raise many types; the reason is the news
-            reason = _reason(error)
+            reason = f"{failing}{_reason(error)}"
             raise AekitError(f"cannot export {model.name}'s {part} as {form}: {reason}") from None
-        try:
-            difference.append(_check(module, checked, tmp, form))
-        except AekitError:
-            raise
-        except Exception as error:  # the file was written but does not run as the model does
-            reason = f"the written file fails on {CHECK_BATCH} examples: {_reason(error)}"
-            raise AekitError(f"cannot export {model.name}'s {part} as {form}: {reason}") from None
-
-    with torch.no_grad():
-        atomic_save(path, write_and_check)
-    return Exported(
-        path, describe_inputs(model, part), describe_outputs(model, part), difference[0]
-    )
+    return Exported(path, describe_inputs(model, part), describe_outputs(model, part), difference)
 
 
 def example_inputs(model: Autoencoder, part: str, n: int) -> tuple[torch.Tensor, ...]:
@@ -113,7 +103,7 @@ def describe_inputs(model: Autoencoder, part: str) -> str:
         return f"inputs float32 [N, {', '.join(map(str, model.input_shape))}]{labels}"
     prior = ""
     if model.generative:
-        standard = getattr(type(model), "log_prior", None) is _standard_log_prior()
+        standard = getattr(type(model), "log_prior", None) is VariationalAutoencoder.log_prior
         prior = (
             " (samples: draw codes from N(0, I))"
             if standard
@@ -127,12 +117,6 @@ def describe_outputs(model: Autoencoder, part: str) -> str:
         return f"codes float32 [N, {model.code_dim}]"
     kind = "probabilities" if model.output == "sigmoid" else "values"
     return f"{kind} float32 [N, {', '.join(map(str, model.input_shape))}]"
-
-
-def _standard_log_prior():
-    from aekit.models.vae import VariationalAutoencoder
-
-    return VariationalAutoencoder.log_prior
 
 
 def _names(inputs: tuple[torch.Tensor, ...]) -> list[str]:
