@@ -34,8 +34,8 @@ from aekit.io import to_json
     default="fp32",
     show_default=True,
     help="bf16: run nll_iw's networks under bf16 autocast (sums of weights stay float32): "
-    "about twice as fast on CPUs with AVX512-BF16 or AMX and on GPUs, for an error far "
-    "below the estimate's standard error (measured: benchmarks/RESULTS.md).",
+    "1.6x as fast on a CPU with AVX512-BF16, for an error far below the estimate's "
+    "standard error (measured: benchmarks/RESULTS.md).",
 )
 @click.option(
     "--fid",
