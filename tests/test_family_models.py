@@ -1,4 +1,5 @@
-"""Every registered model trains, saves, loads and encodes; each family member's own promise."""
+"""Every registered model trains, saves, loads, encodes, inpaints and edits; each family
+member's own promise."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from aekit.apps.inpaint import chain_methods, inpaint, make_mask
 from aekit.config import DataConfig, RunConfig, TrainConfig
 from aekit.data.raw import RawData
 from aekit.data.splits import DataBundle, prepare_data, split_raw
 from aekit.data.transforms import parse_noise
 from aekit.errors import AekitError
+from aekit.figures.kinds import plot
+from aekit.figures.options import PlotOptions
 from aekit.models import MODELS, build_model
+from aekit.runs.attributes import attribute_direction, parse_attribute, save_direction
 from aekit.runs.checkpoint import load_model
 from aekit.training import Trainer
 from aekit.workflow import train
@@ -114,6 +119,20 @@ def test_save_load_encode_round_trip(name, tmp_path):
         assert torch.equal(loaded.encode(x, y), code)
         assert torch.equal(loaded.decode(code, y), result.model.decode(code, y))
     assert (result.figures / "reconstructions.png").is_file()
+    _inpaints_and_edits(result, x, y)
+
+
+def _inpaints_and_edits(run, x, y) -> None:
+    """Every model fills hidden pixels by each of its methods, keeping the known ones, and
+    moves codes along an attribute direction."""
+    mask = make_mask("center:10", tuple(x.shape[1:]), len(x))
+    for method in chain_methods(run.model):
+        done = inpaint(run.model, x, mask, y, method=method, iterations=2)
+        assert torch.equal(done.filled[~mask], x[~mask]) and torch.isfinite(done.filled).all()
+    train_split = run.data.train
+    attribute = parse_attribute("label:1:7", train_split)
+    save_direction(run, attribute_direction(run.encode(train_split), attribute))
+    assert plot(run, "edit", PlotOptions(count=2, steps=3)).is_file()
 
 
 def test_conv_ae_weights_are_channels_last_also_after_loading(tmp_path):

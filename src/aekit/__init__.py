@@ -6,6 +6,7 @@ first time they are used, so ``aekit --help`` and ``from aekit import train`` st
 - :class:`AutoencoderTransformer`: scikit-learn transformer, a drop-in replacement for PCA;
 - :class:`AutoencoderAnomalyDetector`: scikit-learn outlier detector by reconstruction error;
 - :func:`train`, :func:`resume`: train a run end to end (data, model, run directory, figures);
+- :func:`inpaint`, :func:`make_mask`: fill hidden pixels with a trained model;
 - :class:`Run`, :func:`open_run`, :func:`load_model`: open trained runs and models.
 """
 
@@ -18,6 +19,8 @@ _LAZY = {
     "AutoencoderTransformer": "aekit.apps.estimators",
     "AutoencoderAnomalyDetector": "aekit.apps.anomaly",
     "RunConfig": "aekit.config",
+    "inpaint": "aekit.apps.inpaint",
+    "make_mask": "aekit.apps.inpaint",
     "Run": "aekit.runs",
     "train": "aekit.workflow",
     "resume": "aekit.workflow",

@@ -19,7 +19,6 @@ codes (the paper learns it).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -88,11 +87,6 @@ def _training_codes(run: Run) -> torch.Tensor:
     return run.encode(run.data.train.subset(TRAIN_CODES)).double()
 
 
-def _model_digest(run: Run) -> str:
-    """Which trained weights a sampler was fitted to (file times survive copies badly)."""
-    return hashlib.sha256(run.model_file.read_bytes()).hexdigest()[:32]
-
-
 Stored = tuple[dict[str, torch.Tensor], dict[str, str]]  # a sampler file's tensors, metadata
 
 
@@ -107,7 +101,7 @@ def _fitted(
     ``RUN/samplers/NAME.safetensors``, or fitted now (saying ``says``) and written there."""
     from aekit.runs.checkpoint import write_tensors
 
-    path, digest = run.path / "samplers" / f"{name}.safetensors", _model_digest(run)
+    path, digest = run.path / "samplers" / f"{name}.safetensors", run.weights_digest()
     stored = _read_stored(path, digest)
     if stored is not None:
         return stored

@@ -1,4 +1,5 @@
-"""Real uses of a trained run: anomaly scores, denoising, classifiers from few labels."""
+"""Real uses of a trained run: anomaly scores, attribute directions, denoising, classifiers
+from few labels, inpainting."""
 
 from __future__ import annotations
 
@@ -183,6 +184,186 @@ def finetune_command(
         click.echo(f"wrote {figure}")
 
 
+@click.command("inpaint")
+@opt.run_argument
+@opt.source_option("--input", "Data set name or file. Default: the run's test split.")
+@opt.data_dir_option
+@click.option(
+    "--mask",
+    "mask_spec",
+    required=True,
+    metavar="MASK",
+    help="What to hide: center:SIZE (a centred square), random:P (each pixel with "
+    "probability P), rows:A-B (0-based, both included), or FILE.npy (1 = hidden; one "
+    "mask, or one per input).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "iterate", "pseudo-gibbs", "metropolis"]),
+    default="auto",
+    show_default=True,
+    help="auto: Metropolis-within-Gibbs for VAEs whose posterior is the encoder's Gaussian, "
+    "pseudo-Gibbs for other VAEs, reconstruct-and-keep-the-known-pixels for the rest.",
+)
+@click.option(
+    "--iterations",
+    type=click.IntRange(min=1),
+    help="Steps per input. Default: 30 for iterate, 200 for the chains.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="VAEs: completions (chains) per input; their mean is the one scored.",
+)
+@opt.count_option(1000, "Inputs to complete and score: the first N of the input.")
+@click.option(
+    "--show", type=click.IntRange(min=1), default=10, show_default=True, help="Inputs drawn."
+)
+@opt.seed_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="PNG (rows masked / completed / original) or .npy (every completion). "
+    "Default: RUN/figures/inpaint.png.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def inpaint_command(
+    run, source, data_dir, mask_spec, method, iterations, samples, count, show, seed, out, as_json
+) -> None:
+    """Fill hidden pixels from the known ones; error on the hidden pixels beside baselines.
+
+    The baselines complete the same masks without the model: the mean training image, the
+    training example nearest on the known pixels, and a PCA fit to the known pixels with as
+    many components as the model's code (at most 100).
+
+    \b
+    Examples:
+      aekit inpaint runs/vae-mnist --mask center:14
+      aekit inpaint runs/ae-mnist --mask rows:14-27 --out bottom-half.npy
+      aekit inpaint runs/vae-mnist --mask random:0.5 --samples 5
+    """
+    from aekit.apps.inpaint import baselines, hidden_error, inpaint, inpainting_figure, make_mask
+    from aekit.figures.plotting import save_figure
+    from aekit.runs import open_run
+
+    opened = open_run(run, data_dir=data_dir)
+    split = opened.inputs(source).subset(count)
+    x, y = split.x, split.y
+    mask = make_mask(mask_spec, tuple(x.shape[1:]), len(x), seed)
+    train = opened.data.train.x
+    completion = inpaint(
+        opened.model,
+        x,
+        mask,
+        y,
+        start=train.mean(0),
+        method=method,
+        iterations=iterations,
+        samples=samples,
+        seed=seed,
+    )
+    scores = {"model": hidden_error(completion.filled, x, mask)}
+    for name, filled in baselines(train, x, mask, opened.model.code_dim, seed).items():
+        scores[name] = hidden_error(filled, x, mask)
+    path = opt.figure_or_array(out, opened.figures / "inpaint.png")
+    if path.suffix == ".npy":
+        opt.save_npy(path, completion.samples.squeeze(1).numpy())
+    else:
+        save_figure(inpainting_figure(x, mask, completion, show), path)
+    report = {
+        "examples": len(x),
+        "mask": mask_spec,
+        "hidden_fraction": round(mask.float().mean().item(), 4),
+        "method": completion.method,
+        "iterations": completion.iterations,
+        "samples": samples,
+        "acceptance": completion.acceptance,
+        "scores": scores,
+        "out": str(path),
+    }
+    if as_json:
+        click.echo(to_json(report))
+        return
+    _print_inpainting(report)
+
+
+def _print_inpainting(report: dict) -> None:
+    chains = "" if report["method"] == "iterate" else f", {report['samples']} chain(s) per input"
+    click.echo(
+        f"{report['examples']} inputs, mask {report['mask']} "
+        f"({100 * report['hidden_fraction']:.1f}% of the pixels hidden)"
+    )
+    click.echo(f"model: {report['method']}, {report['iterations']} iterations{chains}")
+    if report["acceptance"] is not None:
+        click.echo(f"proposals accepted: {100 * report['acceptance']:.1f}%")
+    click.echo(f"{'on the hidden pixels':<24} {'MSE':>9} {'PSNR':>9}")
+    for name, score in report["scores"].items():
+        click.echo(f"{name:<24} {score['mse']:>9.5f} {score['psnr_db']:>6.2f} dB")
+    click.echo(f"wrote {report['out']}")
+
+
+@click.command("attribute")
+@opt.run_argument
+@click.option(
+    "--attribute",
+    "spec",
+    required=True,
+    metavar="ATTRIBUTE",
+    help="label:K (class K against the others), label:J:K (from class J to class K), or "
+    "FILE.npy: one 0/1 or numeric value per example of --input (NaN leaves one out).",
+)
+@opt.source_option(
+    "--input", "Data set name or file the codes come from. Default: the run's training split."
+)
+@opt.data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def attribute_command(run, spec, source, data_dir, as_json) -> None:
+    """Find the direction in code space that adds an attribute; keep it with the run.
+
+    The direction is the mean code of the examples with the attribute less that of the
+    examples without it (for a numeric attribute: the change of the code per unit of it).
+    It is kept as RUN/attributes/NAME.safetensors; `aekit plot RUN edit` draws inputs moved
+    along it.
+
+    \b
+    Examples:
+      aekit attribute runs/vae-mnist --attribute label:1:7
+      aekit plot runs/vae-mnist edit --attribute label-1-to-7
+      aekit attribute runs/ae-mnist --attribute thickness.npy --input mnist
+    """
+    from aekit.runs import open_run
+    from aekit.runs.attributes import attribute_direction, parse_attribute, save_direction
+
+    if spec.endswith(".npy") and source is None:
+        raise AekitError(
+            f"--attribute {spec} holds one value per example of some data: name them with "
+            "--input DATA (a data set or file)"
+        )
+    opened = open_run(run, data_dir=data_dir)
+    split = opened.data.train if source is None else opened.inputs(source)
+    attribute = parse_attribute(spec, split)
+    direction = attribute_direction(opened.encode(split), attribute)
+    path = save_direction(opened, direction)
+    report = {
+        "name": direction.name,
+        "attribute": spec,
+        "examples": direction.examples,
+        "norm": round(float(direction.vector.norm()), 6),
+        "code_dim": len(direction.vector),
+        "out": str(path),
+    }
+    if as_json:
+        click.echo(to_json(report))
+        return
+    click.echo(
+        f"direction {direction.name!r} from {direction.examples} examples: length "
+        f"{report['norm']:.4g} in a {report['code_dim']}-d code space"
+    )
+    click.echo(f"wrote {path}; draw it: aekit plot {run} edit --attribute {direction.name}")
+
+
 def _labelled_data(opened, source: str):
     """Another data set's splits (the run's split settings and data folder), in the model's
     input shape."""
@@ -216,4 +397,10 @@ def _write_scores(path: Path, scores, flagged, labels) -> None:
             handle.write(f"{i},{score:.8g},{int(outlier)}{label}\n")
 
 
-COMMANDS = (anomaly_command, denoise_command, finetune_command)
+COMMANDS = (
+    anomaly_command,
+    attribute_command,
+    denoise_command,
+    finetune_command,
+    inpaint_command,
+)

@@ -58,12 +58,13 @@ def _kinds_help() -> str:
     "span",
     type=NumberList(float, 2),
     metavar="LOW,HIGH",
-    help="traverse/manifold: values to sweep (default: +-3 for priors, the training box else).",
+    help="traverse/manifold: values to sweep (default: +-3 for priors, the training box "
+    "else); edit: amounts of the direction (default: -1,2).",
 )
 @click.option(
     "--steps",
     type=click.IntRange(min=2, max=60),
-    help="traverse/interpolate: points per row; manifold: grid side.",
+    help="traverse/interpolate/edit: points per row; manifold: grid side.",
 )
 @click.option(
     "--pair",
@@ -74,6 +75,11 @@ def _kinds_help() -> str:
     help="interpolate: test example indices to join (repeatable).",
 )
 @click.option("--noise", help="denoise: gaussian:FACTOR or dropout:P (default: the run's own).")
+@click.option(
+    "--attribute",
+    metavar="NAME",
+    help="edit: the direction to move along, as `aekit attribute` named it (default: the newest).",
+)
 @seed_option
 @data_dir_option
 def plot_command(run, kind, out, other, data_dir, **options) -> None:
@@ -89,6 +95,7 @@ def plot_command(run, kind, out, other, data_dir, **options) -> None:
       aekit plot runs/ae-mnist compare --other runs/vae-mnist
       aekit plot runs/cvae-mnist samples --labels 3,5
       aekit plot runs/ae-mnist latent --method tsne --out latent-tsne.png
+      aekit plot runs/vae-mnist edit --attribute label-1-to-7
     """
     from pathlib import Path
 

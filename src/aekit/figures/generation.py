@@ -1,5 +1,6 @@
 """Figures that decode chosen points of the code space: samples (S2, S5, S17), traversals (S4),
-interpolations (S18), the 2-d manifold, and denoising (S21). IDs: docs/articles.md."""
+interpolations (S18), the 2-d manifold, denoising (S21) and inputs moved along an attribute
+direction. IDs: docs/articles.md."""
 
 from __future__ import annotations
 
@@ -112,6 +113,38 @@ def _span(run: Run, options: PlotOptions) -> tuple[torch.Tensor, torch.Tensor]:
         raise AekitError(f"--range {low},{high}: the first value must be below the second")
     full = torch.ones(run.model.code_dim)
     return full * low, full * high
+
+
+def edit_figure(run: Run, options: PlotOptions) -> plt.Figure:
+    """Inputs moved along an attribute direction (``aekit attribute``): a row per input, its
+    code plus each amount of the direction decoded in turn (0: its own reconstruction).
+    Label directions start from the inputs without the attribute (of class J for
+    ``label:J:K``); conditional models decode with each input's own label."""
+    from aekit.runs.attributes import load_direction
+
+    direction = load_direction(run, options.attribute)
+    examples = options.examples(run)
+    starts = direction.starts(examples.y)
+    rows = torch.arange(len(examples)) if starts is None else starts.nonzero()[:, 0]
+    rows = rows[: options.count or 8]
+    if not len(rows):
+        raise AekitError(f"no input to move along {direction.spec}: none lacks the attribute")
+    inputs = Split(examples.x[rows], None if examples.y is None else examples.y[rows])
+    low, high = options.span or (-1.0, 2.0)
+    if not low < high:
+        raise AekitError(f"--range {low},{high}: the first value must be below the second")
+    amounts = torch.linspace(low, high, options.steps or 7)
+    codes = run.encode(inputs)[:, None, :] + amounts[None, :, None] * direction.vector
+    labels = None if inputs.y is None else inputs.y.repeat_interleave(len(amounts))
+    decoded = run.decode(codes.reshape(-1, codes.shape[-1]), labels)
+    return example_grid(
+        decoded,
+        len(rows),
+        len(amounts),
+        title=f"{run.title}: inputs moved along {direction.spec}",
+        col_labels=[f"{a:+.2g}" for a in amounts.tolist()],
+        xlabel="amount of the direction added to the input's code (0: its reconstruction)",
+    )
 
 
 def interpolate_figure(run: Run, options: PlotOptions) -> plt.Figure:

@@ -66,6 +66,15 @@ def _no_frames(run: Run) -> str | None:
     )
 
 
+def _no_directions(run: Run) -> str | None:
+    if run.path is not None and any(run.attributes.glob("*.safetensors")):
+        return None
+    return (
+        f"{run.name} has no attribute directions; compute one first: "
+        f"aekit attribute {run.path} --attribute label:K"
+    )
+
+
 KINDS: dict[str, Kind] = {
     "latent": Kind(
         "test codes coloured by label (2-d codes as they are, else --method pca/tsne)",
@@ -92,6 +101,12 @@ KINDS: dict[str, Kind] = {
         "decodings on the line between the codes of two test inputs (--pair I,J)",
         "generation",
         "interpolate_figure",
+    ),
+    "edit": Kind(
+        "inputs moved along an attribute direction (--attribute NAME, --range, --steps)",
+        "generation",
+        "edit_figure",
+        unavailable=_no_directions,
     ),
     "manifold": Kind(
         "a grid of decodings over a 2-d code plane",

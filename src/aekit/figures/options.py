@@ -32,6 +32,7 @@ class PlotOptions:
     sampler: str | None = (
         None  # samples: where codes come from (aekit.sampling); None: the model's way
     )
+    attribute: str | None = None  # edit: which direction (None: the newest)
     other: Run | None = None  # compare: the second run
     inputs: Split | None = None  # examples to draw instead of the run's test split
     source: str | None = None  # where ``inputs`` came from (a data set name or a file)

@@ -5,6 +5,7 @@ RUN/model.safetensors       the trained weights (self-describing)
 RUN/checkpoint.safetensors  weights + optimizer + RNG state of the last finished epoch
 RUN/metrics.jsonl           one JSON object per epoch
 RUN/figures/                PNG figures
+RUN/samplers/, attributes/  what was fitted to the trained codes (latent samplers, directions)
 
 :class:`Run` is that folder for the code: its paths, its config, its model, its metrics, its
 data splits (rebuilt from the config on first use) and the batched operations every consumer
@@ -15,6 +16,7 @@ without ``out``, or a model assembled in code) is the same object with ``path`` 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -131,6 +133,7 @@ class Run:
     checkpoint_file = _InRun("checkpoint.safetensors")
     metrics_file = _InRun("metrics.jsonl")
     figures = _InRun("figures")
+    attributes = _InRun("attributes")  # attribute directions (aekit.runs.attributes)
 
     @property
     def name(self) -> str:
@@ -282,6 +285,11 @@ class Run:
             return None
         save_model(load_model(self.checkpoint_file), self.model_file, wanted)
         return f"model.safetensors now holds epoch {wanted}'s weights"
+
+    def weights_digest(self) -> str:
+        """Which trained weights something fitted to this run's model belongs to (a sampler,
+        an attribute direction): file times survive copies badly, contents do not."""
+        return hashlib.sha256(self.model_file.read_bytes()).hexdigest()[:32]
 
     def _model_epoch(self) -> int | None:
         return model_epoch(self.model_file) if self.model_file.is_file() else None
