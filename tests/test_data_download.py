@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import io
 import re
 import socket
 import threading
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,7 +42,18 @@ def _fake_set() -> dict[str, bytes]:
     return {name: idx_gz(a) for name, a in zip(IDX_FILES, arrays)}
 
 
-FILES = _fake_set()
+def _fake_movielens() -> bytes:
+    """A zip laid out as ml-1m.zip: ml-1m/ratings.dat of UserID::MovieID::Rating::Timestamp;
+    users 1-6 rate 6 movies, user 7 has only 3 ratings of 4 or more."""
+    lines = [f"{u}::{m}::{4 + (m % 2)}::97830{u}{m}" for u in range(1, 7) for m in range(1, 7)]
+    lines += ["7::1::5::1", "7::2::4::1", "7::3::4::1", "7::4::2::1", "1::9::1::1"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("ml-1m/ratings.dat", "\n".join(lines) + "\n")
+    return buffer.getvalue()
+
+
+FILES = {**_fake_set(), "ml-1m.zip": _fake_movielens()}
 
 
 class _Server:
@@ -109,7 +122,7 @@ def closed_port() -> str:
 
 def use_mirrors(monkeypatch, *mirrors: str) -> None:
     """Point kmnist at test mirrors, with the checksums of the test files."""
-    md5 = {name: hashlib.md5(body).hexdigest() for name, body in FILES.items()}
+    md5 = {name: hashlib.md5(FILES[name]).hexdigest() for name in IDX_FILES}
     spec = dataclasses.replace(sources.IDX_SETS["kmnist"], mirrors=mirrors, md5=md5)
     monkeypatch.setitem(sources.IDX_SETS, "kmnist", spec)
 
@@ -190,7 +203,8 @@ def test_files_already_there_need_no_network(server, monkeypatch, tmp_path, comp
     use_mirrors(monkeypatch, server.mirror("good"))
     folder = tmp_path / "kmnist"
     folder.mkdir()
-    for name, body in FILES.items():
+    for name in IDX_FILES:
+        body = FILES[name]
         if compressed:
             (folder / name).write_bytes(body)
         else:  # decompressed copies, as many people keep MNIST
@@ -217,3 +231,48 @@ def test_unwritable_data_dir_is_a_clean_error(monkeypatch, tmp_path, closed_port
     blocker.write_text("not a folder")
     with pytest.raises(AekitError, match=r"cannot create .* for downloads"):
         load_source("kmnist", str(blocker))
+
+
+def use_movielens_mirror(monkeypatch, mirror: str) -> None:
+    md5 = hashlib.md5(FILES["ml-1m.zip"]).hexdigest()
+    spec = dataclasses.replace(sources.RATINGS_SETS["movielens-1m"], mirrors=(mirror,), md5=md5)
+    monkeypatch.setitem(sources.RATINGS_SETS, "movielens-1m", spec)
+
+
+def test_movielens_downloads_checks_parses_once_and_keeps_positives(server, monkeypatch, tmp_path):
+    use_movielens_mirror(monkeypatch, server.mirror("good"))
+    raw = load_source("movielens-1m", str(tmp_path))
+    folder = tmp_path / "movielens-1m"
+    assert "ml-1m.zip" in files_in(folder) and len(server.requests) == 1
+    matrix = raw.x_train.matrix
+    # ratings >= 4 only (user 1's rating 1 of movie 9 is dropped); user 7 has 3 positives < 5
+    assert matrix.shape == (6, 6) and matrix.nnz == 36
+    assert list(raw.x_train.item_ids) == ["1", "2", "3", "4", "5", "6"]
+    parsed = [name for name in files_in(folder) if name.endswith(".parsed.npz")]
+    assert len(parsed) == 1
+    size = (folder / "ml-1m.zip").stat().st_size
+    (folder / "ml-1m.zip").write_bytes(b"x" * size)  # the parsed copy is what is read now
+    again = load_source("movielens-1m", str(tmp_path))
+    assert again.x_train.matrix.nnz == 36 and len(server.requests) == 1
+
+
+def test_movielens_unpacked_by_hand_needs_no_network(monkeypatch, tmp_path, closed_port):
+    use_movielens_mirror(monkeypatch, closed_port)
+    folder = tmp_path / "movielens-1m" / "ml-1m"
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(io.BytesIO(FILES["ml-1m.zip"])) as archive:
+        (folder / "ratings.dat").write_bytes(archive.read("ml-1m/ratings.dat"))
+    assert load_source("movielens-1m", str(tmp_path)).x_train.matrix.shape == (6, 6)
+
+
+@pytest.mark.parametrize("broken", ["corrupt", "offline"])
+def test_movielens_download_failures_are_one_line_and_leave_nothing(
+    server, monkeypatch, tmp_path, closed_port, broken
+):
+    use_movielens_mirror(monkeypatch, closed_port if broken == "offline" else server.mirror(broken))
+    with pytest.raises(AekitError) as caught:
+        load_source("movielens-1m", str(tmp_path))
+    message = str(caught.value)
+    assert message.startswith("ml-1m.zip is not in") and "\n" not in message
+    assert ("offline" in message) == (broken == "offline")
+    assert files_in(tmp_path / "movielens-1m") == []

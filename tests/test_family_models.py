@@ -63,6 +63,8 @@ SMALL: dict[str, dict] = {
     "aae": {"latent_dim": 4, "hidden": [32], "discriminator_hidden": [16]},
     "conv-aae": {"latent_dim": 4, "channels": [4, 8], "discriminator_hidden": [16]},
     "vq-vae": {"channels": [4, 8], "embedding_dim": 4, "codebook_size": 8},
+    "mult-vae": {"latent_dim": 4, "hidden": [32]},
+    "mult-dae": {"latent_dim": 4, "hidden": [32]},
     "iwae-2layer": {
         "latent_dim": 2,
         "lower_latent_dim": 4,

@@ -1,5 +1,5 @@
 """Real uses of a trained run: anomaly scores, attribute directions, denoising, classifiers
-from few labels, inpainting."""
+from few labels, inpainting, recommendations."""
 
 from __future__ import annotations
 
@@ -364,6 +364,57 @@ def attribute_command(run, spec, source, data_dir, as_json) -> None:
     click.echo(f"wrote {path}; draw it: aekit plot {run} edit --attribute {direction.name}")
 
 
+@click.command("recommend")
+@opt.run_argument
+@click.option(
+    "--user-history",
+    "history",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A user's item ids, one per line; or a CSV with user and item columns (every user "
+    "in it). Ids as in the run's training data.",
+)
+@click.option("-k", "top", type=click.IntRange(min=1), default=20, show_default=True)
+@opt.data_dir_option
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Write user,rank,item,score rows as .csv."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def recommend_command(run, history, top, data_dir, out, as_json) -> None:
+    """The top K items for users, leaving out those they already have.
+
+    RUN is a model trained on interaction data (mult-vae, mult-dae, ...): a CSV or parquet of
+    user, item[, rating], a scipy.sparse .npz, or movielens-1m / movielens-20m.
+
+    \b
+    Examples:
+      aekit recommend runs/mult-vae-movielens-1m --user-history liked.txt -k 10
+      aekit recommend runs/mult-vae-ratings --user-history users.csv --out top20.csv
+    """
+    from aekit.apps.recommend import read_histories, recommend
+    from aekit.io import atomic_write
+    from aekit.runs import open_run
+
+    histories = read_histories(Path(history))
+    opened = open_run(run, data_dir=data_dir)
+    if not opened.data.interactions:
+        raise AekitError(f"{run} was not trained on interaction data; it has no items to rank")
+    items = list(opened.data.train.stored.item_ids)
+    found = recommend(opened.model, items, histories, top)
+    rows = [vars(r) for r in found]
+    if out:
+        with atomic_write(out, "w") as handle:
+            handle.write("user,rank,item,score\n")
+            handle.writelines(f"{r.user},{r.rank},{r.item},{r.score:.6g}\n" for r in found)
+    if as_json:
+        click.echo(to_json({"k": top, "users": len(histories), "recommendations": rows}))
+        return
+    for r in found:
+        click.echo(f"{r.user}\t{r.rank}\t{r.item}\t{r.score:.4g}")
+    if out:
+        click.echo(f"wrote {out}: {len(found)} recommendations for {len(histories)} user(s)")
+
+
 def _labelled_data(opened, source: str):
     """Another data set's splits (the run's split settings and data folder), in the model's
     input shape."""
@@ -403,4 +454,5 @@ COMMANDS = (
     denoise_command,
     finetune_command,
     inpaint_command,
+    recommend_command,
 )

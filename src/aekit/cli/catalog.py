@@ -31,13 +31,17 @@ def datasets_command(data_dir: str | None) -> None:
     """List the named data sets, and the file formats accepted as a path."""
     from aekit.data import files
     from aekit.data.download import data_root, local_copy
-    from aekit.data.sources import IDX_FILES, IDX_SETS, NAMED
+    from aekit.data.sources import IDX_FILES, IDX_SETS, NAMED, RATINGS_SETS
 
     root = data_root(data_dir)
     for name, (description, _) in NAMED.items():
         where = ""
-        if name in IDX_SETS:
-            present = all(local_copy(root / name, f) for f in IDX_FILES)
+        if name in IDX_SETS or name in RATINGS_SETS:
+            if name in IDX_SETS:
+                present = all(local_copy(root / name, f) for f in IDX_FILES)
+            else:
+                spec = RATINGS_SETS[name]
+                present = any((root / name / f).is_file() for f in (spec.archive, spec.member))
             where = f"  [in {root / name}]" if present else "  [downloaded on first use]"
         click.echo(f"{name:<14} {description}{where}")
     click.echo(f"{'PATH':<14} your own data, by path:")

@@ -65,8 +65,8 @@ _OVERRIDES = {
 @click.option("--activation", help="Hidden activation: relu, selu, elu, gelu, tanh, sigmoid, ...")
 @click.option(
     "--recon-loss",
-    type=click.Choice(["bce", "mse"]),
-    help="Reconstruction term: Bernoulli (bce) or Gaussian (mse).",
+    type=click.Choice(["bce", "mse", "multinomial"]),
+    help="Reconstruction term: Bernoulli (bce), Gaussian (mse) or multinomial (interactions).",
 )
 @click.option(
     "--kl-weight", type=click.FloatRange(min=0), help="Weight of the KL term (VAEs; S3 uses 3)."

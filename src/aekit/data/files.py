@@ -1,4 +1,5 @@
-"""The user's own data, given by path: ``.npz``, ``.npy``, ``.csv`` or a folder of images.
+"""The user's own data, given by path: ``.npz``, ``.npy``, ``.csv``, ``.parquet`` or a folder
+of images.
 
 Formats
     ``.npz``: array ``x`` (required); optional integer labels ``y``; optional ``x_test`` and
@@ -7,6 +8,11 @@ Formats
     ``.npy``: one array, read as ``x`` without labels.
     ``.csv``: numeric columns, comma-separated, with an optional header row; a header column
     named ``label`` or ``y`` holds integer labels. Each row is one example, a vector (N, D).
+    Interactions (implicit feedback, :mod:`aekit.data.interactions`): a ``.csv`` whose header
+    names a user and an item column (``user``/``userId``, ``item``/``movieId``, ...) and
+    optionally a ``rating``, a ``.parquet`` file of the same, or an ``.npz`` written by
+    ``scipy.sparse.save_npz`` (users in rows). Each user is one example: a 0/1 vector over
+    the items, kept sparse.
     Folder: image files (.png, .jpg, .bmp, .gif, .tif, .webp, ...). With sub-folders, each
     sub-folder holding images is a class, labelled 0, 1, ... in sorted folder-name order;
     otherwise the images are unlabelled. All images must have the same size.
@@ -47,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aekit.data import interactions
 from aekit.data.raw import RawData, Scaling, unit_array
 from aekit.errors import AekitError
 
@@ -55,6 +62,7 @@ FORMATS_HELP = (
     (".npz", "array x; optional integer labels y, test split x_test/y_test, kind='sequence'"),
     (".npy", "one array x, no labels"),
     (".csv", "numeric columns, optional header row; a column 'label' or 'y' = integer labels"),
+    ("interactions", ".csv/.parquet with user, item[, rating] columns, or a scipy.sparse .npz"),
     ("FOLDER", "images of one size (.png, .jpg, ...); each sub-folder holding images is a class"),
     ("shapes", "(N, D) vectors; (N, H, W) grey images; (N, C, H, W) or (N, H, W, C) images"),
     ("", "with C = 1 or 3; (N, T, F) sequences only from an .npz with kind='sequence'"),
@@ -90,10 +98,18 @@ def load_path(
         return _load_numpy(path, scaling)
     if suffix == ".csv":
         return _load_csv(path, scaling)
+    if suffix == ".parquet":
+        return _interaction_data(path, interactions.read_parquet(path))
     raise AekitError(
-        f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use .npz, .npy, .csv "
-        "or a folder of images"
+        f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use .npz, .npy, .csv, "
+        ".parquet (interactions) or a folder of images"
     )
+
+
+def _interaction_data(path: Path, table: interactions.InteractionTable) -> RawData:
+    """User x item interactions: every user with enough positives, as one sparse matrix (the
+    split into training and held-out users is made with the run's split settings)."""
+    return RawData(path.name, interactions.positives(table, str(path)), None)
 
 
 # --- .npz / .npy ---------------------------------------------------------------------------
@@ -101,6 +117,8 @@ def load_path(
 
 def _load_numpy(path: Path, scaling: Scaling | None) -> RawData:
     arrays = _read_numpy(path)
+    if interactions.is_sparse_npz(arrays):
+        return _interaction_data(path, interactions.read_sparse_npz(path))
     unknown = sorted(set(arrays) - set(NPZ_KEYS))
     if unknown or "x" not in arrays:
         found = ", ".join(sorted(arrays)) or "nothing"
@@ -291,6 +309,9 @@ def _whole(values: np.ndarray) -> bool:
 
 def _load_csv(path: Path, scaling: Scaling | None) -> RawData:
     header = _csv_header(path)
+    columns = interactions.interaction_columns(header)
+    if columns is not None:
+        return _interaction_data(path, interactions.read_interaction_csv(path, columns))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an empty file is reported below

@@ -160,6 +160,85 @@ def _parsed_csv(packed: bytes, parsed: Path) -> tuple[np.ndarray, np.ndarray]:
     return pixels, labels
 
 
+@dataclass(frozen=True)
+class RatingsSet:
+    """A MovieLens release: one zip archive whose ratings file lists user, movie, rating."""
+
+    description: str
+    archive: str
+    md5: str  # of the archive, as GroupLens publishes it
+    member: str  # the ratings file inside it
+    separator: str
+    header: bool
+    mirrors: tuple[str, ...] = ("https://files.grouplens.org/datasets/movielens/",)
+
+
+RATINGS_SETS: dict[str, RatingsSet] = {
+    "movielens-1m": RatingsSet(
+        "MovieLens 1M: 1,000,209 ratings by 6,040 users (interactions, Liang et al.'s prep)",
+        "ml-1m.zip",
+        "c4d9eecfca2ab87c1945afe126590906",
+        "ml-1m/ratings.dat",
+        "::",
+        False,
+    ),
+    "movielens-20m": RatingsSet(
+        "MovieLens 20M: 20,000,263 ratings by 138,493 users (interactions, as the paper)",
+        "ml-20m.zip",
+        "cd245b17a1ae2cc31bb14903e1204af3",
+        "ml-20m/ratings.csv",
+        ",",
+        True,
+    ),
+}
+
+
+def _load_ratings_set(name: str, data_dir: str | None) -> RawData:
+    """A MovieLens set as interactions: its ratings file from the data folder (as the
+    archive, or unpacked there by hand), else downloaded; parsed once and kept beside it."""
+    from aekit.data.interactions import InteractionTable, positives
+
+    spec = RATINGS_SETS[name]
+    folder = data_root(data_dir) / name
+    source = folder / spec.member
+    if not source.is_file():
+        source = fetch(spec.archive, spec.md5, spec.mirrors, folder)
+    parsed = folder / f"{source.name}-{source.stat().st_size}.parsed.npz"  # its own file's
+    users, items, ratings = _parsed_ratings(source, spec, parsed)
+    return RawData(name, positives(InteractionTable(users, items.astype(str), ratings), name), None)
+
+
+def _parsed_ratings(source: Path, spec: RatingsSet, parsed: Path):
+    """(users, items, ratings) from ``parsed`` if an earlier run left them there, else read
+    from the archive or the unpacked file and kept in ``parsed`` (where it can be written)."""
+    damaged = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+    with contextlib.suppress(*damaged), np.load(parsed, allow_pickle=False) as arrays:
+        return arrays["users"], arrays["items"], arrays["ratings"]
+    try:
+        if source.suffix == ".zip":
+            with zipfile.ZipFile(source) as archive:
+                text = archive.read(spec.member).decode("utf-8", errors="replace")
+        else:
+            text = source.read_text(encoding="utf-8", errors="replace")
+        table = np.loadtxt(
+            io.StringIO(text.replace(spec.separator, ",")),
+            delimiter=",",
+            skiprows=int(spec.header),
+            usecols=(0, 1, 2),
+            ndmin=2,
+        )
+    except (KeyError, zipfile.BadZipFile, ValueError) as exc:
+        raise AekitError(
+            f"{source}: not the MovieLens ratings it should be ({exc}); delete it to download "
+            "a fresh copy"
+        ) from None
+    users, items = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
+    ratings = table[:, 2].astype(np.float32)
+    with contextlib.suppress(WriteFailed):
+        atomic_save(parsed, lambda t: np.savez(t, users=users, items=items, ratings=ratings))
+    return users, items, ratings
+
+
 def _load_digits(_data_dir: str | None) -> RawData:
     """scikit-learn's 1,797 8x8 digits (pixel values 0..16)."""
     from sklearn.datasets import load_digits
@@ -179,6 +258,10 @@ NAMED: dict[str, tuple[str, Callable[[str | None], RawData]]] = {
     **{
         name: (spec.description, lambda d, n=name: _load_idx_set(n, d))
         for name, spec in IDX_SETS.items()
+    },
+    **{
+        name: (spec.description, lambda d, n=name: _load_ratings_set(n, d))
+        for name, spec in RATINGS_SETS.items()
     },
 }
 

@@ -16,6 +16,7 @@ import torch
 
 from aekit.config import DataConfig
 from aekit.data.files import ImageFiles
+from aekit.data.interactions import Interactions, split_users
 from aekit.data.raw import RawData, Scaling
 from aekit.data.sources import load_source
 from aekit.data.transforms import binarize_dynamic, binarize_static
@@ -90,7 +91,7 @@ class Split:
     def fetch(self, batches: list[torch.Tensor], device: torch.device) -> Iterator[torch.Tensor]:
         """The examples of each index batch in turn, as :meth:`batch` gives them; images
         still in their files are decoded ahead by a DataLoader's worker processes."""
-        if isinstance(self.stored, torch.Tensor):
+        if not isinstance(self.stored, ImageFiles):
             return (self.batch(idx, device) for idx in batches)
         return self._decoded(batches, device)
 
@@ -146,6 +147,11 @@ class DataBundle:
     def shape(self) -> tuple[int, ...]:
         return self.train.shape
 
+    @property
+    def interactions(self) -> bool:
+        """Users' item vectors (recommendation data), which have no picture to draw."""
+        return isinstance(self.train.stored, Interactions)
+
 
 def prepare_data(cfg: DataConfig) -> DataBundle:
     """Load the configured source and split it."""
@@ -154,6 +160,8 @@ def prepare_data(cfg: DataConfig) -> DataBundle:
 
 def split_raw(raw: RawData, cfg: DataConfig) -> DataBundle:
     """Split deterministically; hold out test data only when the source has no test split."""
+    if isinstance(raw.x_train, Interactions):
+        return _split_interactions(raw, cfg)
     order = np.random.default_rng(cfg.split_seed).permutation(len(raw.x_train))
     if raw.x_test is not None:
         test = _split(raw.x_test, raw.y_test, np.arange(len(raw.x_test)))
@@ -176,6 +184,19 @@ def split_raw(raw: RawData, cfg: DataConfig) -> DataBundle:
         )
     bundle = DataBundle(raw.name, train, val, test, _num_classes(raw), raw.scaling)
     return _binarize(bundle, cfg)
+
+
+def _split_interactions(raw: RawData, cfg: DataConfig) -> DataBundle:
+    """Training users and held-out users (each shown 80% of their items): see
+    ``data.interactions``. The splits stay sparse; batches are made dense as they are drawn."""
+    if cfg.binarize or cfg.noise or cfg.validation != "split":
+        raise AekitError(
+            f"{raw.name}: interaction data take no --binarize, --noise or validation: test "
+            "(the models that read them corrupt their own inputs)"
+        )
+    parts = split_users(raw.x_train, cfg.val_fraction, cfg.test_fraction, cfg.split_seed, cfg.limit)
+    train, val, test = (Split(p, None, torch.arange(len(p)), mapped=True) for p in parts)
+    return DataBundle(raw.name, train, val, test, None)
 
 
 def _split(x: np.ndarray, y: np.ndarray | None, rows: np.ndarray) -> Split:

@@ -24,7 +24,11 @@ def evaluate_model(
 
     ``recon_bce`` is the mean binary cross-entropy per element, the number Keras prints as
     ``val_loss`` for a sigmoid/BCE autoencoder, so results compare directly with S19-S21.
+    A multinomial model (a recommender's item vectors, where pixel errors mean nothing) gets
+    ``recon_nll`` instead: its negative log-likelihood per example, in nats.
     """
+    if model.recon_loss == "multinomial":
+        return _multinomial_metrics(model, split, batch_size, seed)
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device).manual_seed(seed)
@@ -50,6 +54,23 @@ def evaluate_model(
     }
     if model.variational:
         metrics["elbo"] = sums["elbo"] / n
+    return metrics
+
+
+@torch.no_grad()
+def _multinomial_metrics(model: Autoencoder, split: Split, batch_size: int, seed: int):
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator(device).manual_seed(seed)
+    nll = elbo = 0.0
+    for i in range(0, len(split), batch_size):
+        x = split.batch(torch.arange(i, min(i + batch_size, len(split))), device)
+        nll += model.reconstruction_error(model(x), x).sum().item()
+        if model.variational:
+            elbo += model.elbo(x, x, generator=generator).sum().item()
+    metrics: dict[str, Any] = {"examples": len(split), "recon_nll": nll / len(split)}
+    if model.variational:
+        metrics["elbo"] = elbo / len(split)
     return metrics
 
 

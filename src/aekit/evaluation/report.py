@@ -28,6 +28,7 @@ from aekit.evaluation.disentanglement import run_disentanglement
 from aekit.evaluation.frechet import sample_quality
 from aekit.evaluation.likelihood import likelihood_metrics
 from aekit.evaluation.metrics import evaluate_model
+from aekit.evaluation.recommendation import has_heldout_items, ranking_metrics
 from aekit.models.base import MODELS, Autoencoder
 from aekit.runs.directory import Run
 from aekit.runs.inference import labels_for, requested_labels
@@ -102,6 +103,8 @@ def evaluate_run(
     codes = run.encode(split)
     metrics.update(code_metrics(codes, split.y))
     metrics.update(compression_metrics(model, split, codes))
+    if has_heldout_items(split):
+        metrics.update(ranking_metrics(model, split, run.data.train))
     if not model.variational and model.code_dim < model.input_dim:
         train = run.data.train.subset(PCA_EXAMPLES)  # all of MNIST's; a sample of more
         metrics["pca_recon_mse"] = pca_reconstruction_mse(train.x, split.x, model.code_dim)

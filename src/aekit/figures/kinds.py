@@ -187,8 +187,11 @@ def applicable(run: Run) -> list[str]:
 
 def after_training(run: Run) -> list[str]:
     """What a finished training run draws by itself, where the articles do (S1, S3, S8, S17,
-    S21); every other kind is one ``aekit plot`` away."""
+    S21); every other kind is one ``aekit plot`` away. Recommendation data (item vectors)
+    get the curves only."""
     model, is_2d = run.model, run.model.code_dim == 2
+    if run.data.interactions:
+        return ["curves"] if run.history else []
     wanted = {
         "reconstructions": True,
         "curves": bool(run.history),

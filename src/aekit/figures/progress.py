@@ -42,7 +42,8 @@ def write_gif(run: Run, options: PlotOptions, path: Path) -> Path:
 class ProgressGif:
     """Trainer callback: one frame per epoch, the GIF when training ends.
 
-    ``enabled=None`` (the CLI default) draws it for generative models only, as S17 does.
+    ``enabled=None`` (the CLI default) draws it for generative models only, as S17 does
+    (not for recommendation data, whose examples are item vectors with no picture).
     """
 
     def __init__(self, enabled: bool | None = None, seed: int = 0) -> None:
@@ -54,7 +55,8 @@ class ProgressGif:
     def on_train_begin(self, trainer) -> None:
         model = trainer.model
         if self.enabled is None:
-            self.enabled = model.generative
+            run = trainer.run
+            self.enabled = model.generative and not (run is not None and run.data.interactions)
         if not self.enabled:
             return
         if trainer.run is None or trainer.run.path is None:

@@ -14,6 +14,7 @@ from aekit.models import (  # noqa: F401
     hierarchical,
     iwae,
     mlp,
+    multinomial,
     recurrent,
     regularised,
     sparse,

@@ -41,6 +41,11 @@ from aekit.values import convert, field_hints
 MODELS: dict[str, type[Autoencoder]] = {}
 
 
+# How a decoder's output scores the data: "bce" (Bernoulli logits), "mse" (unit-variance
+# Gaussian means), "multinomial" (logits of each element's share: interaction counts).
+LIKELIHOODS = ("bce", "mse", "multinomial")
+
+
 def register_model(name: str):
     """Class decorator: make a model available as ``aekit train --model NAME``."""
 
@@ -170,8 +175,8 @@ class Autoencoder(nn.Module):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        if recon_loss not in ("bce", "mse"):
-            raise unknown_choice("reconstruction loss", recon_loss, ["bce", "mse"])
+        if recon_loss not in LIKELIHOODS:
+            raise unknown_choice("reconstruction loss", recon_loss, LIKELIHOODS)
         if output not in ("sigmoid", "linear"):
             raise unknown_choice("output activation", output, ["linear", "sigmoid"])
         if recon_loss == "bce" and output != "sigmoid":
@@ -242,8 +247,19 @@ class Autoencoder(nn.Module):
         return self.code_dim
 
     def to_data(self, out: torch.Tensor) -> torch.Tensor:
-        """Decoder output -> data space (probabilities or means)."""
+        """Decoder output -> data space (probabilities or means; for a multinomial model
+        the share of each element in the example)."""
+        if self.recon_loss == "multinomial":
+            return self._log_shares(out).exp()
         return torch.sigmoid(out) if self.output == "sigmoid" else out
+
+    def _example_dims(self, out: torch.Tensor) -> tuple[int, ...]:
+        return tuple(range(out.dim() - len(self.input_shape), out.dim()))
+
+    def _log_shares(self, out: torch.Tensor) -> torch.Tensor:
+        """log softmax over each example's elements (a multinomial's log probabilities)."""
+        flat = out.flatten(out.dim() - len(self.input_shape))
+        return torch.log_softmax(flat, -1).view_as(out)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Raw decoder output for ``x`` (deterministic: VAEs decode the posterior mean)."""
@@ -259,29 +275,36 @@ class Autoencoder(nn.Module):
         scored against a target expanded to match)."""
         if self.recon_loss == "bce":
             err = F.binary_cross_entropy_with_logits(out, target, reduction="none")
+        elif self.recon_loss == "multinomial":
+            err = -target * self._log_shares(out)
         else:
             err = (self.to_data(out) - target).square()
-        return err.sum(tuple(range(out.dim() - len(self.input_shape), out.dim())))
+        return err.sum(self._example_dims(out))
 
     def reconstruction_loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Batch mean of :meth:`reconstruction_error`, computed with one fused reduction
         (the training hot path: fewer kernels and temporaries than the per-example form)."""
         if self.recon_loss == "bce":
             total = F.binary_cross_entropy_with_logits(out, target, reduction="sum")
+        elif self.recon_loss == "multinomial":
+            total = -(target * self._log_shares(out)).sum()
         else:
             total = F.mse_loss(self.to_data(out), target, reduction="sum")
         return total / len(target)
 
     def log_likelihood(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """log p(x|z) per example: Bernoulli, or Gaussian with unit variance for MSE models.
+        """log p(x|z) per example: Bernoulli, Gaussian with unit variance for MSE models, or
+        multinomial (without its constant: the log of the counts' multinomial coefficient).
 
         The Bernoulli term is written x.l - softplus(l), the negated BCE: two passes over the
         logits instead of BCE's five, which is most of the importance-weighted NLL's time
         outside the decoder's matrix products (benchmarks/RESULTS.md, "Likelihood
         evaluation")."""
         if self.recon_loss == "bce":
-            dims = tuple(range(out.dim() - len(self.input_shape), out.dim()))
+            dims = self._example_dims(out)
             return (out * target).sum(dims) - F.softplus(out).sum(dims)
+        if self.recon_loss == "multinomial":
+            return -self.reconstruction_error(out, target)
         sse = self.reconstruction_error(out, target)
         return -0.5 * sse - 0.5 * self.input_dim * math.log(2 * math.pi)
 
