@@ -181,6 +181,15 @@ _OVERRIDES = {
     "Default: on for generative models.",
 )
 @click.option("--tensorboard", is_flag=True, help="Log metrics and images to RUN/tensorboard/.")
+@click.option(
+    "--mlflow",
+    is_flag=False,
+    flag_value="mlruns",
+    default=None,
+    metavar="[URI]",
+    help="Log parameters, metrics and the run's files to MLflow: a tracking server URL, or a "
+    "folder (alone: ./mlruns). With --resume the same MLflow run continues.",
+)
 @threads_option
 def train_command(
     config_file,
@@ -191,6 +200,7 @@ def train_command(
     quiet,
     progress_gif,
     tensorboard,
+    mlflow,
     kl_warmup,
     **options,
 ) -> None:
@@ -211,10 +221,16 @@ def train_command(
     from aekit.workflow import resume as resume_run
     from aekit.workflow import train
 
+    tracker = None
+    if mlflow is not None:
+        from aekit.training.tracking import MLflowLogger
+
+        tracker = MLflowLogger(mlflow)
+    callbacks = [*_figure_callbacks(progress_gif, tensorboard), *_thread_callbacks()]
     settings = {
         "log": None if quiet else _echo,
         "progress": not quiet,
-        "callbacks": [*_figure_callbacks(progress_gif, tensorboard), *_thread_callbacks()],
+        "callbacks": callbacks + ([tracker] if tracker else []),
     }
     if resume:
         _reject_with_resume(config_file, {**options, "kl_warmup": kl_warmup}, assignments)
@@ -240,6 +256,8 @@ def train_command(
         raise _stopped(Path(out), "interrupted") from None
     except PeerLost as lost:
         raise _stopped(Path(out), str(lost), resume="torchrun ... -m aekit train") from None
+    if tracker is not None:
+        tracker.upload(result)  # after the figures, which training draws once it has ended
     if result.path is not None and not quiet_rank():  # under torchrun, rank 0 reports
         click.echo(f"run saved in {result.path}{_summary(result)}")
 
