@@ -74,6 +74,10 @@ SMALL: dict[str, dict] = {
     },
 }
 CPU = {"device": "cpu"}
+# One member of each kind runs by default; the whole family with -m slow (CI's time).
+CORE = {"ae", "linear-ae", "tied-ae", "sparse-ae", "recurrent-ae", "vae", "cvae", "conv-ae",
+        "conv-vae", "iwae", "vamp", "vae-2layer", "factor-vae", "vq-vae", "mult-vae"}  # fmt: skip
+FAMILY = [pytest.param(n, marks=() if n in CORE else pytest.mark.slow) for n in sorted(SMALL)]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +95,7 @@ def test_every_registered_model_has_a_small_version_here():
     assert set(SMALL) == set(MODELS)
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("name", FAMILY)
 def test_loss_decreases(name, digits):
     model = small_model(name, digits)
     trainer = Trainer(model, TrainConfig(epochs=3, lr=3e-3, batch_size=32, **CPU))
@@ -102,7 +106,7 @@ def test_loss_decreases(name, digits):
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("name", FAMILY)
 def test_save_load_encode_round_trip(name, tmp_path):
     config = RunConfig.from_dict(
         {
@@ -158,7 +162,7 @@ def test_conv_ae_weights_are_channels_last_also_after_loading(tmp_path):
 
 
 @pytest.mark.parametrize("noise", ["dropout:0.5", "gaussian:0.3"])
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("name", FAMILY)
 def test_denoising_works_for_every_model(name, noise, digits):
     """The trainer's input corruption reaches every model: same seed, different weights."""
     cfg = TrainConfig(epochs=1, batch_size=32, **CPU)
@@ -426,7 +430,7 @@ def test_bad_numbers_in_a_config_are_named(section, key, value):
         RunConfig.from_dict({section: {key: value}})
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("name", FAMILY)
 def test_the_class_and_the_factory_build_the_same_model(name, tmp_path):
     """``Model(shape, **options)`` is ``build_model({"name": ..., **options})``: the same
     pinned options, the same weights from the same seed, the same layout and the same saved

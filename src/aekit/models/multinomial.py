@@ -66,6 +66,7 @@ class MultDAE(UserInput, MLPAutoencoder):
 
     fixed: ClassVar[dict[str, Any]] = {"recon_loss": "multinomial", "output": "linear"}
     defaults: ClassVar[dict[str, Any]] = {**PAPER_NETWORK, "code_activation": "tanh"}
+    greedy_refusal: ClassVar[str] = "its input is normalised, with dropout, before the first layer"
     train_defaults: ClassVar[dict[str, Any]] = PAPER_TRAINING
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
