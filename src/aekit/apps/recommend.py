@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from aekit.data.interactions import interaction_columns, item_ids
+from aekit.data.interactions import csv_delimiter, interaction_columns, item_ids
 from aekit.errors import AekitError
 from aekit.evaluation.recommendation import item_scores
 from aekit.models.base import Autoencoder
@@ -35,7 +35,7 @@ def read_histories(path: Path) -> dict[str, list[str]]:
     per line (that user is called ``user``)."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle, delimiter=_delimiter(path)) if row]
+            rows = [row for row in csv.reader(handle, delimiter=csv_delimiter(path)) if row]
     except (OSError, UnicodeDecodeError) as exc:
         raise AekitError(f"cannot read the history {path}: {exc}") from None
     columns = interaction_columns([cell.strip() for cell in rows[0]]) if rows else None
@@ -52,12 +52,6 @@ def read_histories(path: Path) -> dict[str, list[str]]:
     if not histories:
         raise AekitError(f"{path}: no item ids; a user with no history gets no recommendation")
     return histories
-
-
-def _delimiter(path: Path) -> str:
-    with path.open(encoding="utf-8-sig") as handle:
-        first = handle.readline()
-    return "\t" if first.count("\t") > first.count(",") else ","
 
 
 def recommend(

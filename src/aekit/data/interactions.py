@@ -179,7 +179,7 @@ def _column(header: list[str], pattern: re.Pattern) -> int | None:
 def read_interaction_csv(path: Path, columns: tuple[int, int, int | None]) -> InteractionTable:
     """The user, item and rating columns of a CSV (comma or tab separated, with a header):
     parsed as numbers in one pass where they are numbers, else as text."""
-    delimiter = _delimiter(path)
+    delimiter = csv_delimiter(path)
     user, item, rating = columns
     wanted = [user, item] + ([rating] if rating is not None else [])
     try:
@@ -214,7 +214,8 @@ def _text_csv(path: Path, delimiter: str, wanted: list[int], rating: int | None)
     return InteractionTable(table[:, 0], _ids(table[:, 1]), ratings)
 
 
-def _delimiter(path: Path) -> str:
+def csv_delimiter(path: Path) -> str:
+    """Tab when the first line has more tabs than commas, else comma."""
     with path.open(encoding="utf-8-sig") as handle:
         first = handle.readline()
     return "\t" if first.count("\t") > first.count(",") else ","
