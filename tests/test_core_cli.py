@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ from click.testing import CliRunner
 
 from aekit.cli import cli
 from aekit.errors import AekitError
+from tests.test_data_cli import run_cli
 
 TINY = ["--limit", "300", "--epochs", "1", "--hidden", "32", "--quiet"]
 
@@ -100,23 +99,19 @@ def test_sample_and_reconstruct(runs, tmp_path):
         (["sample", "RUN_CVAE", "--label", "12"], "--label 12 is out of range"),
     ],
 )
-def test_user_mistakes_give_one_line(runs, args, message, tmp_path):
+def test_user_mistakes_give_one_line(runs, args, message, tmp_path, monkeypatch, capsys):
+    """In this process (a real one is in test_data_cli): the entry point's own error path."""
     args = [
         str(runs / "ae") if a == "RUN_AE" else str(runs / "cvae") if a == "RUN_CVAE" else a
         for a in args
     ]
-    proc = subprocess.run(
-        [sys.executable, "-m", "aekit", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,  # a default run directory, if any, lands here and not in the checkout
-    )
-    assert proc.returncode != 0
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
+    monkeypatch.chdir(tmp_path)  # a default run directory, if any, lands here, not in the checkout
+    code, _, err = run_cli(capsys, *args)
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
     assert lines[0].startswith("aekit: error: ") and message in lines[0], lines[0]
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(

@@ -135,6 +135,7 @@ def test_two_processes_give_the_one_process_loss_curve(one_process, tmp_path):
     assert_same_curve(tmp_path / "run", one_process)
 
 
+@pytest.mark.slow  # CI time: run with -m slow
 def test_a_validation_split_of_fewer_batches_than_processes(tmp_path):
     args = ["-m", "aekit", "train", "--quiet", "--no-progress-gif", "--limit", "1100"]
     args += ["--batch-size", "512", "--hidden", "32", "--epochs", "2"]
@@ -152,7 +153,9 @@ def test_an_error_every_rank_meets_is_one_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize(("first", "then", "epochs"), [(2, 1, 2), (1, 2, 1)])
+@pytest.mark.parametrize(
+    ("first", "then", "epochs"), [pytest.param(2, 1, 2, marks=pytest.mark.slow), (1, 2, 1)]
+)
 def test_a_run_resumes_with_another_number_of_processes(one_process, tmp_path, first, then, epochs):
     """2 processes, then 1 (and 1, then 2): the uninterrupted one-process curve."""
 
@@ -195,6 +198,7 @@ dist.destroy_process_group()
 """
 
 
+@pytest.mark.slow  # CI time: run with -m slow
 def test_every_model_trains_on_two_processes(tmp_path):
     from tests.test_family_models import SMALL
 
@@ -276,6 +280,7 @@ def test_a_killed_rank_ends_the_job_with_one_line_and_keeps_the_checkpoint(tmp_p
     assert resumed.returncode == 0, resumed.stderr
 
 
+@pytest.mark.slow  # CI time: run with -m slow
 def test_a_hanging_rank_ends_the_job_within_the_timeout(tmp_path):
     launcher = _start_long_job(tmp_path, "--set", "train.dist_timeout=5")
     hung = _worker_pid(launcher, 1)
@@ -289,6 +294,7 @@ def test_a_hanging_rank_ends_the_job_within_the_timeout(tmp_path):
     assert ours and "Timed out" in ours[0] and "--resume run" in ours[0]
 
 
+@pytest.mark.slow  # CI time: run with -m slow
 def test_ctrl_c_ends_every_rank_and_keeps_the_finished_epochs(tmp_path):
     launcher = _start_long_job(tmp_path)
     os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
@@ -314,6 +320,7 @@ def _node(cwd: Path, port: int, *args: str) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow  # CI time: run with -m slow
 def test_two_nodes_meet_at_a_rendezvous_and_train_one_run(one_process, tmp_path):
     port = _port()
     nodes = [_node(tmp_path, port, *TRAIN, "--epochs", "3", "--out", "run") for _ in range(2)]
@@ -322,6 +329,7 @@ def test_two_nodes_meet_at_a_rendezvous_and_train_one_run(one_process, tmp_path)
     assert_same_curve(tmp_path / "run", one_process)
 
 
+@pytest.mark.slow  # CI time: run with -m slow
 def test_a_run_directory_only_one_machine_sees_is_refused_and_not_left_behind(tmp_path):
     port = _port()
     machines = [tmp_path / "a", tmp_path / "b"]  # a relative --out: each its own folder
@@ -335,6 +343,7 @@ def test_a_run_directory_only_one_machine_sees_is_refused_and_not_left_behind(tm
     assert not any((folder / "run").exists() for folder in machines)
 
 
+@pytest.mark.slow  # CI time: run with -m slow
 def test_the_importance_weighted_estimate_is_shared_by_the_ranks_and_unchanged(tmp_path):
     trained = aekit(*TRAIN, "--model", "vae", "--epochs", "1", "--out", "vae", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
@@ -358,6 +367,7 @@ main(sys.argv[1:])
 """
 
 
+@pytest.mark.slow  # CI time: run with -m slow
 def test_processes_with_other_versions_are_refused_by_all(tmp_path):
     script = tmp_path / "other_version.py"
     script.write_text(OTHER_VERSION)

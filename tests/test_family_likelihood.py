@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -17,6 +15,7 @@ from aekit.models import build_model
 from aekit.models.flows import InverseAutoregressiveFlow, PlanarFlow
 from aekit.models.iwae import log_mean_exp
 from aekit.models.vamp import mixture_log_normal
+from tests.test_data_cli import run_cli
 
 SHAPE = (1, 28, 28)
 SMALL = {"latent_dim": 4, "hidden": [32]}
@@ -257,30 +256,15 @@ def test_sampling_and_the_code_use_the_models_own_prior(name):
         (["--model", "iwae", "--set", "model.kl_weight=2"], "always uses kl_weight 1.0"),
     ],
 )
-def test_options_that_do_not_fit_the_model_give_one_line(args, message, tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "aekit",
-            "train",
-            "--limit",
-            "300",
-            "--epochs",
-            "1",
-            *args,
-            "--out",
-            str(tmp_path / "run"),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+def test_options_that_do_not_fit_the_model_give_one_line(args, message, tmp_path, capsys):
+    run = tmp_path / "run"
+    code, _, err = run_cli(
+        capsys, "train", "--limit", "300", "--epochs", "1", *args, "--out", str(run), "--quiet"
     )
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode != 0 and len(lines) == 1, proc.stderr
+    lines = err.strip().splitlines()
+    assert code != 0 and len(lines) == 1, err
     assert lines[0].startswith("aekit: error: ") and message in lines[0], lines[0]
-    assert not (tmp_path / "run").exists()
+    assert not run.exists()
 
 
 def test_figures_draw_random_codes_from_the_models_own_prior():

@@ -116,12 +116,14 @@ def uninterrupted(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize(
     ("point", "name", "nth"),
-    [
-        ("rename", "checkpoint.safetensors", 1),  # while epoch 1's checkpoint is renamed in
+    [  # two kill points in CI's default run, the other four with -m slow (CI time)
+        pytest.param("rename", "checkpoint.safetensors", 1, marks=pytest.mark.slow),
         ("rename", "checkpoint.safetensors", 3),  # epoch 3's: two epochs committed before
-        ("rename", "model.safetensors", 2),  # epoch 2's checkpoint written, its model not
-        ("rename", "model.safetensors", 4),  # the same in the last epoch: nothing to train
-        ("metrics", "-", 4),  # the last epoch's checkpoint and model written, its row not
+        # epoch 2's checkpoint written, its model not; then the same in the last epoch
+        pytest.param("rename", "model.safetensors", 2, marks=pytest.mark.slow),
+        pytest.param("rename", "model.safetensors", 4, marks=pytest.mark.slow),
+        # the last epoch's checkpoint and model written, its row not
+        pytest.param("metrics", "-", 4, marks=pytest.mark.slow),
         ("figures", "-", 1),  # every epoch recorded, no figure drawn yet
     ],
     ids=["checkpoint-1", "checkpoint-3", "model-2", "model-4", "metrics-4", "figures"],
