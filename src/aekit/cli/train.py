@@ -190,6 +190,17 @@ _OVERRIDES = {
     help="Log parameters, metrics and the run's files to MLflow: a tracking server URL, or a "
     "folder (alone: ./mlruns). With --resume the same MLflow run continues.",
 )
+@click.option(
+    "--wandb",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    type=click.Choice(["", "offline", "online"]),
+    metavar="[offline|online]",
+    help="Log the config, metrics, figures and the run's files to Weights & Biases: offline "
+    "(alone, unless $WANDB_MODE says otherwise; `wandb sync` uploads later) or online. "
+    "With --resume the same W&B run continues.",
+)
 @threads_option
 def train_command(
     config_file,
@@ -201,6 +212,7 @@ def train_command(
     progress_gif,
     tensorboard,
     mlflow,
+    wandb,
     kl_warmup,
     **options,
 ) -> None:
@@ -221,16 +233,12 @@ def train_command(
     from aekit.workflow import resume as resume_run
     from aekit.workflow import train
 
-    tracker = None
-    if mlflow is not None:
-        from aekit.training.tracking import MLflowLogger
-
-        tracker = MLflowLogger(mlflow)
+    trackers = _trackers(mlflow, wandb)
     callbacks = [*_figure_callbacks(progress_gif, tensorboard), *_thread_callbacks()]
     settings = {
         "log": None if quiet else _echo,
         "progress": not quiet,
-        "callbacks": callbacks + ([tracker] if tracker else []),
+        "callbacks": callbacks + trackers,
     }
     if resume:
         _reject_with_resume(config_file, {**options, "kl_warmup": kl_warmup}, assignments)
@@ -256,7 +264,7 @@ def train_command(
         raise _stopped(Path(out), "interrupted") from None
     except PeerLost as lost:
         raise _stopped(Path(out), str(lost), resume="torchrun ... -m aekit train") from None
-    if tracker is not None:
+    for tracker in trackers:
         tracker.upload(result)  # after the figures, which training draws once it has ended
     if result.path is not None and not quiet_rank():  # under torchrun, rank 0 reports
         click.echo(f"run saved in {result.path}{_summary(result)}")
@@ -303,6 +311,14 @@ def _figure_callbacks(progress_gif: bool | None, tensorboard: bool) -> list:
 
         callbacks.append(TensorBoardLogger())
     return callbacks
+
+
+def _trackers(mlflow: str | None, wandb: str | None) -> list:
+    """The experiment trackers asked for (``--wandb`` alone gives ``""``: W&B's own mode)."""
+    from aekit.training.tracking import MLflowLogger, WandbLogger
+
+    trackers: list = [] if mlflow is None else [MLflowLogger(mlflow)]
+    return trackers + ([] if wandb is None else [WandbLogger(wandb or None)])
 
 
 def _thread_callbacks() -> list:

@@ -1,18 +1,23 @@
-"""``--mlflow [URI]``: a run's parameters, per-epoch metrics and files, logged to MLflow.
+"""Experiment trackers: a run's parameters, per-epoch metrics and files, logged to MLflow
+(``--mlflow [URI]``) or Weights & Biases (``--wandb [MODE]``).
 
-A trainer callback, like the TensorBoard logger. It talks to MLflow through an
-``MlflowClient`` of its own, so the process's MLflow settings (the fluent API's tracking URI
-and active run) are left as they were. The MLflow run it logs to is recorded in
-``RUN/mlflow.json``: a resumed run continues that MLflow run. A tracking server that cannot
-be reached costs one warning and nothing else: training goes on, and every metric stays in
-``RUN/metrics.jsonl``. Needs the optional ``mlflow`` package (``pip install 'aekit[mlflow]'``).
+Each is a trainer callback, like the TensorBoard logger, and talks to its service through an
+object of its own (an ``MlflowClient``, a W&B run that does not take over the process's
+standard streams), so the process's own settings of those libraries are left as they were.
+The tracked run is recorded in the run directory (``RUN/mlflow.json``, ``RUN/wandb.json``): a
+resumed run continues it. Under torchrun, rank 0 logs for all. A service that cannot be
+reached costs one warning and nothing else: training goes on, and every metric stays in
+``RUN/metrics.jsonl``. Each needs its optional package (``pip install 'aekit[mlflow]'``,
+``'aekit[wandb]'``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,92 +25,107 @@ from aekit.errors import AekitError, AekitWarning
 from aekit.io import atomic_write
 
 DEFAULT_STORE = "mlruns"  # a local store in the working directory, where MLflow's own goes
-EXPERIMENT = "aekit"
-RECORD = "mlflow.json"
+EXPERIMENT = "aekit"  # MLflow's experiment, W&B's project unless $WANDB_PROJECT names one
 PROBE_SECONDS = 3.0  # how long a tracking server gets to answer before training goes on
 
 
-def _mlflow_client_class():
-    try:
-        from mlflow.tracking import MlflowClient
-    except ImportError:
-        raise AekitError("--mlflow needs the mlflow package: pip install 'aekit[mlflow]'") from None
-    return MlflowClient
+class Tracker:
+    """What both trackers share: rank 0 alone starts the tracked run, every failure after
+    that is one warning that switches the tracker off, and the tracked run's identity is kept
+    in ``RUN/<record>``."""
 
+    service = ""  # the name the warnings give
+    record = ""  # the file in the run directory that names the tracked run
 
-def tracking_uri(given: str | None) -> tuple[str, str | None]:
-    """The tracking URI, and where a local store keeps artifacts: a server URL (or any URI)
-    as given; a folder (default ``./mlruns``) as a SQLite store inside it, ``mlflow.db``
-    beside ``artifacts/`` (MLflow 3 keeps its plain-file store in maintenance mode only).
-    ``mlflow ui --backend-store-uri sqlite:///FOLDER/mlflow.db`` shows it."""
-    uri = given or DEFAULT_STORE
-    if "://" in uri or uri.startswith(("databricks", "sqlite:")):
-        return uri, None
-    folder = Path(uri).expanduser().resolve()
-    return f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
-
-
-class MLflowLogger:
-    """Trainer callback: the config as parameters when training starts, every numeric metric
-    of every epoch (step = epoch), and with :meth:`upload` the run directory's files (config,
-    weights, metrics, figures) as artifacts once the run has drawn its figures."""
-
-    def __init__(self, uri: str | None = None) -> None:
-        self.client_class = _mlflow_client_class()  # fail before training, not after it
-        self.uri, self.artifacts = tracking_uri(uri)
-        self.client = None
-        self.run_id: str | None = None
+    def __init__(self) -> None:
+        self.active = False
 
     def on_train_begin(self, trainer) -> None:
         run = trainer.run
         if run is None or run.path is None:
-            raise AekitError("--mlflow needs a run directory (--out)")
+            raise AekitError(f"--{self.service.lower()} needs a run directory (--out)")
         if trainer.world is not None and not trainer.world.main:
             return  # under torchrun, rank 0 logs for all
-        self._try("start", lambda: self._start(run))
+        self._try("start", lambda: self.start(run, _read_record(run.path / self.record)))
 
     def on_epoch_end(self, trainer, metrics: dict[str, Any]) -> None:
-        if self.client is None:
+        if not self.active:
             return
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
         epoch = int(metrics["epoch"])
-        rows = [
-            Metric(key, float(value), now, epoch)
+        numbers = {
+            key: float(value)
             for key, value in metrics.items()
             if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)
-        ]
-        self._try("log metrics", lambda: self.client.log_batch(self.run_id, metrics=rows))
+        }
+        self._try("log metrics", lambda: self.log_metrics(numbers, epoch))
 
     def on_train_end(self, trainer) -> None:
-        pass  # the run is closed by :meth:`upload`, once the figures exist
+        pass  # the tracked run is closed by :meth:`upload`, once the figures exist
 
     def upload(self, run) -> None:
-        """Log the run directory's files and mark the MLflow run finished."""
-        if self.client is None:
-            return
+        """Log the run directory's files and mark the tracked run finished."""
+        if self.active:
+            self._try("upload the run directory", lambda: self.finish(run))
 
-        def send() -> None:
-            for path in sorted(run.path.iterdir()):
-                if path.name == RECORD or path.name.startswith("."):
-                    continue
-                if path.is_dir():
-                    self.client.log_artifacts(self.run_id, str(path), path.name)
-                else:
-                    self.client.log_artifact(self.run_id, str(path))
-            self.client.set_terminated(self.run_id, "FINISHED")
+    # -- what each tracker does -----------------------------------------------------------
+    def start(self, run, previous: dict | None) -> None:
+        raise NotImplementedError
 
-        self._try("upload the run directory", send)
+    def log_metrics(self, numbers: dict[str, float], epoch: int) -> None:
+        raise NotImplementedError
 
-    # -- internals ----------------------------------------------------------------------
-    def _start(self, run) -> None:
-        self._check_reachable()
+    def finish(self, run) -> None:
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------
+    def write_record(self, run, **names: str) -> None:
+        with atomic_write(run.path / self.record, "w") as handle:
+            json.dump(names, handle)
+
+    def _try(self, what: str, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception as exc:
+            self.active = False
+            warnings.warn(
+                f"{self.service} at {self.where()}: could not {what} ({_reason(exc)}); "
+                "training goes on without it, every metric stays in RUN/metrics.jsonl",
+                AekitWarning,
+                stacklevel=2,
+            )
+
+    def where(self) -> str:
+        raise NotImplementedError
+
+
+class MLflowLogger(Tracker):
+    """``--mlflow``: the config as parameters when training starts, every numeric metric of
+    every epoch (step = epoch), and at :meth:`upload` the run directory's files (config,
+    weights, metrics, figures) as artifacts."""
+
+    service, record = "MLflow", "mlflow.json"
+
+    def __init__(self, uri: str | None = None) -> None:
+        super().__init__()
+        try:  # fail before training, not after it
+            from mlflow.tracking import MlflowClient
+        except ImportError:
+            raise AekitError(
+                "--mlflow needs the mlflow package: pip install 'aekit[mlflow]'"
+            ) from None
+        self.client_class = MlflowClient
+        self.uri, self.artifacts = tracking_uri(uri)
+        self.client = None
+        self.run_id: str | None = None
+
+    def where(self) -> str:
+        return self.uri
+
+    def start(self, run, previous: dict | None) -> None:
+        _check_reachable(self.uri, "/health")
         if self.artifacts is not None:
             Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         client = self.client_class(tracking_uri=self.uri)
-        record = run.path / RECORD
-        previous = _read_record(record)
         if previous is not None and previous.get("tracking_uri") == self.uri:
             self.run_id = previous["run_id"]
             client.update_run(self.run_id, status="RUNNING")
@@ -116,32 +136,134 @@ class MLflowLogger:
                 if experiment
                 else client.create_experiment(EXPERIMENT, artifact_location=self.artifacts)
             )
-            created = client.create_run(experiment_id, run_name=run.path.name)
-            self.run_id = created.info.run_id
+            self.run_id = client.create_run(experiment_id, run_name=run.path.name).info.run_id
             _log_params(client, self.run_id, run.config.to_dict())
-            with atomic_write(record, "w") as handle:
-                json.dump({"tracking_uri": self.uri, "run_id": self.run_id}, handle)
-        self.client = client
+            self.write_record(run, tracking_uri=self.uri, run_id=self.run_id)
+        self.client, self.active = client, True
 
-    def _check_reachable(self) -> None:
-        """A server that does not answer makes MLflow retry for minutes: ask it once first."""
-        if not self.uri.startswith(("http://", "https://")):
-            return
-        import requests
+    def log_metrics(self, numbers: dict[str, float], epoch: int) -> None:
+        from mlflow.entities import Metric
 
-        requests.get(self.uri.rstrip("/") + "/health", timeout=PROBE_SECONDS).raise_for_status()
+        now = int(time.time() * 1000)
+        rows = [Metric(key, value, now, epoch) for key, value in numbers.items()]
+        self.client.log_batch(self.run_id, metrics=rows)
 
-    def _try(self, what: str, action) -> None:
+    def finish(self, run) -> None:
+        for path in _run_files(run):
+            if path.is_dir():
+                self.client.log_artifacts(self.run_id, str(path), path.name)
+            else:
+                self.client.log_artifact(self.run_id, str(path))
+        self.client.set_terminated(self.run_id, "FINISHED")
+
+
+class WandbLogger(Tracker):
+    """``--wandb [MODE]``: the config, every numeric metric of every epoch (step = epoch),
+    and at :meth:`upload` the figures as images and the run directory as an artifact
+    (type ``aekit-run``).
+
+    Offline by default (``$WANDB_MODE`` or MODE say otherwise): the files go where W&B puts
+    them (``./wandb/offline-run-*``, or under ``$WANDB_DIR``) and ``wandb sync`` uploads them
+    later. The project is ``aekit`` unless ``$WANDB_PROJECT`` names another. W&B is not let
+    near the process's standard streams (``console="off"``)."""
+
+    service, record = "W&B", "wandb.json"
+    MODES = ("offline", "online", "disabled")  # W&B's own: disabled logs nothing
+
+    def __init__(self, mode: str | None = None) -> None:
+        super().__init__()
         try:
-            action()
-        except Exception as exc:
-            self.client = None
-            warnings.warn(
-                f"MLflow at {self.uri}: could not {what} ({_reason(exc)}); training goes on "
-                "without it, every metric stays in RUN/metrics.jsonl",
-                AekitWarning,
-                stacklevel=2,
+            import wandb
+        except ImportError:
+            raise AekitError(
+                "--wandb needs the wandb package: pip install 'aekit[wandb]'"
+            ) from None
+        self.wandb = wandb
+        self.mode = mode or os.environ.get("WANDB_MODE") or "offline"
+        if self.mode not in self.MODES:
+            raise AekitError(
+                f"--wandb: unknown mode {self.mode!r} ($WANDB_MODE?); valid: offline, online"
             )
+        self.tracked = None
+        self.last_epoch = 0
+
+    def where(self) -> str:
+        if self.mode == "offline":
+            return "an offline run"
+        return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+
+    def start(self, run, previous: dict | None) -> None:
+        if self.mode == "disabled":
+            return
+        if self.mode == "online":
+            _check_reachable(self.where())
+        self.tracked = self.wandb.init(
+            project=os.environ.get("WANDB_PROJECT", EXPERIMENT),
+            name=run.path.name,
+            id=previous["run_id"] if previous else None,
+            resume="allow",
+            config=run.config.to_dict(),
+            mode=self.mode,
+            reinit="create_new",
+            settings=self.wandb.Settings(console="off", init_timeout=60, silent=True),
+        )
+        if previous is None:
+            self.write_record(run, run_id=self.tracked.id)
+        self.active = True
+
+    def log_metrics(self, numbers: dict[str, float], epoch: int) -> None:
+        self.tracked.log(numbers, step=epoch)
+        self.last_epoch = epoch
+
+    def finish(self, run) -> None:
+        images = {
+            f"figures/{path.stem}": self.wandb.Image(str(path))
+            for path in sorted(run.figures.glob("*.png"))
+        }
+        if images:
+            self.tracked.log(images, step=self.last_epoch)
+        artifact = self.wandb.Artifact(f"run-{self.tracked.id}", type="aekit-run")
+        for path in _run_files(run):  # file by file: add_dir prints a line of its own
+            for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+                if file.is_file():
+                    artifact.add_file(str(file), name=file.relative_to(run.path).as_posix())
+        self.tracked.log_artifact(artifact)
+        self.tracked.finish()
+
+
+def tracking_uri(given: str | None) -> tuple[str, str | None]:
+    """The MLflow tracking URI, and where a local store keeps artifacts: a server URL (or any
+    URI) as given; a folder (default ``./mlruns``) as a SQLite store inside it, ``mlflow.db``
+    beside ``artifacts/`` (MLflow 3 keeps its plain-file store in maintenance mode only).
+    ``mlflow ui --backend-store-uri sqlite:///FOLDER/mlflow.db`` shows it."""
+    uri = given or DEFAULT_STORE
+    if "://" in uri or uri.startswith(("databricks", "sqlite:")):
+        return uri, None
+    folder = Path(uri).expanduser().resolve()
+    return f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
+
+
+def _check_reachable(url: str, health: str = "") -> None:
+    """A server that does not answer makes MLflow and W&B retry for minutes: ask it once
+    (any answer will do, or a good one from its ``health`` page where it has one)."""
+    if not url.startswith(("http://", "https://")):
+        return
+    import requests
+
+    answer = requests.get(url.rstrip("/") + health, timeout=PROBE_SECONDS)
+    if health:
+        answer.raise_for_status()
+
+
+def _run_files(run) -> list[Path]:
+    """What a tracker uploads: the run directory's files and folders, but for the trackers'
+    own records and hidden files."""
+    skipped = (MLflowLogger.record, WandbLogger.record)
+    return [
+        path
+        for path in sorted(run.path.iterdir())
+        if path.name not in skipped and not path.name.startswith(".")
+    ]
 
 
 def _reason(exc: Exception) -> str:
