@@ -13,7 +13,7 @@ from .test_apps_cli import run_cli
 from .test_tracking import _free_port, _metrics_file
 
 pytest.importorskip("wandb")
-from wandb.proto import wandb_internal_pb2  # noqa: E402
+from wandb.proto import wandb_internal_pb2
 
 BLOCK = 32768  # a .wandb file is a LevelDB log: 32 KiB blocks of framed records
 FULL, LAST = 1, 4
@@ -91,7 +91,7 @@ def test_an_offline_run_holds_metrics_config_figures_and_files_and_resume_contin
 
     argv = ["train", "--resume", run, "--epochs", "3", "--quiet", "--wandb"]
     assert run_cli(argv, capsys)[0] == 0
-    first, resumed = _offline_runs(wandb_dir)
+    _, resumed = _offline_runs(wandb_dir)
     assert [r.run.run_id for r in resumed if r.WhichOneof("record_type") == "run"] == [run_id]
     assert [row["_step"] for row in _history(resumed)] == [3]
     assert _history(resumed)[0]["val_loss"] == _metrics_file(run)[2]["val_loss"]
