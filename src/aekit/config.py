@@ -267,7 +267,12 @@ class RunConfig:
         """Return a copy with dotted keys (``train.lr``, ``model.latent_dim``) replaced."""
         raw = self.to_dict()
         for dotted, value in overrides.items():
-            section, key = dotted.split(".", 1)
+            section, _, key = dotted.partition(".")
+            if section not in raw or not key:
+                raise AekitError(
+                    f"cannot override {dotted!r}: name a SECTION.KEY, the section one of "
+                    f"{', '.join(raw)} (e.g. model.latent_dim)"
+                )
             raw[section][key] = value
         return RunConfig.from_dict(raw, source="command line")
 

@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -25,7 +24,7 @@ from aekit.config import TrainConfig
 from aekit.data.batches import batch_indices
 from aekit.data.splits import DataBundle, Split
 from aekit.errors import AekitError
-from aekit.figures.plotting import save_figure
+from aekit.figures.plotting import new_figure, save_figure
 from aekit.models.base import Autoencoder
 from aekit.training.internals import step_optimizer
 from aekit.training.optim import make_optimizer
@@ -185,7 +184,7 @@ def _fresh_copy(model: Autoencoder) -> Autoencoder:
 def accuracy_figure(results: list[FinetuneResult], path: Path, freeze: bool) -> Path:
     """Test accuracy against the number of labels (log x axis), pre-trained vs from scratch."""
     counts = [r.labels for r in results]
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = new_figure(figsize=(5, 3.6))
     pretrained = "pre-trained encoder" + (" (frozen)" if freeze else " (fine-tuned)")
     ax.plot(counts, [100 * r.pretrained_accuracy for r in results], "-o", label=pretrained)
     ax.plot(counts, [100 * r.scratch_accuracy for r in results], "-s", label="from scratch")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +127,28 @@ def evaluate_run(
     if options.disentanglement:
         metrics.update(run_disentanglement(run))
     return metrics
+
+
+def evaluate(
+    run: Run | str | os.PathLike,
+    data: str | None = None,
+    *,
+    progress: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
+    """What ``aekit evaluate`` reports, from Python: ``aekit.evaluate(run, iw_samples=1000,
+    iw_examples=500)``. ``run`` is a :class:`~aekit.runs.directory.Run` or a run directory;
+    ``data`` another data set or file to evaluate on instead of the run's test split;
+    ``options`` those of :class:`EvaluationOptions` (the command's flags)."""
+    from aekit.runs.directory import open_run
+
+    run = run if isinstance(run, Run) else open_run(run)
+    valid = [field.name for field in dataclasses.fields(EvaluationOptions)]
+    for key in options:
+        if key not in valid:
+            raise unknown_choice("evaluation option", key, valid)
+    chosen = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    return evaluate_run(run, run.inputs(data), EvaluationOptions(**chosen), progress=progress)
 
 
 def _sample_quality(

@@ -5,23 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from aekit.figures.options import PlotOptions
+from aekit.figures.plotting import Figure, new_figure
 from aekit.runs.directory import Run
 
 # Row keys that are not curves: the epoch itself, its duration, greedy stages' bookkeeping.
 _NOT_CURVES = ("epoch", "seconds", "stage", "stage_epoch")
 
 
-def curves(run: Run, options: PlotOptions) -> plt.Figure:
+def curves(run: Run, options: PlotOptions) -> Figure:
     """The run's own curves (``metrics.jsonl``)."""
     return curves_figure(run.history)
 
 
-def curves_figure(history: list[dict[str, Any]]) -> plt.Figure:
+def curves_figure(history: list[dict[str, Any]]) -> Figure:
     """Training and validation loss per epoch, then every other logged metric, three a row,
     then what a schedule changed (the learning rate, scheduled loss weights)."""
     epochs = [row["epoch"] for row in history]
@@ -35,7 +35,7 @@ def curves_figure(history: list[dict[str, Any]]) -> plt.Figure:
     metrics = ["loss", *sorted(logged - {"loss"}), *scheduled]
     cols = min(3, len(metrics))
     rows = -(-len(metrics) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = new_figure(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
     for ax in axes.flat[len(metrics) :]:
         ax.set_axis_off()
     stages = _stages(history)

@@ -9,16 +9,19 @@ when the kind is first drawn.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aekit.errors import AekitError, unknown_choice
 from aekit.figures.options import PlotOptions
 
 if TYPE_CHECKING:
+    from aekit.figures.plotting import Figure
     from aekit.runs.directory import Run
 
 PROGRESS_FRAMES = "progress"  # RUN/figures/progress/epoch-NNNN.png
@@ -30,20 +33,24 @@ class Kind:
 
     help: str
     module: str  # in aekit.figures
-    function: str
+    name: str  # of the function in that module
     unavailable: Callable[[Run], str | None] = lambda run: None
     suffix: str = ".png"
     needs_other: bool = False
     draws: bool = True  # False: the function writes its file itself, (run, options, path)
 
+    @property
+    def function(self) -> Callable:
+        """The drawing function (its module, and matplotlib, imported on first use)."""
+        return getattr(importlib.import_module(f"aekit.figures.{self.module}"), self.name)
+
     def write(self, run: Run, options: PlotOptions, path: Path) -> Path:
         """Draw the figure for ``run`` and save it at ``path``."""
-        function = getattr(importlib.import_module(f"aekit.figures.{self.module}"), self.function)
         if not self.draws:
-            return function(run, options, path)
+            return self.function(run, options, path)
         from aekit.figures.plotting import save_figure  # matplotlib: only once a kind is drawn
 
-        return save_figure(function(run, options), path)
+        return save_figure(self.function(run, options), path)
 
 
 def _no_history(run: Run) -> str | None:
@@ -161,16 +168,45 @@ def default_path(run: Run, name: str, options: PlotOptions | None = None) -> Pat
 
 def plot(run: Run, name: str, options: PlotOptions, path: Path | None = None) -> Path:
     """Write one figure kind (to its :func:`default_path` unless ``path`` is given)."""
-    kind = get_kind(name)
+    kind = _drawable(run, name, options)
     path = Path(path) if path is not None else default_path(run, name, options)
     if path.suffix.lower() != kind.suffix:
         raise AekitError(f"{path}: the {name} figure is written as {kind.suffix}")
+    return kind.write(run, options, path)
+
+
+def figure(run: Run | str | os.PathLike, kind: str, **options: Any) -> Figure:
+    """One figure kind as a matplotlib figure, nothing written: ``aekit.plot(run, "latent",
+    method="pca")``. A notebook shows it inline; ``fig.savefig(FILE)`` keeps it. ``run`` is a
+    :class:`~aekit.runs.directory.Run` or a run directory; ``options`` are those of ``aekit
+    plot`` (:class:`~aekit.figures.options.PlotOptions`: ``count``, ``method``, ``dims``,
+    ``other`` ...)."""
+    from aekit.runs.directory import Run, open_run
+
+    if not isinstance(run, Run):
+        run = open_run(run)
+    valid = {field.name for field in dataclasses.fields(PlotOptions)}
+    for key in options:
+        if key not in valid:
+            raise unknown_choice(f"option of the {kind} figure", key, sorted(valid))
+    if options.get("other") is not None and not isinstance(options["other"], Run):
+        options["other"] = open_run(options["other"])
+    chosen = PlotOptions(**options)
+    drawn = _drawable(run, kind, chosen)
+    if not drawn.draws:
+        raise AekitError(f"the {kind} figure is a {drawn.suffix} file: aekit plot RUN {kind}")
+    return drawn.function(run, chosen)
+
+
+def _drawable(run: Run, name: str, options: PlotOptions) -> Kind:
+    """The kind, once it is known to apply to this run with these options."""
+    kind = get_kind(name)
     if kind.needs_other and options.other is None:
         raise AekitError(f"{name} needs a second run: aekit plot RUN {name} --other RUN2")
     reason = kind.unavailable(run)
     if reason:
         raise AekitError(reason)
-    return kind.write(run, options, path)
+    return kind
 
 
 def applicable(run: Run) -> list[str]:

@@ -3,14 +3,15 @@ and the distribution of code activations (S15). IDs: docs/articles.md."""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 
 from aekit.errors import AekitError, unknown_choice
 from aekit.evaluation.baselines import principal_components
 from aekit.figures.options import PlotOptions
-from aekit.figures.plotting import class_names
+from aekit.figures.plotting import Figure, class_names, new_figure
 from aekit.runs.directory import Run
 
 METHODS = ("auto", "codes", "pca", "tsne")
@@ -47,7 +48,7 @@ def project(codes: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str,
     return tsne.fit_transform(codes), "t-SNE", ["t-SNE 1", "t-SNE 2"]
 
 
-def scatter_codes(ax: plt.Axes, run: Run, options: PlotOptions):
+def scatter_codes(ax: Axes, run: Run, options: PlotOptions):
     """Draw one run's test codes on ``ax``; return the legend handles (or a colour mapping)."""
     test = options.examples(run).subset(options.points)
     codes = run.encode(test).numpy()
@@ -73,7 +74,7 @@ def scatter_codes(ax: plt.Axes, run: Run, options: PlotOptions):
             vmin=0,
             vmax=classes - 1,
         )
-    colours = plt.get_cmap("tab10")
+    colours = matplotlib.colormaps["tab10"]
     names = class_names(run.config.data.dataset, classes)
     for k in range(classes):
         chosen = labels == k
@@ -83,7 +84,7 @@ def scatter_codes(ax: plt.Axes, run: Run, options: PlotOptions):
     return ax.get_legend_handles_labels()
 
 
-def _add_key(fig: plt.Figure, ax: plt.Axes, key) -> None:
+def _add_key(fig: Figure, ax: Axes, key) -> None:
     """A legend of class names beside the axes, or a colour bar for many classes."""
     if key is None:
         return
@@ -100,32 +101,32 @@ def _add_key(fig: plt.Figure, ax: plt.Axes, key) -> None:
         fig.colorbar(key, ax=ax, label="label")
 
 
-def latent_figure(run: Run, options: PlotOptions) -> plt.Figure:
+def latent_figure(run: Run, options: PlotOptions) -> Figure:
     """Test codes coloured by label: the 2-d code itself, else a PCA or t-SNE projection."""
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    fig, ax = new_figure(figsize=(7.5, 5.5))
     _add_key(fig, ax, scatter_codes(ax, run, options))
     fig.tight_layout()
     return fig
 
 
-def compare_figure(run: Run, options: PlotOptions) -> plt.Figure:
+def compare_figure(run: Run, options: PlotOptions) -> Figure:
     """The latent scatter of two runs side by side (S18: AE against VAE)."""
     if options.other is None:
         raise AekitError("compare needs a second run: aekit plot RUN compare --other RUN2")
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    fig, axes = new_figure(1, 2, figsize=(13, 5.5))
     scatter_codes(axes[0], run, options)
     _add_key(fig, axes[1], scatter_codes(axes[1], options.other, options))
     fig.tight_layout()
     return fig
 
 
-def activations_figure(run: Run, options: PlotOptions) -> plt.Figure:
+def activations_figure(run: Run, options: PlotOptions) -> Figure:
     """Histogram of code values of test inputs, all units pooled, mean marked (S15)."""
     test = options.examples(run).subset(options.points)
     codes = run.encode(test).numpy()
     values = codes.ravel()
     mean = float(values.mean())
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = new_figure(figsize=(7, 4.2))
     ax.hist(values, bins=60, color="tab:blue", alpha=0.8)
     ax.axvline(mean, color="tab:red", linestyle="--", label=f"mean {mean:.3g}")
     ax.set_xlabel("code value (all units pooled)")

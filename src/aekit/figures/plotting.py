@@ -10,17 +10,15 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import matplotlib.figure
 import numpy as np
 import torch
 from PIL import Image
 
-from aekit.figures.images import as_images, tile
-from aekit.io import atomic_save
+from aekit.data.images import as_images, tile
+from aekit.io import atomic_write
 
 # Label names of the data sets whose labels are not self-explanatory digits.
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
@@ -48,16 +46,35 @@ def class_names(dataset: str, num_classes: int) -> list[str]:
     return [names[i] if i < len(names) else str(i) for i in range(num_classes)]
 
 
-def save_figure(fig: plt.Figure, path: Path) -> Path:
-    """Save a PNG (cropped to its content) atomically and free the figure.
+class Figure(matplotlib.figure.Figure):
+    """A matplotlib figure made without pyplot, so that drawing one never chooses or changes
+    the process's backend (a notebook's inline backend, a desktop's window toolkit) and
+    none is left open in pyplot's list. In Jupyter it shows itself, whatever the backend."""
 
-    Figures are opaque, so the alpha channel matplotlib writes is dropped: a tenth smaller.
-    """
+    def _repr_png_(self) -> bytes:
+        return png_bytes(self)
+
+
+def new_figure(rows: int = 1, cols: int = 1, *, figsize=None, **grid) -> tuple[Figure, Any]:
+    """A figure and its grid of axes (what pyplot's ``subplots`` gives), without pyplot."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, **grid)
+
+
+def png_bytes(fig: matplotlib.figure.Figure) -> bytes:
+    """The figure as an opaque PNG cropped to its content (the alpha channel matplotlib
+    writes is dropped: a tenth smaller)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    image = Image.open(buffer).convert("RGB")
-    atomic_save(path, lambda tmp: image.save(tmp, format="PNG", optimize=True))
+    out = io.BytesIO()
+    Image.open(buffer).convert("RGB").save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def save_figure(fig: matplotlib.figure.Figure, path: Path) -> Path:
+    """Save the figure as a PNG (:func:`png_bytes`), atomically."""
+    with atomic_write(path) as handle:
+        handle.write(png_bytes(fig))
     return path
 
 
@@ -76,7 +93,7 @@ def example_grid(
     xlabel: str | None = None,
     ylabel: str | None = None,
     figsize: tuple[float, float] | None = None,
-) -> plt.Figure:
+) -> Figure:
     """``rows x cols`` examples (row-major) as one tiled picture, or as small line plots."""
     pictures = as_images(examples)
     if pictures is not None:
@@ -90,7 +107,7 @@ def _picture_grid(pictures, rows, cols, title, row_labels, col_labels, xlabel, y
     h, w = pictures.shape[1:3]
     margin_left = 1.3 if row_labels else 0.2
     size = figsize or (cols * CELL_INCHES + margin_left, rows * CELL_INCHES + 0.8)
-    fig, ax = plt.subplots(figsize=size)
+    fig, ax = new_figure(figsize=size)
     cmap = None if pictures.ndim == 4 else "gray"
     ax.imshow(tile(pictures, rows, cols), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
     ax.set_title(title)
@@ -116,7 +133,7 @@ def _line_grid(examples, rows, cols, title, row_labels, col_labels, figsize):
     rows, cols = min(rows, MAX_LINE_PANELS // min(cols, 10) or 1), min(cols, 10)
     series = as_series(examples)
     size = figsize or (1.8 * cols + 0.8, 1.3 * rows + 0.8)
-    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False, sharex=True, sharey=True)
+    fig, axes = new_figure(rows, cols, figsize=size, squeeze=False, sharex=True, sharey=True)
     for r in range(rows):
         for c in range(cols):
             ax, index = axes[r, c], r * stride + c

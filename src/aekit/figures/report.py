@@ -6,8 +6,6 @@ network, so the page opens anywhere, is archived with the run and can be mailed 
 
 from __future__ import annotations
 
-import base64
-import html
 import os
 import tempfile
 from pathlib import Path
@@ -19,7 +17,10 @@ from aekit.evaluation.metrics import evaluate_model
 from aekit.figures.kinds import KINDS, applicable, default_path, plot
 from aekit.figures.options import PlotOptions
 from aekit.io import atomic_write
+from aekit.markup import embedded_image, table
+from aekit.markup import escape as _e
 from aekit.runs.directory import Run, open_run
+from aekit.runs.display import epoch_table
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
@@ -54,15 +55,6 @@ def prepared(
     return run, evaluate_model(run.model, run.data.test), _figure_files(files)
 
 
-def _final(run: Run) -> dict[str, Any]:
-    """The last epoch of ``metrics.jsonl``."""
-    return run.history[-1] if run.history else {}
-
-
-def _parameters(run: Run) -> int:
-    return sum(p.numel() for p in run.model.parameters())
-
-
 def _figure_files(paths: list[Path]) -> list[Path]:
     """The images among ``paths``: curves first, then the kinds in their usual order, then
     any other image."""
@@ -83,8 +75,8 @@ def write_report(runs: list[str | Path], out: Path, data_dir: str | None = None)
             body = _run_section(*evaluated[0], heading="h1")
         else:
             title = f"aekit: {len(evaluated)} runs compared"
-            table = _comparison_table([(run, test) for run, test, _ in evaluated])
-            body = f"<h1>{_e(title)}</h1>\n{table}\n" + "\n".join(
+            comparison = _comparison_table([(run, test) for run, test, _ in evaluated])
+            body = f"<h1>{_e(title)}</h1>\n{comparison}\n" + "\n".join(
                 _run_section(*each, heading="h2") for each in evaluated
             )
     page = (
@@ -99,21 +91,13 @@ def write_report(runs: list[str | Path], out: Path, data_dir: str | None = None)
 
 def _run_section(run: Run, test: dict[str, Any], figures: list[Path], heading: str) -> str:
     sub = "h2" if heading == "h1" else "h3"
-    facts = {
-        "model": run.model.name,
-        "data set": run.config.data.dataset,
-        "code size": run.model.code_dim,
-        "parameters": f"{_parameters(run):,}",
-        "epochs trained": _final(run).get("epoch", 0),
-        "training examples": len(run.data.train),
-        "test examples": len(run.data.test),
-    }
     parts = [
         f"<{heading} id='{_e(run.name)}'>{_e(run.name)}</{heading}>",
         f"<p class='subtitle'>{_e(str(run.path))}</p>",
-        _table(["", ""], [[k, v] for k, v in facts.items()], show_header=False),
+        table(["", ""], [[k, v] for k, v in run.facts().items()], show_header=False),
         f"<{sub}>Final metrics</{sub}>",
-        _metrics_table(_final(run), test, _loss_unit(run)),
+        epoch_table(run.final_epoch, run.loss_unit),
+        _test_table(test),
         f"<{sub}>Figures</{sub}>",
         *(_figure(path) for path in figures),
         f"<{sub}>Configuration</{sub}>",
@@ -122,23 +106,11 @@ def _run_section(run: Run, test: dict[str, Any], figures: list[Path], heading: s
     return "\n".join(parts)
 
 
-def _metrics_table(final: dict[str, Any], test: dict[str, Any], unit: str) -> str:
-    """Last epoch's train and validation numbers side by side (the loss per ``unit``), then
-    the test evaluation."""
-    names = sorted(
-        {k.split("_", 1)[1] for k in final if k.startswith(("train_", "val_"))},
-        key=lambda k: (k != "loss", k),
-    )
-    rows = [
-        [f"loss (per {unit})" if n == "loss" else n, final.get(f"train_{n}"), final.get(f"val_{n}")]
-        for n in names
-    ]
-    epoch_table = _table(["metric (last epoch)", "train", "validation"], rows)
-    test_table = _table(
+def _test_table(test: dict[str, Any]) -> str:
+    return table(
         [f"test split ({test['examples']} examples)", "value"],
         [[k, v] for k, v in test.items() if k != "examples"],
     )
-    return epoch_table + "\n" + test_table
 
 
 def _comparison_table(evaluated: list[tuple[Run, dict[str, Any]]]) -> str:
@@ -152,58 +124,18 @@ def _comparison_table(evaluated: list[tuple[Run, dict[str, Any]]]) -> str:
             run.model.name,
             run.config.data.dataset,
             run.model.code_dim,
-            f"{_parameters(run):,}",
-            _final(run).get("epoch", 0),
-            _loss_unit(run),
-            *(_final(run).get(m) for m in metrics),
+            run.facts()["parameters"],
+            run.final_epoch.get("epoch", 0),
+            run.loss_unit,
+            *(run.final_epoch.get(m) for m in metrics),
             *(test.get(k) for k in tests),
         ]
         for run, test in evaluated
     ]
-    return _table(header, rows, raw_first=True)
-
-
-def _loss_unit(run: Run) -> str:
-    """What one unit of the run's train and validation loss is: the trainer optimises a mean
-    per element (Keras' convention) or per example (nats, for VAEs), so losses of two runs
-    compare only in the same unit."""
-    reduction = run.config.train.loss_reduction or run.model.default_reduction
-    return "element" if reduction == "per_element" else "example"
-
-
-def _table(
-    header: list[str], rows: list[list[Any]], show_header: bool = True, raw_first: bool = False
-) -> str:
-    """An HTML table; numbers right-aligned, ``raw_first`` keeps first-column HTML (links)."""
-    lines = ["<table>"]
-    if show_header:
-        lines.append("<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>")
-    for row in rows:
-        cells = [
-            f"<td>{value}</td>" if i == 0 and raw_first else _cell(value)
-            for i, value in enumerate(row)
-        ]
-        lines.append("<tr>" + "".join(cells) + "</tr>")
-    lines.append("</table>")
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"<td class='num'>{value:.5g}</td>"
-    if isinstance(value, int):
-        return f"<td class='num'>{value}</td>"
-    return f"<td>{_e('' if value is None else value)}</td>"
+    return table(header, rows, raw_first=True)
 
 
 def _figure(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
     caption = KINDS[path.stem].help if path.stem in KINDS else ""
-    return (
-        f"<figure><img src='data:{_MIME[path.suffix]};base64,{data}' alt='{_e(path.stem)}'>"
-        f"<figcaption><b>{_e(path.name)}</b> {_e(caption)}</figcaption></figure>"
-    )
-
-
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    image = embedded_image(path.read_bytes(), path.stem, _MIME[path.suffix])
+    return f"<figure>{image}<figcaption><b>{_e(path.name)}</b> {_e(caption)}</figcaption></figure>"

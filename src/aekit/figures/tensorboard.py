@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
+from aekit.data.images import as_images, tile
 from aekit.errors import AekitError
-from aekit.figures.images import as_images, tile
 from aekit.runs import inference
 
 IMAGES = 16

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from aekit.config import RunConfig
 from aekit.data.raw import fit_shape
@@ -35,7 +36,7 @@ from aekit.data.splits import DataBundle, Split, held_out_inputs, prepare_data
 from aekit.errors import AekitError, AekitWarning, WriteFailed
 from aekit.io import atomic_write, remove_orphans, to_json, write_yaml
 from aekit.models.base import Autoencoder
-from aekit.runs import inference
+from aekit.runs import display, inference
 from aekit.runs.checkpoint import checkpoint_state, load_model, model_epoch, save_model
 
 TRAIN_CODES = 5000  # training examples whose codes bound the code space of plain AEs (S2)
@@ -142,6 +143,45 @@ class Run:
     @property
     def title(self) -> str:
         return f"{self.name} ({self.model.name}, {self.model.code_dim}-d code)"
+
+    @property
+    def final_epoch(self) -> dict[str, Any]:
+        """The last row of ``metrics.jsonl`` (empty before the first epoch)."""
+        return self.history[-1] if self.history else {}
+
+    @property
+    def loss_unit(self) -> str:
+        """What one unit of the train and validation loss is: the trainer optimises a mean
+        per element (Keras' convention) or per example (nats, for VAEs), so losses of two
+        runs compare only in the same unit."""
+        reduction = self.config.train.loss_reduction or self.model.default_reduction
+        return "element" if reduction == "per_element" else "example"
+
+    def facts(self) -> dict[str, Any]:
+        """Model, data, size and training length: what a summary of the run starts with."""
+        return {
+            "model": self.model.name,
+            "data set": self.config.data.dataset,
+            "code size": self.model.code_dim,
+            "parameters": f"{sum(p.numel() for p in self.model.parameters()):,}",
+            "epochs trained": self.final_epoch.get("epoch", 0),
+            "training examples": len(self.data.train),
+            "test examples": len(self.data.test),
+        }
+
+    def _repr_html_(self) -> str:
+        """How Jupyter shows a run: facts, last epoch, test reconstructions, config. What
+        cannot be shown yet (no trained model, data that is not here) is said instead: a
+        display must not raise."""
+        config = yaml.safe_dump(self.config.to_dict(), sort_keys=False)
+        title = self.name if self.path is None else f"{self.name} ({self.path})"
+        try:
+            shown = self.data.test.subset(8)
+            strip = display.picture_rows(shown.x, self.reconstruct(shown))
+            numbers = display.epoch_table(self.final_epoch, self.loss_unit)
+            return display.summary_html(title, self.facts(), numbers, strip, config)
+        except AekitError as exc:
+            return display.summary_html(title, {"not shown": str(exc)}, "", None, config)
 
     # -- what is in it --------------------------------------------------------------------
     @property

@@ -1,4 +1,4 @@
-"""Turning model outputs into displayable images, and grids of them."""
+"""The picture form of examples (what figures, the report and notebooks show), and grids."""
 
 from __future__ import annotations
 
