@@ -97,6 +97,20 @@ def test_vae_reports_elbo_iw_nll_and_bits_per_dim(runs):
     assert fast["nll_iw"] == pytest.approx(subset["nll_iw"], abs=subset["nll_iw_stderr"])
 
 
+def test_aekit_evaluate_in_python_gives_the_commands_numbers(runs):
+    import aekit
+
+    command = evaluate_json(runs / "vae", "--iw-samples", 5, "--iw-examples", 10)
+    python = aekit.evaluate(runs / "vae", iw_samples=5, iw_examples=10)
+    assert {k: python[k] for k in ("elbo", "nll_iw", "recon_bce")} == {
+        k: command[k] for k in ("elbo", "nll_iw", "recon_bce")
+    }
+    with pytest.raises(AekitError, match="unknown evaluation option 'iw_sample'"):
+        aekit.evaluate(runs / "vae", iw_sample=5)
+    with pytest.raises(AekitError, match="deterministic"):
+        aekit.evaluate(runs / "ae", iw_samples=5)
+
+
 def test_text_output_lists_every_metric(runs):
     result = invoke("evaluate", runs / "ae")
     assert result.exit_code == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -204,3 +206,49 @@ def test_curves_of_a_greedy_run_are_split_by_stage(tmp_path):
     dividers = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
     assert [line.get_xdata()[0] for line in dividers] == [2.5, 4.5]
     assert [text.get_text() for text in ax.texts] == ["layer1", "layer2", "finetune"]
+
+
+def test_aekit_plot_returns_the_figure_the_command_writes_and_leaves_matplotlib_alone(runs):
+    """In a fresh interpreter with a backend of the user's choice: aekit.plot gives a figure
+    (the same picture ``aekit plot`` saves), never imports pyplot and keeps the backend."""
+    script = f"""
+import io, sys, matplotlib
+matplotlib.use("svg")
+import aekit
+from PIL import Image
+fig = aekit.plot({str(runs["vae"])!r}, "latent", points=300)
+png = fig._repr_png_()
+assert Image.open(io.BytesIO(png)).size[0] > 300
+assert "matplotlib.pyplot" not in sys.modules and matplotlib.get_backend() == "svg"
+print(type(fig).__mro__[1].__module__)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "matplotlib.figure"
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "message"),
+    [
+        ("latent", {"colour": "red"}, "unknown option of the latent figure 'colour'"),
+        ("progress", {}, "has no progress frames"),
+        ("compare", {}, "compare needs a second run"),
+    ],
+)
+def test_aekit_plot_refuses_in_one_line(runs, kind, options, message):
+    import aekit
+
+    with pytest.raises(AekitError, match=re.escape(message)):
+        aekit.plot(runs["vae"], kind, **options)
+
+
+def test_a_run_shows_itself_as_html_and_says_what_it_cannot_show(runs, tmp_path):
+    from aekit.runs import Run, open_run
+
+    html = open_run(runs["cvae"])._repr_html_()
+    assert "cvae" in html and "metric (last epoch)" in html and "val_loss" not in html
+    assert html.count("data:image/png;base64,") == 1 and "<details>" in html
+    untrained = Run(tmp_path / "new", quick_config())._repr_html_()
+    assert "has no trained model yet" in untrained and "mnist-5k" in untrained
