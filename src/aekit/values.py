@@ -10,13 +10,14 @@ ride along in ``typing.Annotated`` metadata, so each is written and checked once
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from aekit.errors import AekitError
+from aekit.errors import AekitError, unknown_choice
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,34 @@ def convert(value: Any, hint: Any, key: str, where: str = "") -> Any:
         return converted
     requirement = tests[0].requirement if tests else f"expected {_names(kinds)}"
     raise _bad(value, key, where, requirement)
+
+
+def describe(hint: Any) -> str:
+    """What an option takes, as a reader would write it (the documentation's option tables):
+    ``float``, ``int or None``, ``layer sizes``, ``int (a whole number >= 1)``."""
+    plain, checks = _unwrap(hint)
+    kinds = _alternatives(plain)
+    if any(isinstance(c, SizeList) for c in checks):
+        words = "layer sizes, e.g. [256, 64]"
+    elif plain is Any:
+        words = "any"
+    else:
+        words = _names(kinds)
+    if type(None) in kinds:
+        words += " or None"
+    tests = [c.requirement.removeprefix("it must be ") for c in checks if isinstance(c, Check)]
+    return f"{words} ({'; '.join(tests)})" if tests else words
+
+
+def options_of(kind: type, options: dict[str, Any], what: str) -> Any:
+    """``kind(**options)`` for a dataclass of options given as keywords from Python
+    (``aekit.plot``, ``aekit.evaluate``); an unknown keyword is refused in one line naming the
+    valid ones."""
+    valid = [field.name for field in dataclasses.fields(kind)]
+    for key in options:
+        if key not in valid:
+            raise unknown_choice(what, key, valid)
+    return kind(**options)
 
 
 def field_hints(owner: Any) -> dict[str, Any]:

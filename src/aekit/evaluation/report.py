@@ -31,10 +31,11 @@ from aekit.evaluation.likelihood import likelihood_metrics
 from aekit.evaluation.metrics import evaluate_model
 from aekit.evaluation.recommendation import has_heldout_items, ranking_metrics
 from aekit.models.base import MODELS, Autoencoder
-from aekit.runs.directory import Run
+from aekit.runs.directory import Run, as_run
 from aekit.runs.inference import labels_for, requested_labels
 from aekit.sampling import SAMPLERS, code_sampler
 from aekit.training.distributed import World
+from aekit.values import options_of
 
 PCA_EXAMPLES = 60_000  # training examples PCA is fitted on (the split is in random order)
 
@@ -140,15 +141,10 @@ def evaluate(
     iw_examples=500)``. ``run`` is a :class:`~aekit.runs.directory.Run` or a run directory;
     ``data`` another data set or file to evaluate on instead of the run's test split;
     ``options`` those of :class:`EvaluationOptions` (the command's flags)."""
-    from aekit.runs.directory import open_run
-
-    run = run if isinstance(run, Run) else open_run(run)
-    valid = [field.name for field in dataclasses.fields(EvaluationOptions)]
-    for key in options:
-        if key not in valid:
-            raise unknown_choice("evaluation option", key, valid)
-    chosen = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
-    return evaluate_run(run, run.inputs(data), EvaluationOptions(**chosen), progress=progress)
+    run = as_run(run)
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    chosen = options_of(EvaluationOptions, given, "evaluation option")
+    return evaluate_run(run, run.inputs(data), chosen, progress=progress)
 
 
 def _sample_quality(

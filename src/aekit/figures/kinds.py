@@ -9,7 +9,6 @@ when the kind is first drawn.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import os
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aekit.errors import AekitError, unknown_choice
 from aekit.figures.options import PlotOptions
+from aekit.values import options_of
 
 if TYPE_CHECKING:
     from aekit.figures.plotting import Figure
@@ -181,17 +181,12 @@ def figure(run: Run | str | os.PathLike, kind: str, **options: Any) -> Figure:
     :class:`~aekit.runs.directory.Run` or a run directory; ``options`` are those of ``aekit
     plot`` (:class:`~aekit.figures.options.PlotOptions`: ``count``, ``method``, ``dims``,
     ``other`` ...)."""
-    from aekit.runs.directory import Run, open_run
+    from aekit.runs.directory import as_run
 
-    if not isinstance(run, Run):
-        run = open_run(run)
-    valid = {field.name for field in dataclasses.fields(PlotOptions)}
-    for key in options:
-        if key not in valid:
-            raise unknown_choice(f"option of the {kind} figure", key, sorted(valid))
-    if options.get("other") is not None and not isinstance(options["other"], Run):
-        options["other"] = open_run(options["other"])
-    chosen = PlotOptions(**options)
+    run = as_run(run)
+    if options.get("other") is not None:
+        options["other"] = as_run(options["other"])
+    chosen = options_of(PlotOptions, options, f"option of the {kind} figure")
     drawn = _drawable(run, kind, chosen)
     if not drawn.draws:
         raise AekitError(f"the {kind} figure is a {drawn.suffix} file: aekit plot RUN {kind}")

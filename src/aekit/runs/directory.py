@@ -392,6 +392,12 @@ def open_run(
     return run
 
 
+def as_run(run: Run | str | os.PathLike) -> Run:
+    """A :class:`Run` as given, or the finished run in that directory (:func:`open_run`): what
+    the functions called from notebooks and scripts accept."""
+    return run if isinstance(run, Run) else open_run(run)
+
+
 def _reading_data_from(config: RunConfig, data_dir: str | None) -> RunConfig:
     """``data_dir`` if given, else the folder the run was trained from while it exists, else
     the default ($AEKIT_DATA_DIR, then the cache): a run copied to another machine, or whose
