@@ -82,8 +82,9 @@ def figure_section(name: str) -> list[str]:
         ]
     lines = [
         f"`{record['command']}`: {record['epochs']} epochs on the bundled mnist-5k digits "
-        f"({record['seconds']} s on a shared 2-core CPU), validation loss {record['val_loss']:.4g}. "
-        "These are the figures that training draws; a short run, not a tuned one.",
+        f"({record['seconds']} s on a shared 2-core CPU), validation loss "
+        f"{record['val_loss']:.4g}. These are the figures that training draws; a short run, "
+        "not a tuned one.",
         "",
     ]
     if "tastes.csv" in record["command"]:
