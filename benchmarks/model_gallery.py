@@ -28,13 +28,8 @@ from aekit.workflow import train
 
 OUT = Path("docs/models/figures")
 MAX_BYTES = 120 * 1024  # per figure: the pages stay light
-CONV_EPOCHS, MLP_EPOCHS = 3, 10  # convolutional networks are ~10x slower per epoch on a CPU
+EPOCHS = 10  # seconds for most models here; minutes for those drawing many samples a digit
 INTERACTIONS = ("mult-vae", "mult-dae")
-
-
-def epochs_for(name: str) -> int:
-    slow = name.startswith("conv-") or name in ("vq-vae", "recurrent-ae")
-    return CONV_EPOCHS if slow else MLP_EPOCHS
 
 
 def taste_csv(path: Path, users: int = 1500, items: int = 300, seed: int = 0) -> Path:
@@ -55,7 +50,7 @@ def taste_csv(path: Path, users: int = 1500, items: int = 300, seed: int = 0) ->
 
 def train_one(name: str, runs: Path) -> dict:
     """Train ``name`` as ``aekit train`` would, copy its figures, return its record."""
-    epochs = epochs_for(name)
+    epochs = EPOCHS
     data = {"dataset": "mnist-5k"}
     command = f"aekit train --model {name} --epochs {epochs}"
     if name in INTERACTIONS:
