@@ -126,4 +126,4 @@ def image_shape(model_name: str, input_shape: tuple[int, ...]) -> tuple[int, int
             f"model {model_name!r} needs images shaped (channels, height, width); "
             f"this data has examples shaped {tuple(input_shape)}"
         )
-    return input_shape  # type: ignore[return-value]
+    return input_shape

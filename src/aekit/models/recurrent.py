@@ -62,6 +62,7 @@ class RecurrentAutoencoder(Autoencoder):
     """
 
     defaults: ClassVar[dict[str, Any]] = {"init": "glorot"}
+    decoder: nn.ModuleList
 
     def __init__(
         self,
@@ -69,7 +70,7 @@ class RecurrentAutoencoder(Autoencoder):
         *,
         latent_dim: PositiveInt = 30,
         hidden: Sizes = (100,),
-        **base,
+        **base: Any,
     ) -> None:
         super().__init__(input_shape, **base)
         self.steps, self.features = sequence_shape(self.name, self.input_shape)
