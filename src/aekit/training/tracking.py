@@ -13,11 +13,18 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aekit.errors import AekitError, AekitWarning
 from aekit.io import atomic_write
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+    from aekit.runs.directory import Run
+    from aekit.training.trainer import Trainer
 
 DEFAULT_STORE = "mlruns"  # a local store in the working directory, where MLflow's own goes
 EXPERIMENT = "aekit"
@@ -25,7 +32,7 @@ RECORD = "mlflow.json"
 PROBE_SECONDS = 3.0  # how long a tracking server gets to answer before training goes on
 
 
-def _mlflow_client_class():
+def _mlflow_client_class() -> type[MlflowClient]:
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
@@ -53,10 +60,10 @@ class MLflowLogger:
     def __init__(self, uri: str | None = None) -> None:
         self.client_class = _mlflow_client_class()  # fail before training, not after it
         self.uri, self.artifacts = tracking_uri(uri)
-        self.client = None
+        self.client: MlflowClient | None = None
         self.run_id: str | None = None
 
-    def on_train_begin(self, trainer) -> None:
+    def on_train_begin(self, trainer: Trainer) -> None:
         run = trainer.run
         if run is None or run.path is None:
             raise AekitError("--mlflow needs a run directory (--out)")
@@ -64,8 +71,9 @@ class MLflowLogger:
             return  # under torchrun, rank 0 logs for all
         self._try("start", lambda: self._start(run))
 
-    def on_epoch_end(self, trainer, metrics: dict[str, Any]) -> None:
-        if self.client is None:
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        client, run_id = self.client, self.run_id
+        if client is None or run_id is None:
             return
         from mlflow.entities import Metric
 
@@ -76,30 +84,33 @@ class MLflowLogger:
             for key, value in metrics.items()
             if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)
         ]
-        self._try("log metrics", lambda: self.client.log_batch(self.run_id, metrics=rows))
+        self._try("log metrics", lambda: client.log_batch(run_id, metrics=rows))
 
-    def on_train_end(self, trainer) -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         pass  # the run is closed by :meth:`upload`, once the figures exist
 
-    def upload(self, run) -> None:
+    def upload(self, run: Run) -> None:
         """Log the run directory's files and mark the MLflow run finished."""
-        if self.client is None:
+        client, run_id = self.client, self.run_id
+        if client is None or run_id is None:
             return
 
         def send() -> None:
+            assert run.path is not None, "the MLflow run started from a run directory"
             for path in sorted(run.path.iterdir()):
                 if path.name == RECORD or path.name.startswith("."):
                     continue
                 if path.is_dir():
-                    self.client.log_artifacts(self.run_id, str(path), path.name)
+                    client.log_artifacts(run_id, str(path), path.name)
                 else:
-                    self.client.log_artifact(self.run_id, str(path))
-            self.client.set_terminated(self.run_id, "FINISHED")
+                    client.log_artifact(run_id, str(path))
+            client.set_terminated(run_id, "FINISHED")
 
         self._try("upload the run directory", send)
 
     # -- internals ----------------------------------------------------------------------
-    def _start(self, run) -> None:
+    def _start(self, run: Run) -> None:
+        assert run.path is not None, "on_train_begin() refused a run without a directory"
         self._check_reachable()
         if self.artifacts is not None:
             Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +142,7 @@ class MLflowLogger:
 
         requests.get(self.uri.rstrip("/") + "/health", timeout=PROBE_SECONDS).raise_for_status()
 
-    def _try(self, what: str, action) -> None:
+    def _try(self, what: str, action: Callable[[], object]) -> None:
         try:
             action()
         except Exception as exc:
@@ -154,14 +165,14 @@ def _reason(exc: Exception) -> str:
     return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
-def _read_record(path: Path) -> dict | None:
+def _read_record(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
 
 
-def _log_params(client, run_id: str, config: dict[str, Any]) -> None:
+def _log_params(client: MlflowClient, run_id: str, config: dict[str, Any]) -> None:
     """The config's values as MLflow parameters: ``model.latent_dim``, ``train.lr``..."""
     from mlflow.entities import Param
 
