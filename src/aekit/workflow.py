@@ -39,7 +39,7 @@ Log = Callable[[str], None] | None
 
 def train(
     config: RunConfig,
-    out: str | os.PathLike | None = None,
+    out: str | os.PathLike[str] | None = None,
     *,
     overwrite: bool = False,
     log: Log = None,
@@ -94,7 +94,7 @@ def _single_process(what: str, world: World | None) -> Callable[[], None]:
 
 
 def resume(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     epochs: int | None = None,
     data_dir: str | None = None,
@@ -193,9 +193,9 @@ def _finish(run: Run, figures: bool) -> None:
 
 @contextlib.contextmanager
 def _locked(
-    out: str | os.PathLike | None,
+    out: str | os.PathLike[str] | None,
     world: World | None = None,
-    shared: str | os.PathLike | None = None,
+    shared: str | os.PathLike[str] | None = None,
 ) -> Iterator[None]:
     """The run directory's write lock, when the run has one. Under torchrun rank 0 takes it
     (``out`` is None on the other ranks), and every rank must then see rank 0's lock file in

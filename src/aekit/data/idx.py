@@ -28,7 +28,7 @@ _DTYPES = {
 }
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an IDX file (``.gz`` or raw) into an array of its declared shape.
 
     Byte data comes back as a read-only view of the file's bytes (no copy); callers convert it.

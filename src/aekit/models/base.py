@@ -238,6 +238,10 @@ class Autoencoder(nn.Module):
     ) -> torch.Tensor:
         raise AekitError(f"model {self.name!r} has no prior to sample from")
 
+    def draw_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes from the prior, on the model's device (generative models)."""
+        raise AekitError(f"model {self.name!r} has no prior to sample from")
+
     def decoder_parameters(self) -> list[nn.Parameter]:
         """The parameters ``decode`` uses (what a decoder regulariser penalises)."""
         return list(self.decoder.parameters())
