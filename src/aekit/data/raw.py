@@ -51,6 +51,11 @@ class RawData:
 
     def everything(self) -> tuple[np.ndarray, np.ndarray | None]:
         """All examples (train, then test) and their labels (None unless every part has some)."""
+        if not isinstance(self.x_train, np.ndarray):  # a sparse matrix of users' interactions
+            raise AekitError(
+                f"{self.name}: interaction data cannot be taken whole as examples here; give "
+                "an array file (.npz, .npy, .csv) or a folder of images"
+            )
         parts = [self.x_train] + ([self.x_test] if self.x_test is not None else [])
         labels = [self.y_train] + ([self.y_test] if self.x_test is not None else [])
         y = None if any(lab is None for lab in labels) else np.concatenate(labels)
