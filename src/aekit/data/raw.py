@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from aekit.errors import AekitError
+
+if TYPE_CHECKING:
+    from aekit.data.files import ImageFiles
+    from aekit.data.interactions import Interactions
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,7 +44,7 @@ class RawData:
     and the scaling that mapped the source's values to [0, 1] when it depends on them."""
 
     name: str
-    x_train: np.ndarray
+    x_train: np.ndarray | Interactions | ImageFiles  # the last two read rows when asked
     y_train: np.ndarray | None
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
@@ -58,7 +63,8 @@ class RawData:
             )
         parts = [self.x_train] + ([self.x_test] if self.x_test is not None else [])
         labels = [self.y_train] + ([self.y_test] if self.x_test is not None else [])
-        y = None if any(lab is None for lab in labels) else np.concatenate(labels)
+        known = [lab for lab in labels if lab is not None]
+        y = np.concatenate(known) if len(known) == len(labels) else None
         return np.concatenate(parts), y
 
 
