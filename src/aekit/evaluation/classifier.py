@@ -115,6 +115,7 @@ def fit(model: FeatureClassifier, train: Split, recipe: ClassifierRecipe) -> Non
     model.train()
     for _ in range(recipe.epochs):
         for xb, yb in iterate((train.x, train.y), recipe.batch_size, generator, shuffle=True):
+            assert yb is not None, "a classifier trains on labelled data"
             loss = F.cross_entropy(model(xb), yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -136,4 +137,5 @@ def predict(model: FeatureClassifier, x: torch.Tensor) -> torch.Tensor:
 
 
 def accuracy(model: FeatureClassifier, split: Split) -> float:
+    assert split.y is not None, "accuracy is measured on labelled data"
     return (predict(model, split.x) == split.y).double().mean().item()
