@@ -3,6 +3,8 @@ examples as one grid (``aekit decode``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -10,16 +12,19 @@ from aekit.figures.options import PlotOptions
 from aekit.figures.plotting import as_series, example_grid, has_image_form, square_grid
 from aekit.runs.directory import Run
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 GRID_LIMIT = 100  # examples in one grid figure: beyond it a figure is too large to look at
 
 
-def reconstructions_figure(run: Run, options: PlotOptions) -> plt.Figure:
+def reconstructions_figure(run: Run, options: PlotOptions) -> Figure:
     """The first ``count`` (10) test inputs, or of ``inputs``, above their reconstructions."""
     shown = options.examples(run).subset(options.count or 10)
     return reconstruction_figure(shown.x, run.reconstruct(shown))
 
 
-def reconstruction_figure(originals: torch.Tensor, reconstructions: torch.Tensor) -> plt.Figure:
+def reconstruction_figure(originals: torch.Tensor, reconstructions: torch.Tensor) -> Figure:
     """Originals (top row) above their reconstructions (bottom row).
 
     Data without an image form (sequences, vectors) is drawn as line plots of each input with
@@ -36,7 +41,7 @@ def reconstruction_figure(originals: torch.Tensor, reconstructions: torch.Tensor
     )
 
 
-def grid_figure(examples: torch.Tensor, title: str) -> plt.Figure:
+def grid_figure(examples: torch.Tensor, title: str) -> Figure:
     """Examples in the most square grid, at most :data:`GRID_LIMIT` of them (the title says
     how many of how many are shown)."""
     shown = examples[:GRID_LIMIT]
@@ -46,7 +51,7 @@ def grid_figure(examples: torch.Tensor, title: str) -> plt.Figure:
     return example_grid(shown, rows, cols, title=title)
 
 
-def _overlay_figure(originals: torch.Tensor, reconstructions: torch.Tensor) -> plt.Figure:
+def _overlay_figure(originals: torch.Tensor, reconstructions: torch.Tensor) -> Figure:
     """One panel per example: input features solid, their reconstructions dashed."""
     inputs, outputs = as_series(originals), as_series(reconstructions)
     n = min(len(inputs), 6)

@@ -4,7 +4,8 @@ direction. IDs: docs/articles.md."""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
+from typing import TYPE_CHECKING
+
 import torch
 
 from aekit.data.splits import Split
@@ -16,6 +17,9 @@ from aekit.figures.plotting import class_names, example_grid, square_grid
 from aekit.runs.directory import Run
 from aekit.runs.inference import denoise, requested_labels
 from aekit.sampling import SAMPLER_WORDS, default_sampler, generate
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _names(run: Run) -> list[str]:
@@ -32,7 +36,7 @@ def _one_label(labels: list[int] | None, n: int) -> torch.Tensor | None:
     return None if labels is None else torch.full((n,), labels[0])
 
 
-def samples_figure(run: Run, options: PlotOptions) -> plt.Figure:
+def samples_figure(run: Run, options: PlotOptions) -> Figure:
     """Random decoded points: a square grid, or for conditional models one row per label
     (a square grid of a single requested label)."""
     generator = torch.Generator().manual_seed(options.seed)
@@ -63,7 +67,7 @@ def samples_figure(run: Run, options: PlotOptions) -> plt.Figure:
     )
 
 
-def traverse_figure(run: Run, options: PlotOptions) -> plt.Figure:
+def traverse_figure(run: Run, options: PlotOptions) -> Figure:
     """One code with a single coordinate swept across its range, one row per coordinate."""
     dims_available = run.model.code_dim
     dims = options.dims if options.dims is not None else list(range(min(dims_available, 10)))
@@ -115,7 +119,7 @@ def _span(run: Run, options: PlotOptions) -> tuple[torch.Tensor, torch.Tensor]:
     return full * low, full * high
 
 
-def edit_figure(run: Run, options: PlotOptions) -> plt.Figure:
+def edit_figure(run: Run, options: PlotOptions) -> Figure:
     """Inputs moved along an attribute direction (``aekit attribute``): a row per input, its
     code plus each amount of the direction decoded in turn (0: its own reconstruction).
     Label directions start from the inputs without the attribute (of class J for
@@ -147,7 +151,7 @@ def edit_figure(run: Run, options: PlotOptions) -> plt.Figure:
     )
 
 
-def interpolate_figure(run: Run, options: PlotOptions) -> plt.Figure:
+def interpolate_figure(run: Run, options: PlotOptions) -> Figure:
     """Decodings along the straight line between the codes of two test inputs (S18).
 
     Each row starts and ends with the two inputs themselves. Conditional models decode the
@@ -193,7 +197,7 @@ def _default_pairs(test: Split, rows: int = 4) -> list[tuple[int, int]]:
     return pairs or [(0, min(1, len(test) - 1))]
 
 
-def manifold_figure(run: Run, options: PlotOptions) -> plt.Figure:
+def manifold_figure(run: Run, options: PlotOptions) -> Figure:
     """A grid of decodings over the 2-d code plane: prior quantiles, or the training box."""
     if run.model.code_dim != 2:
         raise AekitError(
@@ -220,7 +224,7 @@ def manifold_figure(run: Run, options: PlotOptions) -> plt.Figure:
     )
 
 
-def _manifold_axes(run: Run, options: PlotOptions, n: int):
+def _manifold_axes(run: Run, options: PlotOptions, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Coordinates along each axis: Gaussian quantiles 5%..95% for a prior, else even
     steps across the training box or ``--range``."""
     if options.span is None and run.model.generative:
@@ -243,7 +247,7 @@ def noise_of(run: Run, spec: str | None) -> str:
     return spec
 
 
-def denoise_figure(run: Run, options: PlotOptions) -> plt.Figure:
+def denoise_figure(run: Run, options: PlotOptions) -> Figure:
     """Noisy inputs above their reconstructions above the clean originals (S21), with the
     PSNR of the shown examples before and after."""
     spec = noise_of(run, options.noise)

@@ -3,6 +3,8 @@ and the distribution of code activations (S15). IDs: docs/articles.md."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -12,6 +14,15 @@ from aekit.evaluation.baselines import principal_components
 from aekit.figures.options import PlotOptions
 from aekit.figures.plotting import class_names
 from aekit.runs.directory import Run
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.collections import PathCollection
+    from matplotlib.figure import Figure
+
+    # What a scatter's legend is made from: a colour mapping, or handles and their labels
+    LegendKey = PathCollection | tuple[list[Artist], list[Any]]
 
 METHODS = ("auto", "codes", "pca", "tsne")
 
@@ -47,7 +58,7 @@ def project(codes: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str,
     return tsne.fit_transform(codes), "t-SNE", ["t-SNE 1", "t-SNE 2"]
 
 
-def scatter_codes(ax: plt.Axes, run: Run, options: PlotOptions):
+def scatter_codes(ax: Axes, run: Run, options: PlotOptions) -> LegendKey | None:
     """Draw one run's test codes on ``ax``; return the legend handles (or a colour mapping)."""
     test = options.examples(run).subset(options.points)
     codes = run.encode(test).numpy()
@@ -83,7 +94,7 @@ def scatter_codes(ax: plt.Axes, run: Run, options: PlotOptions):
     return ax.get_legend_handles_labels()
 
 
-def _add_key(fig: plt.Figure, ax: plt.Axes, key) -> None:
+def _add_key(fig: Figure, ax: Axes, key: LegendKey | None) -> None:
     """A legend of class names beside the axes, or a colour bar for many classes."""
     if key is None:
         return
@@ -100,7 +111,7 @@ def _add_key(fig: plt.Figure, ax: plt.Axes, key) -> None:
         fig.colorbar(key, ax=ax, label="label")
 
 
-def latent_figure(run: Run, options: PlotOptions) -> plt.Figure:
+def latent_figure(run: Run, options: PlotOptions) -> Figure:
     """Test codes coloured by label: the 2-d code itself, else a PCA or t-SNE projection."""
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     _add_key(fig, ax, scatter_codes(ax, run, options))
@@ -108,7 +119,7 @@ def latent_figure(run: Run, options: PlotOptions) -> plt.Figure:
     return fig
 
 
-def compare_figure(run: Run, options: PlotOptions) -> plt.Figure:
+def compare_figure(run: Run, options: PlotOptions) -> Figure:
     """The latent scatter of two runs side by side (S18: AE against VAE)."""
     if options.other is None:
         raise AekitError("compare needs a second run: aekit plot RUN compare --other RUN2")
@@ -119,7 +130,7 @@ def compare_figure(run: Run, options: PlotOptions) -> plt.Figure:
     return fig
 
 
-def activations_figure(run: Run, options: PlotOptions) -> plt.Figure:
+def activations_figure(run: Run, options: PlotOptions) -> Figure:
     """Histogram of code values of test inputs, all units pooled, mean marked (S15)."""
     test = options.examples(run).subset(options.points)
     codes = run.encode(test).numpy()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -21,6 +22,9 @@ from PIL import Image
 
 from aekit.figures.images import as_images, tile
 from aekit.io import atomic_save
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # Label names of the data sets whose labels are not self-explanatory digits.
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
@@ -48,7 +52,7 @@ def class_names(dataset: str, num_classes: int) -> list[str]:
     return [names[i] if i < len(names) else str(i) for i in range(num_classes)]
 
 
-def save_figure(fig: plt.Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
     """Save a PNG (cropped to its content) atomically and free the figure.
 
     Figures are opaque, so the alpha channel matplotlib writes is dropped: a tenth smaller.
@@ -76,7 +80,7 @@ def example_grid(
     xlabel: str | None = None,
     ylabel: str | None = None,
     figsize: tuple[float, float] | None = None,
-) -> plt.Figure:
+) -> Figure:
     """``rows x cols`` examples (row-major) as one tiled picture, or as small line plots."""
     pictures = as_images(examples)
     if pictures is not None:
@@ -86,7 +90,17 @@ def example_grid(
     return _line_grid(examples, rows, cols, title, row_labels, col_labels, figsize)
 
 
-def _picture_grid(pictures, rows, cols, title, row_labels, col_labels, xlabel, ylabel, figsize):
+def _picture_grid(
+    pictures: np.ndarray,
+    rows: int,
+    cols: int,
+    title: str,
+    row_labels: Sequence[str] | None,
+    col_labels: Sequence[str] | None,
+    xlabel: str | None,
+    ylabel: str | None,
+    figsize: tuple[float, float] | None,
+) -> Figure:
     h, w = pictures.shape[1:3]
     margin_left = 1.3 if row_labels else 0.2
     size = figsize or (cols * CELL_INCHES + margin_left, rows * CELL_INCHES + 0.8)
@@ -110,7 +124,15 @@ def _picture_grid(pictures, rows, cols, title, row_labels, col_labels, xlabel, y
     return fig
 
 
-def _line_grid(examples, rows, cols, title, row_labels, col_labels, figsize):
+def _line_grid(
+    examples: torch.Tensor,
+    rows: int,
+    cols: int,
+    title: str,
+    row_labels: Sequence[str] | None,
+    col_labels: Sequence[str] | None,
+    figsize: tuple[float, float] | None,
+) -> Figure:
     """Each example as lines: one per feature of a ``(T, F)`` sequence, or one for a vector."""
     stride = cols  # examples are laid out row-major in the full grid
     rows, cols = min(rows, MAX_LINE_PANELS // min(cols, 10) or 1), min(cols, 10)

@@ -44,6 +44,7 @@ def prepared(
     return the run, the evaluation and its figure files. A run folder that cannot be written
     (a read-only copy) gets its missing figures drawn under ``scratch`` instead."""
     run = open_run(path, data_dir=data_dir)
+    assert run.path is not None, "opened from its folder"
     writable = os.access(run.figures if run.figures.is_dir() else run.path, os.W_OK)
     folder = run.figures if writable else scratch / f"{len(list(scratch.iterdir()))}"
     for name in applicable(run):
