@@ -12,10 +12,10 @@ epoch, warm-up included), ``CosineAnnealingLR`` (annealed over the steps after w
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import torch
+from torch.optim.optimizer import ParamsT
 
 from aekit.config import TrainConfig
 from aekit.errors import AekitError
@@ -25,7 +25,7 @@ PLATEAU_THRESHOLD = 1e-4  # ReduceLROnPlateau's default: a relative improvement 
 
 
 def make_optimizer(
-    params: Iterable[dict[str, Any]], cfg: TrainConfig, device: torch.device
+    params: ParamsT, cfg: TrainConfig, device: torch.device
 ) -> torch.optim.Optimizer:
     """Adam / AdamW / SGD / RMSprop; single-tensor-op ('fused') kernels where PyTorch has them.
     ``weight_decay`` None keeps each optimizer's own default (0; AdamW's 0.01)."""
