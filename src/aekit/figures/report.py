@@ -10,6 +10,7 @@ import base64
 import html
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def _figure_files(paths: list[Path]) -> list[Path]:
     )
 
 
-def write_report(runs: list[str | Path], out: Path, data_dir: str | None = None) -> Path:
+def write_report(runs: Sequence[str | Path], out: Path, data_dir: str | None = None) -> Path:
     """Write the HTML page for one run, or a comparison of several, to ``out``; ``data_dir``
     overrides where the runs' data sets are read from."""
     with tempfile.TemporaryDirectory(prefix="aekit-report-") as scratch:
