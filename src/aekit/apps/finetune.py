@@ -51,7 +51,8 @@ class EncoderClassifier(nn.Module):
         self.autoencoder.requires_grad_(not freeze)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.autoencoder.encode(x).flatten(1))
+        logits: torch.Tensor = self.head(self.autoencoder.encode(x).flatten(1))
+        return logits
 
 
 @dataclass

@@ -196,7 +196,7 @@ def _kind(value: np.ndarray | None, path: Path) -> str:
     text = value.item() if value.shape == () else None
     if text not in KINDS:
         raise AekitError(f"{path}: bad kind {text!r}; choose one of: {', '.join(KINDS)}")
-    return text
+    return str(text)
 
 
 def _numeric(x: np.ndarray, path: Path, key: str) -> np.ndarray:
@@ -466,7 +466,7 @@ def _too_large(files: list[Path]) -> bool:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not a POSIX system: decide by size alone
         memory = 8 << 30
-    return decoded > memory // 4
+    return bool(decoded > memory // 4)
 
 
 def _scan(files: list[Path]) -> tuple[int, int, int]:

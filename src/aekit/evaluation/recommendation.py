@@ -31,7 +31,8 @@ def item_scores(model: Autoencoder, shown: torch.Tensor) -> torch.Tensor:
     they are never recommended again."""
     model.eval()
     device = next(model.parameters()).device
-    logits = model(shown.to(device)).flatten(1).float().cpu()
+    out: torch.Tensor = model(shown.to(device))
+    logits = out.flatten(1).float().cpu()
     return logits.masked_fill(shown.flatten(1) > 0, -math.inf)
 
 

@@ -40,7 +40,8 @@ class Kind:
         """Draw the figure for ``run`` and save it at ``path``."""
         function = getattr(importlib.import_module(f"aekit.figures.{self.module}"), self.function)
         if not self.draws:
-            return function(run, options, path)
+            written: Path = function(run, options, path)
+            return written
         from aekit.figures.plotting import save_figure  # matplotlib: only once a kind is drawn
 
         return save_figure(function(run, options), path)

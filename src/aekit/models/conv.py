@@ -126,11 +126,13 @@ class ConvAutoencoder(Autoencoder):
         return nn.Sequential(*layers)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.to_code(self.encoder(x).flatten(1))
+        code: torch.Tensor = self.to_code(self.encoder(x).flatten(1))
+        return code
 
     def decoder_parameters(self) -> list[nn.Parameter]:
         return [*self.from_code.parameters(), *self.decoder.parameters()]
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         features = self.from_code(z).reshape(-1, *self.feature_shape)
-        return self.decoder(features)
+        out: torch.Tensor = self.decoder(features)
+        return out

@@ -81,7 +81,8 @@ class ConvVAE(VariationalAutoencoder):
         return mean, logvar
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(z)
+        out: torch.Tensor = self.decoder(z)
+        return out
 
 
 @register_model("conv-cvae")

@@ -138,7 +138,8 @@ class FlowPosterior(MLPVAE):
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         mean, _, h = self.context(x)
-        return self.flow(mean.unsqueeze(1), h)[0][:, 0]
+        z: torch.Tensor = self.flow(mean.unsqueeze(1), h)[0]
+        return z[:, 0]
 
     def posterior_draws(
         self,

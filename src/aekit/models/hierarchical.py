@@ -93,12 +93,14 @@ class TwoLayerVAE(VariationalAutoencoder):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z1|x), the lower layer's posterior (for the ladder, at z2's bottom-up mean)."""
         if self.inference == "bottom-up":
-            return self.q1(x.flatten(1))
+            estimate: tuple[torch.Tensor, torch.Tensor] = self.q1(x.flatten(1))
+        return estimate
         estimate1, estimate2 = self._bottom_up(x)
         return self._combined(estimate1, self.p1(estimate2[0]))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(z).reshape(-1, *self.input_shape)
+        out: torch.Tensor = self.decoder(z)
+        return out.reshape(-1, *self.input_shape)
 
     def posterior_draws(
         self,

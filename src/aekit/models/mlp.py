@@ -46,7 +46,8 @@ class DenseAutoencoder(Autoencoder):
         self.encoder = mlp(self.layer_sizes, activation, code_activation)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.encoder(x.flatten(1))
+        code: torch.Tensor = self.encoder(x.flatten(1))
+        return code
 
     def layer_parameters(self, index: int) -> list[torch.Tensor]:
         raise NotImplementedError
@@ -66,7 +67,8 @@ class MLPAutoencoder(DenseAutoencoder):
         return [encoder.weight, encoder.bias, decoder.weight, decoder.bias]
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(z).reshape(-1, *self.input_shape)
+        out: torch.Tensor = self.decoder(z)
+        return out.reshape(-1, *self.input_shape)
 
 
 def linear_layers(stack: nn.Module) -> list[nn.Linear]:

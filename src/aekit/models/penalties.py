@@ -46,7 +46,8 @@ class Discriminator(nn.Module):
         self.net = mlp([inputs, *hidden, 1], "leaky_relu", None)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).squeeze(-1)
+        logits: torch.Tensor = self.net(z)
+        return logits.squeeze(-1)
 
 
 def with_discriminator(model: nn.Module, discriminator: nn.Module) -> dict[str, list[nn.Parameter]]:

@@ -67,7 +67,8 @@ class GridPrior(Autoencoder):
     def logits(self, grid: torch.Tensor) -> torch.Tensor:
         """(n, codes, h, w) logits of each position given the positions before it."""
         indices = grid.reshape(len(grid), *self.input_shape[1:]).long()
-        return self.net(self.embed(indices).permute(0, 3, 1, 2))
+        logits: torch.Tensor = self.net(self.embed(indices).permute(0, 3, 1, 2))
+        return logits
 
     def loss_terms(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None

@@ -91,4 +91,5 @@ class RecurrentAutoencoder(Autoencoder):
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         repeated = z.unsqueeze(1).expand(-1, self.steps, -1)
-        return self.readout(run_stack(self.decoder, repeated)).reshape(-1, *self.input_shape)
+        out: torch.Tensor = self.readout(run_stack(self.decoder, repeated))
+        return out.reshape(-1, *self.input_shape)

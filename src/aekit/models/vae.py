@@ -265,7 +265,8 @@ class MLPVAE(VariationalAutoencoder):
         return self.mean_head(h), self.logvar_head(h)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(z).reshape(-1, *self.input_shape)
+        out: torch.Tensor = self.decoder(z)
+        return out.reshape(-1, *self.input_shape)
 
 
 if TYPE_CHECKING:

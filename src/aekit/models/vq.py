@@ -172,7 +172,8 @@ class VQVAE(Autoencoder):
         return self._grid(self.quantizer.codebook[indices])
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(self.decode_input(z.reshape(-1, *self.grid)))
+        out: torch.Tensor = self.decoder(self.decode_input(z.reshape(-1, *self.grid)))
+        return out
 
     def loss_terms(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None

@@ -167,7 +167,9 @@ def save_checkpoint(
 def checkpoint_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The trainer's state in a checkpoint (epoch, counters, metrics rows), read from its
     metadata alone."""
-    return _json(_metadata(path), STATE_KEY, path, "training checkpoint")["trainer"]
+    state = _json(_metadata(path), STATE_KEY, path, "training checkpoint")
+    trainer: dict[str, Any] = state["trainer"]
+    return trainer
 
 
 def load_checkpoint(

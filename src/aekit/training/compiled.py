@@ -235,7 +235,7 @@ class CompiledAdamStep:
 
     def _state(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
         """The optimizer's state for ``p``, created the way fused Adam creates it."""
-        state = self.optimizer.state[p]
+        state: dict[str, torch.Tensor] = self.optimizer.state[p]
         if not state:
             state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
             state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
@@ -266,6 +266,7 @@ class CompiledAdamStep:
         target: torch.Tensor,
         y: torch.Tensor | None,
     ) -> dict[str, torch.Tensor]:
+        terms: dict[str, torch.Tensor]
         grads, (_, terms) = torch.func.grad_and_value(self._loss, has_aux=True)(
             weights, x, target, y
         )

@@ -132,7 +132,8 @@ def _innermost_step(optimizer: torch.optim.Optimizer) -> Callable[..., Any] | No
     )
     if compile_unavailable() or any(hooks) or optimizer.defaults.get("differentiable"):
         return None
-    return inspect.unwrap(type(optimizer).step)
+    step: Callable[..., Any] = inspect.unwrap(type(optimizer).step)
+    return step
 
 
 @contextlib.contextmanager

@@ -167,9 +167,10 @@ def _reason(exc: Exception) -> str:
 
 def _read_record(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())
+        record: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return record
 
 
 def _log_params(client: MlflowClient, run_id: str, config: dict[str, Any]) -> None:
