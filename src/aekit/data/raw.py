@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from aekit.errors import AekitError
 
-if TYPE_CHECKING:
-    from aekit.data.files import ImageFiles
-    from aekit.data.interactions import Interactions
+
+class Rows(Protocol):
+    """Examples read a few at a time when asked for: a folder's images streamed from disk
+    (``files.ImageFiles``), the users of a sparse interaction matrix
+    (``interactions.Interactions``)."""
+
+    def __len__(self) -> int: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,7 +51,7 @@ class RawData:
     and the scaling that mapped the source's values to [0, 1] when it depends on them."""
 
     name: str
-    x_train: np.ndarray | Interactions | ImageFiles  # the last two read rows when asked
+    x_train: np.ndarray | Rows
     y_train: np.ndarray | None
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from aekit.config import DataConfig
 from aekit.data.files import ImageFiles
 from aekit.data.interactions import Interactions, split_users
-from aekit.data.raw import RawData, Scaling
+from aekit.data.raw import RawData, Rows, Scaling
 from aekit.data.sources import load_source
 from aekit.data.transforms import binarize_dynamic, binarize_static
 from aekit.errors import AekitError
@@ -213,7 +213,7 @@ def _split_interactions(raw: RawData, cfg: DataConfig) -> DataBundle:
     return DataBundle(raw.name, train, val, test, None)
 
 
-def _split(x: np.ndarray | ImageFiles, y: np.ndarray | None, rows: np.ndarray) -> Split:
+def _split(x: np.ndarray | Rows, y: np.ndarray | None, rows: np.ndarray) -> Split:
     """The examples of ``x`` at ``rows``: copied out (kept as bytes if they are bytes), or for
     a memory-mapped file left in the file and named by their indices."""
     labels = None if y is None else torch.from_numpy(np.ascontiguousarray(y[rows], np.int64))
@@ -222,6 +222,7 @@ def _split(x: np.ndarray | ImageFiles, y: np.ndarray | None, rows: np.ndarray) -
         return Split(x, labels, index, mapped=True)
     if isinstance(x, np.memmap):
         return Split(torch.from_numpy(x), labels, index, mapped=True)
+    assert isinstance(x, np.ndarray), "split_users() splits interactions"
     dtype = np.uint8 if x.dtype == np.uint8 else np.float32
     return Split(torch.from_numpy(np.ascontiguousarray(x[rows], dtype=dtype)), labels)
 
