@@ -162,6 +162,13 @@ def test_recommend_mistakes_are_one_line(taste_run, capsys, tmp_path):
         assert code == 1 and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_interaction_files_as_inputs_of_a_command_are_one_line(taste_run, capsys, tmp_path):
+    """``--input`` takes examples; a file of interactions was a numpy traceback."""
+    ratings = _two_taste_csv(tmp_path / "more.csv", users=20)
+    code, _, err = run_cli(["encode", taste_run, "--input", ratings, "--out", "c.npy"], capsys)
+    assert code == 1 and "interaction data" in err and len(err.strip().splitlines()) == 1
+
+
 def test_mult_dae_trains_on_interactions(tmp_path):
     data = _two_taste_csv(tmp_path / "ratings.csv", users=120)
     config = quick_config(

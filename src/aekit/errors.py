@@ -8,6 +8,7 @@ without a traceback; everything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class AekitError(Exception):
@@ -26,7 +27,7 @@ class WriteFailed(AekitError):
     """A file could not be written (read-only file system, full disk, no permission); the
     previous version of the file, if any, is left as it was."""
 
-    def __init__(self, path, error: OSError) -> None:
+    def __init__(self, path: Path, error: OSError) -> None:
         self.path = path
         self.reason = error.strerror or str(error)
         super().__init__(f"cannot write {path}: {self.reason}")

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,7 +33,7 @@ _FILE_MODE = _default_mode()
 
 
 @contextlib.contextmanager
-def replacing(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+def replacing(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path beside ``path`` that is renamed over it when the block succeeds and
     removed when it fails; the parent folder is created if missing. A failure of the file
     system (read-only, full, no permission) is a :class:`WriteFailed` naming ``path``."""
@@ -57,7 +57,7 @@ def replacing(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file for writing that replaces ``path`` only when the block succeeds."""
     with replacing(path) as tmp, open(tmp, mode) as handle:
         yield handle
@@ -65,13 +65,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         os.fsync(handle.fileno())
 
 
-def atomic_save(path: str | os.PathLike, save: Any) -> None:
+def atomic_save(path: str | os.PathLike[str], save: Callable[[str], object]) -> None:
     """Let a library function that only takes a file name (``save(tmp_path)``) write atomically."""
     with replacing(path, Path(path).suffix) as tmp:
         save(str(tmp))
 
 
-def write_yaml(path: str | os.PathLike, data: dict) -> None:
+def write_yaml(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
     """Write a mapping as human-readable YAML, atomically."""
     with atomic_write(path, "w") as handle:
         yaml.safe_dump(data, handle, sort_keys=False)

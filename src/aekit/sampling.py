@@ -22,11 +22,16 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from aekit.errors import AekitError, unknown_choice
 from aekit.runs.directory import TRAIN_CODES, Run
+
+if TYPE_CHECKING:
+    from aekit.models.base import Autoencoder
+    from aekit.models.pixelcnn import GridPrior
 
 SAMPLERS = ("prior", "box", "gmm", "two-stage", "pixelcnn")
 SAMPLER_WORDS = {  # how figure titles name where the codes came from
@@ -101,6 +106,7 @@ def _fitted(
     ``RUN/samplers/NAME.safetensors``, or fitted now (saying ``says``) and written there."""
     from aekit.runs.checkpoint import write_tensors
 
+    assert run.path is not None, "a run's samplers are kept in its folder"
     path, digest = run.path / "samplers" / f"{name}.safetensors", run.weights_digest()
     stored = _read_stored(path, digest)
     if stored is not None:
@@ -153,7 +159,7 @@ def fit_gmm(codes: torch.Tensor, components: int = GMM_COMPONENTS) -> dict[str, 
     }
 
 
-def draw_gmm(mixture: dict[str, torch.Tensor], n: int, generator: torch.Generator):
+def draw_gmm(mixture: dict[str, torch.Tensor], n: int, generator: torch.Generator) -> torch.Tensor:
     chosen = torch.multinomial(mixture["weights"], n, replacement=True, generator=generator)
     noise = torch.randn(n, mixture["means"].shape[1], generator=generator)
     return mixture["means"][chosen] + (mixture["cholesky"][chosen] @ noise.unsqueeze(2))[..., 0]
@@ -189,7 +195,7 @@ def _two_stage(run: Run, log: Callable[[str], None] | None) -> Draw:
     return draw
 
 
-def fit_second_stage(codes: torch.Tensor, seed: int):
+def fit_second_stage(codes: torch.Tensor, seed: int) -> tuple[Autoencoder, dict[str, torch.Tensor]]:
     """A VAE with a code as wide as the first stage's, trained on standardised codes."""
     from aekit.config import TrainConfig
     from aekit.data.splits import Split
@@ -219,8 +225,10 @@ PIXELCNN_EPOCHS = 30
 
 
 def _pixelcnn(run: Run, log: Callable[[str], None] | None) -> Draw:
+    from aekit.models.vq import VQVAE
+
     model = run.model
-    if not hasattr(model, "codes_of"):
+    if not isinstance(model, VQVAE):
         raise AekitError(
             f"the pixelcnn sampler models grids of discrete codes (vq-vae); model "
             f"{model.name!r} has continuous codes: use prior, box, gmm or two-stage"
@@ -247,8 +255,11 @@ def _pixelcnn(run: Run, log: Callable[[str], None] | None) -> Draw:
 
 def _code_grids(run: Run) -> torch.Tensor:
     """The codebook indices of the training images, as (n, 1, h, w) float "images"."""
+    from aekit.models.vq import VQVAE
+
     split = run.data.train.subset(TRAIN_CODES)
     model = run.model.eval()
+    assert isinstance(model, VQVAE), "_pixelcnn() refused the others"
     device = next(model.parameters()).device
     with torch.no_grad():
         batches = torch.arange(len(split)).split(500)
@@ -256,7 +267,7 @@ def _code_grids(run: Run) -> torch.Tensor:
     return torch.cat(grids).unsqueeze(1).float()
 
 
-def fit_grid_prior(grids: torch.Tensor, codes: int, seed: int):
+def fit_grid_prior(grids: torch.Tensor, codes: int, seed: int) -> GridPrior:
     """A PixelCNN of the index grids, trained by the one trainer."""
     from aekit.config import TrainConfig
     from aekit.data.splits import Split
@@ -280,7 +291,7 @@ def own_random_numbers(seed: int) -> Iterator[None]:
         yield
 
 
-def grid_prior(tensors: dict[str, torch.Tensor], metadata: dict[str, str]):
+def grid_prior(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> GridPrior:
     """The PixelCNN stored in a sampler file (it is no registered model: its options are in
     the file's metadata)."""
     from aekit.models.pixelcnn import GridPrior

@@ -64,7 +64,8 @@ def grid(assignments: list[tuple[str, str]]) -> list[Point]:
             raise AekitError(f"--set {key}=: give at least one value")
         keys.append(key)
         choices.append(values)
-    points, seen = [], set()
+    points: list[Point] = []
+    seen: set[str] = set()
     for combination in itertools.product(*choices):
         values = dict(zip(keys, combination, strict=True))
         name = _unique(_point_name(values), seen)
@@ -152,7 +153,7 @@ def run_sweep(
     done = finished(out)
     outcomes = [_recorded(p, done[p.name]) for p in points if p.name in done]
     waiting = [p for p in points if p.name not in done]
-    running: dict[str, tuple[Point, subprocess.Popen, float]] = {}
+    running: dict[str, tuple[Point, subprocess.Popen[bytes], float]] = {}
     try:
         while waiting or running:
             while waiting and len(running) < parallel:
@@ -182,7 +183,7 @@ def _now() -> float:
     return time.monotonic()
 
 
-def _start(child: list[str], log_path: Path) -> subprocess.Popen:
+def _start(child: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "w") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(child, stdout=log, stderr=subprocess.STDOUT)
 
@@ -209,6 +210,10 @@ def _record(out: Path, outcomes: list[Outcome]) -> None:
     """sweep.jsonl anew: one line per run that has ended, written atomically."""
     with atomic_write(out / RECORD, "w") as handle:
         for o in outcomes:
-            row = {"name": o.point.name, "values": o.point.values, "status": o.status}
+            row: dict[str, Any] = {
+                "name": o.point.name,
+                "values": o.point.values,
+                "status": o.status,
+            }
             row.update(seconds=round(o.seconds, 3), metrics=o.metrics, message=o.message)
             handle.write(json.dumps(row) + "\n")

@@ -51,8 +51,10 @@ class SizeList:
 
 
 PositiveInt = Annotated[int, Check(lambda v: v >= 1, "it must be a whole number >= 1")]
-Sizes = Annotated[list[int], SizeList()]
-RequiredSizes = Annotated[list[int], SizeList(required=True)]
+# A sequence to the type checker, so a constructor's default can be a tuple; convert() always
+# hands the constructor a list.
+Sizes = Annotated[Sequence[int], SizeList()]
+RequiredSizes = Annotated[Sequence[int], SizeList(required=True)]
 
 
 def convert(value: Any, hint: Any, key: str, where: str = "") -> Any:

@@ -21,6 +21,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aekit.config import RunConfig
 from aekit.data.sources import absolute_source
@@ -34,12 +35,16 @@ from aekit.training.distributed import World, joined, together
 from aekit.training.greedy import greedy_stack, train_greedy
 from aekit.training.trainer import Callback, build_trainer
 
+if TYPE_CHECKING:
+    from aekit.data.splits import DataBundle
+    from aekit.training.trainer import Trainer
+
 Log = Callable[[str], None] | None
 
 
 def train(
     config: RunConfig,
-    out: str | os.PathLike | None = None,
+    out: str | os.PathLike[str] | None = None,
     *,
     overwrite: bool = False,
     log: Log = None,
@@ -75,7 +80,16 @@ def train(
     return run
 
 
-def _train_greedy(config, data, out, overwrite, log, progress, figures, callbacks) -> Run:
+def _train_greedy(
+    config: RunConfig,
+    data: DataBundle,
+    out: str | os.PathLike[str] | None,
+    overwrite: bool,
+    log: Log,
+    progress: bool,
+    figures: bool,
+    callbacks: Sequence[Callback],
+) -> Run:
     stack = greedy_stack(config, data)
     used = _with_training_defaults(config, stack[0].train_defaults)
     with _locked(out):
@@ -94,7 +108,7 @@ def _single_process(what: str, world: World | None) -> Callable[[], None]:
 
 
 def resume(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     epochs: int | None = None,
     data_dir: str | None = None,
@@ -149,7 +163,9 @@ def _decided_by_rank_0(world: World | None, answer: bool) -> bool:
     return world.gather_text("yes" if answer else "")[0] == "yes"
 
 
-def _reopened(path, data_dir: str | None, main: bool, say) -> Run:
+def _reopened(
+    path: str | os.PathLike[str], data_dir: str | None, main: bool, say: Callable[[str], None]
+) -> Run:
     """The run, read again under its lock; rank 0 first rebuilds what a kill left half
     written (the others read it after: :func:`together` waits for every rank)."""
     run = Run.open(path, data_dir=data_dir)
@@ -163,7 +179,7 @@ def _reopened(path, data_dir: str | None, main: bool, say) -> Run:
     return run
 
 
-def _finished(run: Run, trainer, figures: bool, say) -> Run:
+def _finished(run: Run, trainer: Trainer, figures: bool, say: Callable[[str], None]) -> Run:
     """A run whose training is over: draw the figures it lacks (training ended before they
     were drawn), or say why there is nothing to resume."""
     world = trainer.world  # rank 0 decides, the others follow it through the end of training
@@ -193,9 +209,9 @@ def _finish(run: Run, figures: bool) -> None:
 
 @contextlib.contextmanager
 def _locked(
-    out: str | os.PathLike | None,
+    out: str | os.PathLike[str] | None,
     world: World | None = None,
-    shared: str | os.PathLike | None = None,
+    shared: str | os.PathLike[str] | None = None,
 ) -> Iterator[None]:
     """The run directory's write lock, when the run has one. Under torchrun rank 0 takes it
     (``out`` is None on the other ranks), and every rank must then see rank 0's lock file in
@@ -209,14 +225,16 @@ def _locked(
             yield
         return
     with contextlib.ExitStack() as stack:
-        folder = Path(shared or out) if (shared or out) is not None else None
+        given = shared or out
+        folder = Path(given) if given is not None else None
         created = world.main and folder is not None and not folder.exists()
-        together(world, lambda: out is not None and stack.enter_context(writing(Path(out))))
+        target = None if out is None else Path(out)
+        together(world, lambda: target is not None and stack.enter_context(writing(target)))
         try:
             together(world, _sees_lock(world, folder))
         except AekitError:
             stack.close()
-            if created:
+            if created and folder is not None:
                 with contextlib.suppress(OSError):
                     folder.rmdir()  # empty again once the lock is released
             raise
@@ -238,11 +256,13 @@ def _sees_lock(world: World, folder: Path | None) -> Callable[[], None]:
     return check
 
 
-def _with_training_defaults(config: RunConfig, preferred: dict) -> RunConfig:
+def _with_training_defaults(config: RunConfig, preferred: dict[str, Any]) -> RunConfig:
     return dataclasses.replace(config, train=config.train.with_defaults(preferred))
 
 
-def _new_run(out, config: RunConfig, data, overwrite: bool) -> Run:
+def _new_run(
+    out: str | os.PathLike[str] | None, config: RunConfig, data: DataBundle, overwrite: bool
+) -> Run:
     """The run directory at ``out`` (created now), or a run kept in memory only."""
     if out is None:
         return Run(None, config, data=data, history=[])

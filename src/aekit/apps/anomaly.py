@@ -19,15 +19,18 @@ deviations, or the training ``max``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.base import OutlierMixin
 
 from aekit.apps.estimators import AutoencoderEstimator, InvalidInput
 from aekit.data.batches import map_batches
 from aekit.errors import AekitError, unknown_choice
 from aekit.models.base import Autoencoder
+from aekit.models.vae import VariationalAutoencoder
 from aekit.runs.inference import labels_for
 
 SCORES = {
@@ -56,6 +59,7 @@ def anomaly_scores(
         xb = xb.to(device)
         yb = None if yb is None else yb.to(device)
         if score == "elbo":
+            assert isinstance(model, VariationalAutoencoder), "only a VAE has an ELBO"
             return -model.elbo(xb, xb, yb, generator=generator).cpu()
         out = model(xb, yb)
         if score == "recon":
@@ -114,7 +118,8 @@ def check_contamination(value: float) -> float:
     return value
 
 
-class AutoencoderAnomalyDetector(OutlierMixin, AutoencoderEstimator):
+# sklearn ships no types: its classes are Any, which mypy will not let a class extend
+class AutoencoderAnomalyDetector(OutlierMixin, AutoencoderEstimator):  # type: ignore[misc]
     """Outlier detection by reconstruction error, with scikit-learn's outlier interface.
 
     Fit on (mostly) normal data; examples the autoencoder reconstructs worse than the
@@ -144,7 +149,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, AutoencoderEstimator):
         model: str = "ae",
         latent_dim: int = 16,
         hidden: tuple[int, ...] | None = None,
-        model_params: dict | None = None,
+        model_params: dict[str, Any] | None = None,
         input_shape: tuple[int, ...] | None = None,
         scale: str | None = "minmax",
         epochs: int = 20,
@@ -175,7 +180,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, AutoencoderEstimator):
         self.threshold = threshold
         self.measure = measure
 
-    def fit(self, X, y=None) -> AutoencoderAnomalyDetector:
+    def fit(self, X: ArrayLike, y: object = None) -> AutoencoderAnomalyDetector:
         """Train on ``X`` and set the threshold from its scores (``y`` is ignored)."""
         rule = self._rule()
         if self.measure not in SCORES:
@@ -191,19 +196,19 @@ class AutoencoderAnomalyDetector(OutlierMixin, AutoencoderEstimator):
             return parse_threshold(self.threshold)
         return ThresholdRule("contamination", check_contamination(self.contamination))
 
-    def anomaly_score(self, X) -> np.ndarray:
+    def anomaly_score(self, X: ArrayLike) -> np.ndarray:
         """Anomaly scores (float64), higher = more abnormal (PyOD's ``decision_function``)."""
         inputs = self._inputs(X)
         return anomaly_scores(self.model_, inputs, score=self.measure).numpy().astype(np.float64)
 
-    def score_samples(self, X) -> np.ndarray:
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Negative anomaly scores: higher = more normal (scikit-learn's convention)."""
         return -self.anomaly_score(X)
 
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""
         return self.score_samples(X) - self.offset_
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """+1 for inliers, -1 for outliers."""
         return np.where(self.decision_function(X) < 0, -1, 1)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils import check_random_state
@@ -39,7 +40,8 @@ class InvalidInput(AekitError, ValueError):
     ``ValueError``, which is what scikit-learn's API promises to its callers."""
 
 
-class AutoencoderEstimator(BaseEstimator):
+# sklearn ships no types: its classes are Any, which mypy will not let a class extend
+class AutoencoderEstimator(BaseEstimator):  # type: ignore[misc]
     """Shared parameters, input checks, scaling and training of the aekit estimators.
 
     Parameters
@@ -85,13 +87,13 @@ class AutoencoderEstimator(BaseEstimator):
         self.verbose = verbose
 
     # -- fitting ------------------------------------------------------------------------
-    def _fit_autoencoder(self, X) -> torch.Tensor:
+    def _fit_autoencoder(self, X: ArrayLike) -> torch.Tensor:
         """Validate ``X``, learn the scaling, build and train ``model_``; return the inputs."""
-        X = validate_data(self, X, allow_nd=True, dtype=(np.float32, np.float64), reset=True)
-        self.data_shape_ = tuple(X.shape[1:])
-        self.input_shape_ = self._example_shape(X)
-        self.scaler_ = self._fit_scaler(X)
-        inputs = self._to_model(X)
+        array = validate_data(self, X, allow_nd=True, dtype=(np.float32, np.float64), reset=True)
+        self.data_shape_ = tuple(array.shape[1:])
+        self.input_shape_ = self._example_shape(array)
+        self.scaler_ = self._fit_scaler(array)
+        inputs = self._to_model(array)
         seed = self._seed()
         cfg = self._training(seed)
         self.model_ = self._build(inputs, seed)
@@ -168,16 +170,16 @@ class AutoencoderEstimator(BaseEstimator):
         return MinMaxScaler().fit(X.reshape(len(X), -1))
 
     # -- using --------------------------------------------------------------------------
-    def _inputs(self, X) -> torch.Tensor:
+    def _inputs(self, X: ArrayLike) -> torch.Tensor:
         """Check a fitted estimator's new input (same shape as in ``fit``) and convert it."""
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, allow_nd=True, dtype=(np.float32, np.float64), reset=False)
-        if tuple(X.shape[1:]) != self.data_shape_:
+        array = validate_data(self, X, allow_nd=True, dtype=(np.float32, np.float64), reset=False)
+        if tuple(array.shape[1:]) != self.data_shape_:
             raise InvalidInput(
-                f"X has examples shaped {tuple(X.shape[1:])} but this "
+                f"X has examples shaped {tuple(array.shape[1:])} but this "
                 f"{type(self).__name__} was fitted on examples shaped {self.data_shape_}"
             )
-        return self._to_model(X)
+        return self._to_model(array)
 
     def _to_model(self, X: np.ndarray) -> torch.Tensor:
         """Scaled float32 tensor in the model's input shape (always a copy: X is not ours)."""
@@ -193,7 +195,8 @@ class AutoencoderEstimator(BaseEstimator):
         return flat.reshape(n, *self.data_shape_)
 
 
-class AutoencoderTransformer(TransformerMixin, AutoencoderEstimator):
+# sklearn ships no types: its classes are Any, which mypy will not let a class extend
+class AutoencoderTransformer(TransformerMixin, AutoencoderEstimator):  # type: ignore[misc]
     """An autoencoder as a scikit-learn transformer: a drop-in, non-linear replacement for PCA.
 
     ``transform`` returns the codes (``latent_dim`` columns; the posterior mean for VAEs),
@@ -204,16 +207,16 @@ class AutoencoderTransformer(TransformerMixin, AutoencoderEstimator):
     >>> pipe = make_pipeline(AutoencoderTransformer(latent_dim=16), LogisticRegression())
     """
 
-    def fit(self, X, y=None) -> AutoencoderTransformer:
+    def fit(self, X: ArrayLike, y: object = None) -> AutoencoderTransformer:
         """Train the autoencoder on ``X`` (``y`` is ignored: training is unsupervised)."""
         self._fit_autoencoder(X)
         return self
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Codes of ``X``, float32, shaped ``(n_samples, latent_dim)``."""
         return inference.encode(self.model_, self._inputs(X)).numpy()
 
-    def inverse_transform(self, X) -> np.ndarray:
+    def inverse_transform(self, X: ArrayLike) -> np.ndarray:
         """Decode codes back to data: float32 in the input's shape and scale."""
         check_is_fitted(self, "model_")
         codes = np.asarray(X, dtype=np.float32)
@@ -224,13 +227,13 @@ class AutoencoderTransformer(TransformerMixin, AutoencoderEstimator):
         decoded = inference.decode(self.model_, torch.tensor(codes))
         return self._from_model(decoded, len(codes))
 
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """``autoencodertransformer0``, ``autoencodertransformer1``, ... (one per code unit)."""
         check_is_fitted(self, "model_")
         prefix = type(self).__name__.lower()
         return np.asarray([f"{prefix}{i}" for i in range(self.model_.code_dim)], dtype=object)
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:  # sklearn.utils.Tags (untyped)
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags

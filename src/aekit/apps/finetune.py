@@ -50,7 +50,8 @@ class EncoderClassifier(nn.Module):
         self.autoencoder.requires_grad_(not freeze)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.autoencoder.encode(x).flatten(1))
+        logits: torch.Tensor = self.head(self.autoencoder.encode(x).flatten(1))
+        return logits
 
 
 @dataclass
@@ -91,6 +92,7 @@ def train_classifier(
     trainable = [p for p in classifier.parameters() if p.requires_grad]
     optimizer = make_optimizer(trainable, cfg, device)
     shuffle = torch.Generator().manual_seed(cfg.seed)
+    assert train.y is not None and cfg.batch_size is not None, "labels, and a settled config"
     x, y = train.x.to(device), train.y.to(device)
     steps = cfg.epochs * math.ceil(len(x) / cfg.batch_size)
     with tqdm(total=steps, desc=what, unit="step", leave=False, disable=None) as bar:
@@ -111,6 +113,7 @@ def train_classifier(
 def accuracy(classifier: EncoderClassifier, split: Split, batch_size: int = 1000) -> float:
     device = next(classifier.parameters()).device
     correct = 0
+    assert split.y is not None, "accuracy is measured on labelled data"
     for i in range(0, len(split), batch_size):
         idx = torch.arange(i, min(i + batch_size, len(split)))
         logits = classifier(split.batch(idx, device))
@@ -145,6 +148,7 @@ def finetune(
         )
     if data.test.y is None or data.num_classes is None:
         raise AekitError(f"{data.name} has no labels; give a labelled data set with --dataset")
+    assert cfg.batch_size is not None, "the caller sets the batch size"
     pretrained_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     results = []
     for n in label_counts:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -35,6 +36,9 @@ from aekit.errors import AekitError
 from aekit.models.base import Autoencoder
 from aekit.models.vae import VariationalAutoencoder, gaussian_draws, log_normal
 from aekit.runs.inference import BATCH, labels_for
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 METHODS = ("auto", "iterate", "pseudo-gibbs", "metropolis")
 DEFAULT_ITERATIONS = {"iterate": 30, "pseudo-gibbs": 200, "metropolis": 200}
@@ -199,6 +203,7 @@ def inpaint(
     model.eval()
     chains, accepted = [], []
     for xb, mb, yb in iterate((x, mask, labels), BATCH):
+        assert xb is not None and mb is not None, "only the labels may be None"
         xb, mb = xb.to(device).repeat_interleave(samples, 0), mb.to(device)
         mb = mb.repeat_interleave(samples, 0)
         yb = None if yb is None else yb.to(device).repeat_interleave(samples)
@@ -206,6 +211,7 @@ def inpaint(
         if method == "iterate":
             chains.append(_iterate(model, xb, mb, yb, current, steps).cpu())
             continue
+        assert isinstance(model, VariationalAutoencoder), "chain_methods() offers chains to VAEs"
         completion, rate = _chain(model, xb, mb, yb, current, steps, method, generator)
         chains.append(completion.cpu())
         accepted.append(rate * len(xb))
@@ -227,17 +233,34 @@ def _chosen(model: Autoencoder, method: str) -> str:
     return method
 
 
-def _iterate(model, x, hidden, y, current, steps: int) -> torch.Tensor:
+def _iterate(
+    model: Autoencoder,
+    x: torch.Tensor,
+    hidden: torch.Tensor,
+    y: torch.Tensor | None,
+    current: torch.Tensor,
+    steps: int,
+) -> torch.Tensor:
     for _ in range(steps):
         current = torch.where(hidden, model.reconstruct(current, y).float(), x)
     return current
 
 
-def _chain(model, x, hidden, y, current, steps, method, generator) -> tuple[torch.Tensor, float]:
+def _chain(
+    model: VariationalAutoencoder,
+    x: torch.Tensor,
+    hidden: torch.Tensor,
+    y: torch.Tensor | None,
+    current: torch.Tensor,
+    steps: int,
+    method: str,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, float]:
     """One chain per row: pseudo-Gibbs or Metropolis-within-Gibbs; the completion is the
     decoder's mean of the hidden pixels over the second half of the steps."""
     total, kept, accepted = torch.zeros_like(x), 0, 0.0
-    z = logits = None
+    z: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
     for step in range(steps):
         if method == "pseudo-gibbs":
             draws, _ = model.posterior_draws(current, y, 1, generator)
@@ -254,7 +277,14 @@ def _chain(model, x, hidden, y, current, steps, method, generator) -> tuple[torc
     return completion, accepted / steps
 
 
-def _metropolis_step(model, current, y, z, logits, generator):
+def _metropolis_step(
+    model: VariationalAutoencoder,
+    current: torch.Tensor,
+    y: torch.Tensor | None,
+    z: torch.Tensor | None,
+    logits: torch.Tensor | None,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Propose z' ~ q(z | current); keep it with probability min(1, w(z') / w(z)), where
     w = p(current | z) p(z) / q(z | current). The first step accepts every proposal."""
     mean, logvar = model.encode_dist(current, y)
@@ -264,6 +294,7 @@ def _metropolis_step(model, current, y, z, logits, generator):
     proposed = _log_weight(model, proposed_logits, current, proposal) - log_q
     if z is None:
         return proposal, proposed_logits, 1.0
+    assert logits is not None, "drawn with z"
     old = _log_weight(model, logits, current, z) - log_normal(z, mean.float(), logvar.float())
     u = torch.rand(len(z), generator=generator).to(z.device)
     accept = torch.log(u) < proposed - old
@@ -273,15 +304,19 @@ def _metropolis_step(model, current, y, z, logits, generator):
     return z, logits, accept.float().mean().item()
 
 
-def _log_weight(model, logits, current, z) -> torch.Tensor:
+def _log_weight(
+    model: VariationalAutoencoder, logits: torch.Tensor, current: torch.Tensor, z: torch.Tensor
+) -> torch.Tensor:
     return model.log_likelihood(logits.float(), current) + model.log_prior(z)
 
 
-def _decode(model, z, y) -> torch.Tensor:
+def _decode(model: Autoencoder, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     return model.decode(z, y).reshape(len(z), *model.input_shape)
 
 
-def _draw_pixels(model, mean: torch.Tensor, generator) -> torch.Tensor:
+def _draw_pixels(
+    model: Autoencoder, mean: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
     """Hidden pixels from p(x|z): 0/1 draws for a Bernoulli model, the mean for a Gaussian."""
     if model.recon_loss != "bce":
         return mean
@@ -315,7 +350,7 @@ def baselines(
     return {name: torch.where(hidden, f, flat_x).reshape(x.shape) for name, f in fills.items()}
 
 
-def _pca_fill(centred, k: int, x, hidden) -> torch.Tensor:
+def _pca_fill(centred: torch.Tensor, k: int, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
     """The probabilistic PCA of ``k`` components (Tipping & Bishop 1999) fitted to training
     data, and per input the mean of its latent given the known pixels, decoded: an unweighted
     least-squares fit would let directions barely seen on the known pixels grow without
@@ -346,7 +381,9 @@ def _nearest(train: torch.Tensor, x: torch.Tensor, hidden: torch.Tensor) -> torc
     return train[torch.cat(picks)]
 
 
-def _gaussian_fill(centred, x, hidden, ridge: float = 1e-3) -> torch.Tensor:
+def _gaussian_fill(
+    centred: torch.Tensor, x: torch.Tensor, hidden: torch.Tensor, ridge: float = 1e-3
+) -> torch.Tensor:
     """The conditional mean of the hidden pixels given the known ones under a Gaussian with the
     training data's full covariance: the best linear completion. Inputs sharing a mask share
     one solve."""
@@ -369,7 +406,9 @@ def hidden_error(completed: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -
     return {"mse": mse, "psnr_db": 10 * math.log10(1 / mse) if mse > 0 else math.inf}
 
 
-def inpainting_figure(x: torch.Tensor, mask: torch.Tensor, completion: Completion, count: int):
+def inpainting_figure(
+    x: torch.Tensor, mask: torch.Tensor, completion: Completion, count: int
+) -> Figure:
     """Columns of inputs: masked (hidden pixels grey), completed (each chain's, up to three,
     when there are several), original."""
     from aekit.figures.plotting import example_grid

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import TextIO
 
 import click
 
@@ -90,7 +91,14 @@ def _fail(message: str, code: int) -> None:
 _python_show_warning = warnings.showwarning
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     """aekit's own warnings as one line each (clear of a progress bar); others as Python
     shows them."""
     if not issubclass(category, AekitWarning):

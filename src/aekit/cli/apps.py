@@ -4,12 +4,20 @@ from few labels, inpainting, recommendations."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aekit.cli import options as opt
 from aekit.errors import AekitError
 from aekit.io import to_json
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from aekit.data.splits import DataBundle
+    from aekit.runs.directory import Run
 
 
 @click.command("anomaly")
@@ -43,7 +51,15 @@ from aekit.io import to_json
     type=click.Path(dir_okay=False),
     help=".csv (index, score, outlier[, label]) or .npy (scores only).",
 )
-def anomaly_command(run, source, data_dir, score, contamination, rule, out) -> None:
+def anomaly_command(
+    run: str,
+    source: str | None,
+    data_dir: str | None,
+    score: str,
+    contamination: float,
+    rule: str | None,
+    out: str,
+) -> None:
     """Per-example anomaly scores: higher = more abnormal (the reconstruction error).
 
     This is PyOD's sign (its decision_function); scikit-learn's score_samples, as in
@@ -85,7 +101,16 @@ def anomaly_command(run, source, data_dir, score, contamination, rule, out) -> N
 @opt.count_option(None, "Examples in the figure. Default: 10.")
 @opt.figure_out_option("denoise", "rows noisy / denoised / clean")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> None:
+def denoise_command(
+    run: str,
+    source: str | None,
+    data_dir: str | None,
+    noise: str | None,
+    seed: int,
+    count: int | None,
+    out: str | None,
+    as_json: bool,
+) -> None:
     """Corrupt data with seeded noise, reconstruct it, and report PSNR before and after."""
     from aekit.data.transforms import parse_noise
     from aekit.evaluation.metrics import pooled_psnr
@@ -148,7 +173,16 @@ def denoise_command(run, source, data_dir, noise, seed, count, out, as_json) -> 
 @opt.seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def finetune_command(
-    run, label_counts, freeze, source, data_dir, epochs, batch_size, lr, seed, as_json
+    run: str,
+    label_counts: list[int],
+    freeze: bool,
+    source: str | None,
+    data_dir: str | None,
+    epochs: int | None,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    as_json: bool,
 ) -> None:
     """Classifier = trained encoder + linear head, from N labels, beside the same from scratch.
 
@@ -230,7 +264,18 @@ def finetune_command(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def inpaint_command(
-    run, source, data_dir, mask_spec, method, iterations, samples, count, show, seed, out, as_json
+    run: str,
+    source: str | None,
+    data_dir: str | None,
+    mask_spec: str,
+    method: str,
+    iterations: int | None,
+    samples: int,
+    count: int,
+    show: int,
+    seed: int,
+    out: str | None,
+    as_json: bool,
 ) -> None:
     """Fill hidden pixels from the known ones; error on the hidden pixels beside baselines.
 
@@ -289,7 +334,7 @@ def inpaint_command(
     _print_inpainting(report)
 
 
-def _print_inpainting(report: dict) -> None:
+def _print_inpainting(report: dict[str, Any]) -> None:
     chains = "" if report["method"] == "iterate" else f", {report['samples']} chain(s) per input"
     click.echo(
         f"{report['examples']} inputs, mask {report['mask']} "
@@ -319,7 +364,9 @@ def _print_inpainting(report: dict) -> None:
 )
 @opt.data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def attribute_command(run, spec, source, data_dir, as_json) -> None:
+def attribute_command(
+    run: str, spec: str, source: str | None, data_dir: str | None, as_json: bool
+) -> None:
     """Find the direction in code space that adds an attribute; keep it with the run.
 
     The direction is the mean code of the examples with the attribute less that of the
@@ -380,7 +427,9 @@ def attribute_command(run, spec, source, data_dir, as_json) -> None:
     "--out", type=click.Path(dir_okay=False), help="Write user,rank,item,score rows as .csv."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def recommend_command(run, history, top, data_dir, out, as_json) -> None:
+def recommend_command(
+    run: str, history: str, top: int, data_dir: str | None, out: str | None, as_json: bool
+) -> None:
     """The top K items for users, leaving out those they already have.
 
     RUN is a model trained on interaction data (mult-vae, mult-dae, ...): a CSV or parquet of
@@ -392,6 +441,7 @@ def recommend_command(run, history, top, data_dir, out, as_json) -> None:
       aekit recommend runs/mult-vae-ratings --user-history users.csv --out top20.csv
     """
     from aekit.apps.recommend import read_histories, recommend
+    from aekit.data.interactions import Interactions
     from aekit.io import atomic_write
     from aekit.runs import open_run
 
@@ -399,7 +449,9 @@ def recommend_command(run, history, top, data_dir, out, as_json) -> None:
     opened = open_run(run, data_dir=data_dir)
     if not opened.data.interactions:
         raise AekitError(f"{run} was not trained on interaction data; it has no items to rank")
-    items = list(opened.data.train.stored.item_ids)
+    stored = opened.data.train.stored
+    assert isinstance(stored, Interactions), "trained on interaction data"
+    items = list(stored.item_ids)
     found = recommend(opened.model, items, histories, top)
     rows = [vars(r) for r in found]
     if out:
@@ -415,7 +467,7 @@ def recommend_command(run, history, top, data_dir, out, as_json) -> None:
         click.echo(f"wrote {out}: {len(found)} recommendations for {len(histories)} user(s)")
 
 
-def _labelled_data(opened, source: str):
+def _labelled_data(opened: Run, source: str) -> DataBundle:
     """Another data set's splits (the run's split settings and data folder), in the model's
     input shape."""
     from dataclasses import replace
@@ -435,7 +487,9 @@ def _str(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
-def _write_scores(path: Path, scores, flagged, labels) -> None:
+def _write_scores(
+    path: Path, scores: np.ndarray, flagged: np.ndarray, labels: torch.Tensor | None
+) -> None:
     from aekit.io import atomic_write
 
     if path.suffix == ".npy":

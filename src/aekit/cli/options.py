@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import yaml
 
 from aekit.errors import AekitError
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
-class NumberList(click.ParamType):
+    # newer click's ParamType is generic (value, input); older ones cannot be subscripted
+    _NumbersType = click.ParamType[Sequence[Any], Any]
+else:
+    _NumbersType = click.ParamType
+
+# A command function under click's decorators, which keep its type
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+class NumberList(_NumbersType):
     """Comma-separated numbers of one type, e.g. ``--hidden 256,128``, ``--code 0.5,-1``;
     ``length`` fixes how many, ``minimum`` the smallest allowed."""
 
@@ -22,7 +35,9 @@ class NumberList(click.ParamType):
         self.minimum = minimum
         self.name = ",".join(["N"] * (length or 3)) + ("" if length else ",...")
 
-    def convert(self, value, param, ctx):
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Sequence[Any]:
         if isinstance(value, (list, tuple)):
             return value
         try:
@@ -68,7 +83,7 @@ def parse_assignment(text: str) -> tuple[str, object]:
 run_argument = click.argument("run", type=click.Path(file_okay=False, path_type=str))
 
 
-def _data_dir(default: str):
+def _data_dir(default: str) -> Callable[[Command], Command]:
     return click.option(
         "--data-dir",
         type=click.Path(file_okay=False),
@@ -102,7 +117,7 @@ threads_option = click.option(
 )
 
 
-def count_option(default: int | None, help: str):
+def count_option(default: int | None, help: str) -> Callable[[Command], Command]:
     """``-n``: how many examples a command draws or writes."""
     return click.option(
         "-n",
@@ -115,7 +130,7 @@ def count_option(default: int | None, help: str):
     )
 
 
-def figure_out_option(kind: str, shows: str):
+def figure_out_option(kind: str, shows: str) -> Callable[[Command], Command]:
     """``--out``: a .png of the ``kind`` figure (default ``RUN/figures/KIND.png``) or the
     arrays behind it as .npy."""
     return click.option(
@@ -126,12 +141,12 @@ def figure_out_option(kind: str, shows: str):
     )
 
 
-def source_option(flag: str, help: str):
+def source_option(flag: str, help: str) -> Callable[[Command], Command]:
     """The data a command reads instead of the run's test split: a data set name or a file."""
     return click.option(flag, "source", metavar="DATA", help=help)
 
 
-def save_npy(path: Path, array) -> None:
+def save_npy(path: Path, array: ArrayLike) -> None:
     """Write an array as ``.npy``, atomically."""
     import numpy as np
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from aekit.cli.options import (
@@ -82,7 +84,9 @@ def _kinds_help() -> str:
 )
 @seed_option
 @data_dir_option
-def plot_command(run, kind, out, other, data_dir, **options) -> None:
+def plot_command(
+    run: str, kind: str, out: str | None, other: str | None, data_dir: str | None, **options: Any
+) -> None:
     """Draw one figure of a trained run.
 
     \b
@@ -112,6 +116,7 @@ def plot_command(run, kind, out, other, data_dir, **options) -> None:
     click.echo(f"wrote {path}")
 
 
+assert plot_command.help is not None, "its docstring"
 plot_command.help = plot_command.help.replace("{kinds}", _kinds_help().replace("\n", "\n    "))
 
 COMMANDS = (plot_command,)

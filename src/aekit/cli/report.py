@@ -17,7 +17,7 @@ from aekit.cli.options import data_dir_option
     help="HTML file. Default: RUN/report.html for one run, report.html for several.",
 )
 @data_dir_option
-def report_command(runs, out, data_dir) -> None:
+def report_command(runs: tuple[str, ...], out: str | None, data_dir: str | None) -> None:
     """Write one HTML page: configuration, final and test metrics, curves and every figure.
 
     Figures the run does not have yet are drawn first (into RUN/figures/). The page embeds its

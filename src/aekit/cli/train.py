@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +18,13 @@ from aekit.cli.options import (
     threads_option,
 )
 from aekit.errors import AekitError, Interrupted
+
+if TYPE_CHECKING:
+    from aekit.config import RunConfig
+    from aekit.runs.directory import Run
+    from aekit.sweep import Outcome
+    from aekit.training.tracking import Tracker
+    from aekit.training.trainer import Callback
 
 # option name -> dotted config key
 _OVERRIDES = {
@@ -203,18 +211,18 @@ _OVERRIDES = {
 )
 @threads_option
 def train_command(
-    config_file,
-    assignments,
-    out,
-    overwrite,
-    resume,
-    quiet,
-    progress_gif,
-    tensorboard,
-    mlflow,
-    wandb,
-    kl_warmup,
-    **options,
+    config_file: str | None,
+    assignments: tuple[str, ...],
+    out: str | None,
+    overwrite: bool,
+    resume: str | None,
+    quiet: bool,
+    progress_gif: bool | None,
+    tensorboard: bool,
+    mlflow: str | None,
+    wandb: str | None,
+    kl_warmup: float | None,
+    **options: Any,
 ) -> None:
     """Train an autoencoder and write a run directory.
 
@@ -235,7 +243,7 @@ def train_command(
 
     trackers = _trackers(mlflow, wandb)
     callbacks = [*_figure_callbacks(progress_gif, tensorboard), *_thread_callbacks()]
-    settings = {
+    settings: dict[str, Any] = {  # keywords of both train() and resume()
         "log": None if quiet else _echo,
         "progress": not quiet,
         "callbacks": callbacks + trackers,
@@ -270,7 +278,7 @@ def train_command(
         click.echo(f"run saved in {result.path}{_summary(result)}")
 
 
-def _summary(run) -> str:
+def _summary(run: Run) -> str:
     """The kept epoch's validation numbers: the last one's, or with early stopping the best
     one's (whose weights the run keeps)."""
     rows = [row for row in run.history if row.get("val_loss") is not None]
@@ -301,11 +309,11 @@ def _stopped(path: Path, why: str, resume: str = "aekit train") -> Interrupted:
     )
 
 
-def _figure_callbacks(progress_gif: bool | None, tensorboard: bool) -> list:
+def _figure_callbacks(progress_gif: bool | None, tensorboard: bool) -> list[Callback]:
     """The progress GIF (unless switched off) and the TensorBoard logger (if asked for)."""
     from aekit.figures.progress import ProgressGif
 
-    callbacks: list = [] if progress_gif is False else [ProgressGif(enabled=progress_gif)]
+    callbacks: list[Callback] = [] if progress_gif is False else [ProgressGif(enabled=progress_gif)]
     if tensorboard:
         from aekit.figures.tensorboard import TensorBoardLogger
 
@@ -313,15 +321,15 @@ def _figure_callbacks(progress_gif: bool | None, tensorboard: bool) -> list:
     return callbacks
 
 
-def _trackers(mlflow: str | None, wandb: str | None) -> list:
+def _trackers(mlflow: str | None, wandb: str | None) -> list[Tracker]:
     """The experiment trackers asked for (``--wandb`` alone gives ``""``: W&B's own mode)."""
     from aekit.training.tracking import MLflowLogger, WandbLogger
 
-    trackers: list = [] if mlflow is None else [MLflowLogger(mlflow)]
+    trackers: list[Tracker] = [] if mlflow is None else [MLflowLogger(mlflow)]
     return trackers + ([] if wandb is None else [WandbLogger(wandb or None)])
 
 
-def _thread_callbacks() -> list:
+def _thread_callbacks() -> list[Callback]:
     """Following the free cores while training, unless the thread count is fixed."""
     from aekit.training.threads import FollowFreeCores, ThreadCount
 
@@ -329,7 +337,9 @@ def _thread_callbacks() -> list:
     return [] if count is None or count.fixed is not None else [FollowFreeCores(count)]
 
 
-def _reject_with_resume(config_file, options, assignments) -> None:
+def _reject_with_resume(
+    config_file: str | None, options: dict[str, Any], assignments: tuple[str, ...]
+) -> None:
     """A resumed run keeps its own config; only --epochs may extend it (and --data-dir say
     where its data set is now)."""
     given = [k for k, v in options.items() if v is not None and k not in ("epochs", "data_dir")]
@@ -340,7 +350,7 @@ def _reject_with_resume(config_file, options, assignments) -> None:
         )
 
 
-def _default_out(config, config_file: str | None) -> str:
+def _default_out(config: RunConfig, config_file: str | None) -> str:
     """runs/CONFIG for a config file or recipe (runs/keras-simple-ae), else runs/MODEL-DATASET;
     with -2, -3, ... if that run already exists."""
     if config_file:
@@ -391,7 +401,14 @@ def _echo(message: str) -> None:
     help="Write OUT/report.html, every run compared (aekit report). Default: on.",
 )
 @data_root_option
-def sweep_command(config_file, assignments, parallel, out, report, data_dir) -> None:
+def sweep_command(
+    config_file: str,
+    assignments: tuple[str, ...],
+    parallel: int,
+    out: str | None,
+    report: bool,
+    data_dir: str | None,
+) -> None:
     """Train a config with every combination of the given values, PARALLEL runs at a time.
 
     Each combination is an ordinary run directory in OUT (its output in OUT/NAME.log), and a
@@ -418,7 +435,7 @@ def sweep_command(config_file, assignments, parallel, out, report, data_dir) -> 
     threads = max(1, int(capacity) // parallel)
     bar = tqdm(total=len(points), desc="sweep", unit="run", disable=None)
 
-    def heard(outcome) -> None:
+    def heard(outcome: Outcome) -> None:
         bar.update(1)
         tqdm.write(f"{outcome.point.name}: {_outcome_line(outcome)}")
 
@@ -446,7 +463,7 @@ def sweep_command(config_file, assignments, parallel, out, report, data_dir) -> 
         raise AekitError(f"{len(failed)} of {len(outcomes)} runs failed: {names}")
 
 
-def _outcome_line(outcome) -> str:
+def _outcome_line(outcome: Outcome) -> str:
     if outcome.status != "done":
         return f"failed: {outcome.message}"
     numbers = ", ".join(
@@ -455,7 +472,7 @@ def _outcome_line(outcome) -> str:
     return f"{numbers} ({outcome.seconds:.1f} s{', ' + outcome.message if outcome.message else ''})"
 
 
-def _sweep_table(outcomes) -> str:
+def _sweep_table(outcomes: list[Outcome]) -> str:
     """Name, the swept values, the last epoch's validation loss, epochs and seconds, in
     aligned columns."""
     keys = list(outcomes[0].point.values) if outcomes else []

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from aekit.cli import options as opt
 from aekit.errors import AekitError
 from aekit.io import to_json
+
+if TYPE_CHECKING:
+    import torch
 
 
 @click.command("evaluate")
@@ -72,18 +76,18 @@ from aekit.io import to_json
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @opt.threads_option
 def evaluate_command(
-    run,
-    source,
-    data_dir,
-    iw_samples,
-    iw_examples,
-    iw_precision,
-    fid,
-    fid_samples,
-    labels,
-    samplers,
-    disentanglement,
-    as_json,
+    run: str,
+    source: str | None,
+    data_dir: str | None,
+    iw_samples: int | None,
+    iw_examples: int | None,
+    iw_precision: str,
+    fid: bool,
+    fid_samples: int,
+    labels: list[int] | None,
+    samplers: tuple[str, ...],
+    disentanglement: bool,
+    as_json: bool,
 ) -> None:
     """Metrics of a trained run on its test split (or on another data set of the same shape,
     binarized as the run's own data when it was trained binarized).
@@ -138,7 +142,9 @@ def evaluate_command(
 @opt.source_option("--dataset", "Reconstruct examples of this data set / file instead.")
 @opt.data_dir_option
 @opt.figure_out_option("reconstructions", "originals above reconstructions")
-def reconstruct_command(run, count, source, data_dir, out) -> None:
+def reconstruct_command(
+    run: str, count: int | None, source: str | None, data_dir: str | None, out: str | None
+) -> None:
     """Originals above their reconstructions (the `reconstructions` figure)."""
     from aekit.figures.kinds import default_path, plot
     from aekit.figures.options import PlotOptions
@@ -167,7 +173,9 @@ def reconstruct_command(run, count, source, data_dir, out) -> None:
 )
 @opt.seed_option
 @opt.figure_out_option("samples", "a grid of samples")
-def sample_command(run, count, label, sampler, seed, out) -> None:
+def sample_command(
+    run: str, count: int | None, label: int | None, sampler: str | None, seed: int, out: str | None
+) -> None:
     """Decode draws from the prior (VAEs), or from ``--sampler``; ``--label K`` for
     conditional models. A fitted sampler (gmm, two-stage) is kept in RUN/samplers/."""
     import torch
@@ -217,7 +225,7 @@ def sample_command(run, count, label, sampler, seed, out) -> None:
     help="Store codes as float16: half the bytes (see compression_ratio and float16_recon_mse "
     "in `aekit evaluate`).",
 )
-def encode_command(run, source, out, data_dir, float16) -> None:
+def encode_command(run: str, source: str, out: str, data_dir: str | None, float16: bool) -> None:
     """Encode data to codes (the posterior mean for VAEs)."""
     import numpy as np
 
@@ -247,7 +255,7 @@ def encode_command(run, source, out, data_dir, float16) -> None:
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False), help=".png grid or .npy array."
 )
-def decode_command(run, codes, label, out) -> None:
+def decode_command(run: str, codes: str, label: int | None, out: str) -> None:
     """Decode codes back to data space (a .png shows at most 100 of them)."""
     import torch
 
@@ -270,7 +278,7 @@ def decode_command(run, codes, label, out) -> None:
     click.echo(f"wrote {path}")
 
 
-def _load_codes(path: str, code_dim: int):
+def _load_codes(path: str, code_dim: int) -> torch.Tensor:
     import numpy as np
     import torch
 
@@ -319,7 +327,7 @@ def _load_codes(path: str, code_dim: int):
     type=click.Path(dir_okay=False),
     help="File to write. Default: RUN/exported/PART.onnx (or .pt for torchscript).",
 )
-def export_command(run, form, part, out) -> None:
+def export_command(run: str, form: str, part: str, out: str | None) -> None:
     """Write a trained model's encoder, decoder or both as an ONNX or TorchScript file with
     a dynamic batch size, checked against aekit's own outputs before it is kept.
 
@@ -332,6 +340,7 @@ def export_command(run, form, part, out) -> None:
     from aekit.runs.export import FORMATS, export_model
 
     opened = open_run(run)
+    assert opened.path is not None, "opened from its folder"
     path = Path(out) if out else opened.path / "exported" / f"{part}{FORMATS[form]}"
     done = export_model(opened.model, part, form, path)
     checked = (

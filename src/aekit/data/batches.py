@@ -9,6 +9,7 @@ each batch is a single ``index_select``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import overload
 
 import torch
 
@@ -18,6 +19,24 @@ def batch_indices(
 ) -> Iterator[torch.Tensor]:
     """Yield index tensors covering ``range(n)`` once, in random order."""
     yield from torch.randperm(n, generator=generator).split(batch_size)
+
+
+@overload
+def iterate(
+    tensors: tuple[torch.Tensor, ...],
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    shuffle: bool = False,
+) -> Iterator[tuple[torch.Tensor, ...]]: ...
+
+
+@overload
+def iterate(
+    tensors: tuple[torch.Tensor | None, ...],
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    shuffle: bool = False,
+) -> Iterator[tuple[torch.Tensor | None, ...]]: ...
 
 
 def iterate(

@@ -21,7 +21,7 @@ from aekit.errors import AekitError
 DATA_DIR_ENV = "AEKIT_DATA_DIR"
 
 
-def data_root(data_dir: str | os.PathLike | None = None) -> Path:
+def data_root(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """The directory holding one sub-folder per named data set."""
     if data_dir is not None:
         return Path(data_dir).expanduser()

@@ -60,7 +60,8 @@ def _inside(factors: np.ndarray) -> np.ndarray:
 
 
 def _square(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return np.maximum(np.abs(u), np.abs(v)) <= 0.8
+    inside: np.ndarray = np.maximum(np.abs(u), np.abs(v)) <= 0.8
+    return inside
 
 
 def _ellipse(u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -49,6 +49,7 @@ import itertools
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -56,6 +57,9 @@ import torch
 from aekit.data import interactions
 from aekit.data.raw import RawData, Scaling, unit_array
 from aekit.errors import AekitError
+
+if TYPE_CHECKING:
+    import PIL.Image
 
 # What ``aekit datasets`` prints about user files: (topic, explanation) rows.
 FORMATS_HELP = (
@@ -192,7 +196,7 @@ def _kind(value: np.ndarray | None, path: Path) -> str:
     text = value.item() if value.shape == () else None
     if text not in KINDS:
         raise AekitError(f"{path}: bad kind {text!r}; choose one of: {', '.join(KINDS)}")
-    return text
+    return str(text)
 
 
 def _numeric(x: np.ndarray, path: Path, key: str) -> np.ndarray:
@@ -332,6 +336,7 @@ def _load_csv(path: Path, scaling: Scaling | None) -> RawData:
     label_column = _label_column(header, path)
     y = None
     if label_column is not None:
+        assert header is not None, "only a header names a label column"
         y = _labels(table[:, label_column], len(table), path, header[label_column])
         table = np.delete(table, label_column, axis=1)
         if table.shape[1] == 0:
@@ -416,7 +421,9 @@ class ImageFiles:
     dtype = torch.uint8
     device = torch.device("cpu")
 
-    def __init__(self, files: list[Path], example_shape: tuple[int, int, int], workers) -> None:
+    def __init__(
+        self, files: list[Path], example_shape: tuple[int, int, int], workers: int | None
+    ) -> None:
         self.files, self.example_shape = files, example_shape
         self.workers = max(1, (os.cpu_count() or 2) - 1) if workers is None else workers
 
@@ -459,7 +466,7 @@ def _too_large(files: list[Path]) -> bool:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not a POSIX system: decide by size alone
         memory = 8 << 30
-    return decoded > memory // 4
+    return bool(decoded > memory // 4)
 
 
 def _scan(files: list[Path]) -> tuple[int, int, int]:
@@ -486,6 +493,7 @@ def _scan(files: list[Path]) -> tuple[int, int, int]:
                 "all images must have the same size"
             )
         size, grey = found, grey and mode in _GREY_MODES
+    assert size is not None, "a folder streamed has images"
     return (1 if grey else 3, size[1], size[0])
 
 
@@ -549,7 +557,7 @@ def _read_image(file: Path) -> np.ndarray:
         raise AekitError(f"{file}: cannot read image ({exc})") from None
 
 
-def _decode(image, file: Path) -> np.ndarray:
+def _decode(image: PIL.Image.Image, file: Path) -> np.ndarray:
     if image.mode in _GREY_MODES:
         return np.asarray(image.convert("L"))
     if image.mode in _DEEP_GREY_MODES:

@@ -12,13 +12,14 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from aekit.errors import AekitError
 
 # Third byte of the magic number -> element type (big-endian as IDX stores it).
-_DTYPES = {
+_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -28,7 +29,7 @@ _DTYPES = {
 }
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an IDX file (``.gz`` or raw) into an array of its declared shape.
 
     Byte data comes back as a read-only view of the file's bytes (no copy); callers convert it.

@@ -15,12 +15,16 @@ def as_images(x: torch.Tensor | np.ndarray) -> np.ndarray | None:
     3-channel images in colour. Sequences (N, T, F) and other vectors have no natural picture
     (figures draw them as lines); MNIST read row by row stays (N, 1, 28, 28), an image.
     """
-    arr = x.detach().float().cpu().numpy() if torch.is_tensor(x) else np.asarray(x, np.float32)
+    arr: np.ndarray = (
+        x.detach().float().cpu().numpy() if torch.is_tensor(x) else np.asarray(x, np.float32)
+    )
     arr = np.clip(arr, 0.0, 1.0)
     if arr.ndim == 4 and arr.shape[1] == 1:
-        return arr[:, 0]
+        grey: np.ndarray = arr[:, 0]
+        return grey
     if arr.ndim == 4 and arr.shape[1] == 3:
-        return arr.transpose(0, 2, 3, 1)
+        colour: np.ndarray = arr.transpose(0, 2, 3, 1)
+        return colour
     if arr.ndim == 2:
         side = math.isqrt(arr.shape[1])
         if side * side == arr.shape[1]:

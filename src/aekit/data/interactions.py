@@ -24,13 +24,18 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from aekit.errors import AekitError
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 POSITIVE_RATING = 4.0
 MIN_USER_ITEMS = 5
@@ -51,7 +56,12 @@ class Interactions:
     device = torch.device("cpu")
     workers = 0
 
-    def __init__(self, matrix, item_ids: np.ndarray, heldout=None) -> None:
+    def __init__(
+        self,
+        matrix: sparse.csr_matrix,
+        item_ids: np.ndarray,
+        heldout: sparse.csr_matrix | None = None,
+    ) -> None:
         self.matrix, self.item_ids, self.heldout = matrix.tocsr(), item_ids, heldout
 
     def __len__(self) -> int:
@@ -70,7 +80,7 @@ class Interactions:
         return _dense(self.heldout, rows)
 
 
-def _dense(matrix, rows: torch.Tensor) -> torch.Tensor:
+def _dense(matrix: sparse.csr_matrix, rows: torch.Tensor) -> torch.Tensor:
     picked = matrix[rows.cpu().numpy()].toarray()
     return torch.from_numpy(np.ascontiguousarray(picked, dtype=np.float32))
 
@@ -137,7 +147,9 @@ def split_users(
     return parts[0], parts[1], parts[2]
 
 
-def _fold_in(matrix, rng: np.random.Generator):
+def _fold_in(
+    matrix: sparse.csr_matrix, rng: np.random.Generator
+) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
     """Each row's non-zeros split at random: 80% kept, 20% (at least one) held out."""
     from scipy import sparse
 
@@ -152,7 +164,7 @@ def _fold_in(matrix, rng: np.random.Generator):
     coo = matrix.tocoo()
     shape = matrix.shape
 
-    def part(mask):
+    def part(mask: np.ndarray) -> sparse.csr_matrix:
         return sparse.csr_matrix((coo.data[mask], (coo.row[mask], coo.col[mask])), shape=shape)
 
     return part(~hidden), part(hidden)
@@ -171,7 +183,7 @@ def interaction_columns(header: list[str] | None) -> tuple[int, int, int | None]
     return user, item, _column(header, RATING_COLUMN)
 
 
-def _column(header: list[str], pattern: re.Pattern) -> int | None:
+def _column(header: list[str], pattern: re.Pattern[str]) -> int | None:
     found = [i for i, name in enumerate(header) if pattern.match(name.strip())]
     return found[0] if found else None
 
@@ -194,7 +206,9 @@ def read_interaction_csv(path: Path, columns: tuple[int, int, int | None]) -> In
     return InteractionTable(numbers[:, 0], _ids(numbers[:, 1]), ratings)
 
 
-def _text_csv(path: Path, delimiter: str, wanted: list[int], rating: int | None):
+def _text_csv(
+    path: Path, delimiter: str, wanted: list[int], rating: int | None
+) -> InteractionTable:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         rows = csv.reader(handle, delimiter=delimiter)
         next(rows, None)
@@ -232,7 +246,7 @@ def _ids(values: np.ndarray) -> np.ndarray:
     return values.astype(str)
 
 
-def item_ids(values) -> np.ndarray:
+def item_ids(values: Sequence[str]) -> np.ndarray:
     """Item ids a user gives (a history file) written as the data's own are."""
     return _ids(np.asarray(values, dtype=str))
 
@@ -258,7 +272,7 @@ def read_parquet(path: Path) -> InteractionTable:
     )
 
 
-def is_sparse_npz(arrays: dict) -> bool:
+def is_sparse_npz(arrays: dict[str, np.ndarray]) -> bool:
     """Whether the arrays of an .npz file are a scipy.sparse matrix (``save_npz``)."""
     return {"format", "shape", "data", "indices"} <= set(arrays)
 
@@ -267,7 +281,8 @@ def read_sparse_npz(path: Path) -> InteractionTable:
     from scipy import sparse
 
     try:
-        matrix = sparse.load_npz(path).tocoo()
+        # scipy-stubs: mypy cannot bind tocoo's self type on load_npz's union of formats
+        matrix = sparse.load_npz(path).tocoo()  # type: ignore[misc]
     except (OSError, ValueError) as exc:
         raise AekitError(f"{path}: not a readable scipy.sparse matrix ({exc})") from None
     nonzero = matrix.data != 0

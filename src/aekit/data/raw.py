@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from aekit.errors import AekitError
+
+
+class Rows(Protocol):
+    """Examples read a few at a time when asked for: a folder's images streamed from disk
+    (``files.ImageFiles``), the users of a sparse interaction matrix
+    (``interactions.Interactions``)."""
+
+    def __len__(self) -> int: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,7 +51,7 @@ class RawData:
     and the scaling that mapped the source's values to [0, 1] when it depends on them."""
 
     name: str
-    x_train: np.ndarray
+    x_train: np.ndarray | Rows
     y_train: np.ndarray | None
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
@@ -51,9 +63,15 @@ class RawData:
 
     def everything(self) -> tuple[np.ndarray, np.ndarray | None]:
         """All examples (train, then test) and their labels (None unless every part has some)."""
+        if not isinstance(self.x_train, np.ndarray):  # a sparse matrix of users' interactions
+            raise AekitError(
+                f"{self.name}: interaction data cannot be taken whole as examples here; give "
+                "an array file (.npz, .npy, .csv) or a folder of images"
+            )
         parts = [self.x_train] + ([self.x_test] if self.x_test is not None else [])
         labels = [self.y_train] + ([self.y_test] if self.x_test is not None else [])
-        y = None if any(lab is None for lab in labels) else np.concatenate(labels)
+        known = [lab for lab in labels if lab is not None]
+        y = np.concatenate(known) if len(known) == len(labels) else None
         return np.concatenate(parts), y
 
 

@@ -8,6 +8,7 @@ has one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
 import importlib.resources
@@ -208,7 +209,9 @@ def _load_ratings_set(name: str, data_dir: str | None) -> RawData:
     return RawData(name, positives(InteractionTable(users, items.astype(str), ratings), name), None)
 
 
-def _parsed_ratings(source: Path, spec: RatingsSet, parsed: Path):
+def _parsed_ratings(
+    source: Path, spec: RatingsSet, parsed: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(users, items, ratings) from ``parsed`` if an earlier run left them there, else read
     from the archive or the unpacked file and kept in ``parsed`` (where it can be written)."""
     damaged = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
@@ -256,11 +259,11 @@ NAMED: dict[str, tuple[str, Callable[[str | None], RawData]]] = {
         load_dsprites,
     ),
     **{
-        name: (spec.description, lambda d, n=name: _load_idx_set(n, d))
+        name: (spec.description, functools.partial(_load_idx_set, name))
         for name, spec in IDX_SETS.items()
     },
     **{
-        name: (spec.description, lambda d, n=name: _load_ratings_set(n, d))
+        name: (spec.description, functools.partial(_load_ratings_set, name))
         for name, spec in RATINGS_SETS.items()
     },
 }

@@ -13,14 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from aekit.config import DataConfig
 from aekit.data.files import ImageFiles
 from aekit.data.interactions import Interactions, split_users
-from aekit.data.raw import RawData, Scaling
+from aekit.data.raw import RawData, Rows, Scaling
 from aekit.data.sources import load_source
 from aekit.data.transforms import binarize_dynamic, binarize_static
 from aekit.errors import AekitError
+
+# What a split stores: a tensor, or rows read when asked for (a folder's images, the users of
+# a sparse interaction matrix)
+Stored = torch.Tensor | ImageFiles | Interactions
 
 
 class Split:
@@ -33,7 +38,7 @@ class Split:
 
     def __init__(
         self,
-        x: torch.Tensor,
+        x: Stored,
         y: torch.Tensor | None,
         index: torch.Tensor | None = None,
         mapped: bool = False,
@@ -49,8 +54,10 @@ class Split:
 
     @property
     def x(self) -> torch.Tensor:
-        rows = self.stored if self.index is None else self.stored.index_select(0, self.index)
-        return self._unit(rows)
+        if self.index is not None:
+            return self._unit(self.stored.index_select(0, self.index))
+        assert isinstance(self.stored, torch.Tensor), "rows read when asked for have an index"
+        return self._unit(self.stored)
 
     @x.setter
     def x(self, value: torch.Tensor) -> None:
@@ -66,13 +73,17 @@ class Split:
     def subset(self, n: int) -> Split:
         y = None if self.y is None else self.y[:n]
         if self.index is None:
+            assert isinstance(self.stored, torch.Tensor), "rows read when asked for have an index"
             return Split(self.stored[:n], y, None, self.mapped, self.thresholded)
         return Split(self.stored, y, self.index[:n], self.mapped, self.thresholded)
 
     def to(self, device: torch.device) -> Split:
         """This split with its examples and labels on ``device``, unless they are a file's
         memory map, which stays where it is (batches are then copied over one at a time)."""
-        stored = self.stored if self.mapped else self.stored.to(device)
+        stored = self.stored
+        if not self.mapped:
+            assert isinstance(stored, torch.Tensor), "what is not a file's is a tensor"
+            stored = stored.to(device)
         index = None if self.index is None else self.index.to(stored.device)
         y = None if self.y is None else self.y.to(device)
         return Split(stored, y, index, self.mapped, self.thresholded)
@@ -98,6 +109,7 @@ class Split:
     def _decoded(self, batches: list[torch.Tensor], device: torch.device) -> Iterator[torch.Tensor]:
         from torch.utils.data import DataLoader
 
+        assert isinstance(self.stored, ImageFiles), "fetch() decodes only images in files"
         loader = DataLoader(
             _StoredRows(self),
             batch_sampler=[idx.tolist() for idx in batches],
@@ -109,7 +121,7 @@ class Split:
             yield self._unit(rows.to(device, non_blocking=True))
 
 
-class _StoredRows:
+class _StoredRows(Dataset[torch.Tensor]):
     """A streamed split's examples one at a time, what a DataLoader's workers decode (a
     map-style data set: a length and an item per position)."""
 
@@ -120,8 +132,9 @@ class _StoredRows:
         return len(self.split)
 
     def __getitem__(self, position: int) -> torch.Tensor:
-        index = self.split.index
-        return self.split.stored.read(position if index is None else int(index[position]))
+        index, stored = self.split.index, self.split.stored
+        assert isinstance(stored, ImageFiles), "fetch() decodes only images in files"
+        return stored.read(position if index is None else int(index[position]))
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
@@ -194,12 +207,13 @@ def _split_interactions(raw: RawData, cfg: DataConfig) -> DataBundle:
             f"{raw.name}: interaction data take no --binarize, --noise or validation: test "
             "(the models that read them corrupt their own inputs)"
         )
+    assert isinstance(raw.x_train, Interactions), "split_raw() sends interactions here"
     parts = split_users(raw.x_train, cfg.val_fraction, cfg.test_fraction, cfg.split_seed, cfg.limit)
     train, val, test = (Split(p, None, torch.arange(len(p)), mapped=True) for p in parts)
     return DataBundle(raw.name, train, val, test, None)
 
 
-def _split(x: np.ndarray, y: np.ndarray | None, rows: np.ndarray) -> Split:
+def _split(x: np.ndarray | Rows, y: np.ndarray | None, rows: np.ndarray) -> Split:
     """The examples of ``x`` at ``rows``: copied out (kept as bytes if they are bytes), or for
     a memory-mapped file left in the file and named by their indices."""
     labels = None if y is None else torch.from_numpy(np.ascontiguousarray(y[rows], np.int64))
@@ -208,6 +222,7 @@ def _split(x: np.ndarray, y: np.ndarray | None, rows: np.ndarray) -> Split:
         return Split(x, labels, index, mapped=True)
     if isinstance(x, np.memmap):
         return Split(torch.from_numpy(x), labels, index, mapped=True)
+    assert isinstance(x, np.ndarray), "split_users() splits interactions"
     dtype = np.uint8 if x.dtype == np.uint8 else np.float32
     return Split(torch.from_numpy(np.ascontiguousarray(x[rows], dtype=dtype)), labels)
 
@@ -227,10 +242,13 @@ def _binarize(bundle: DataBundle, cfg: DataConfig) -> DataBundle:
         train = bundle.train
         if train.mapped:  # thresholded as batches are read: the file stays on disk
             train.thresholded = True
-        elif train.stored.dtype == torch.uint8:  # v / 255 >= 0.5 exactly when v >= 128
-            train.x = (train.stored >= 128).to(torch.uint8) * 255
         else:
-            train.x = binarize_static(train.stored)
+            stored = train.stored
+            assert isinstance(stored, torch.Tensor), "what is not a file's is a tensor"
+            if stored.dtype == torch.uint8:  # v / 255 >= 0.5 exactly when v >= 128
+                train.x = (stored >= 128).to(torch.uint8) * 255
+            else:
+                train.x = binarize_static(stored)
     bundle.val.x = held_out_inputs(bundle.val.x, cfg, generator)
     if bundle.test is not bundle.val:
         bundle.test.x = held_out_inputs(bundle.test.x, cfg, generator)

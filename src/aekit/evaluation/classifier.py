@@ -78,7 +78,8 @@ class FeatureClassifier(nn.Module):
         self.head = nn.Linear(FEATURES, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        logits: torch.Tensor = self.head(self.features(x))
+        return logits
 
 
 def load_or_train(
@@ -115,6 +116,7 @@ def fit(model: FeatureClassifier, train: Split, recipe: ClassifierRecipe) -> Non
     model.train()
     for _ in range(recipe.epochs):
         for xb, yb in iterate((train.x, train.y), recipe.batch_size, generator, shuffle=True):
+            assert yb is not None, "a classifier trains on labelled data"
             loss = F.cross_entropy(model(xb), yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -136,4 +138,5 @@ def predict(model: FeatureClassifier, x: torch.Tensor) -> torch.Tensor:
 
 
 def accuracy(model: FeatureClassifier, split: Split) -> float:
+    assert split.y is not None, "accuracy is measured on labelled data"
     return (predict(model, split.x) == split.y).double().mean().item()

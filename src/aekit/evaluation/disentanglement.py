@@ -25,8 +25,12 @@ the tests, codes with a known answer.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from aekit.runs.directory import Run
 
 Represent = Callable[[np.ndarray], np.ndarray]
 
@@ -91,11 +95,11 @@ def factor_vae_score(
         codes = represent(_fixed_factor_batch(sizes, k, batch, rng))[:, active] / scale[active]
         dims.append(int(np.argmin(codes.var(0))))
         wanted.append(k)
-    dims, wanted = np.array(dims), np.array(wanted)
+    dim, factor = np.array(dims), np.array(wanted)
     table = np.zeros((active.sum(), len(sizes)), dtype=np.int64)
-    np.add.at(table, (dims[:votes], wanted[:votes]), 1)
+    np.add.at(table, (dim[:votes], factor[:votes]), 1)
     prediction = table.argmax(1)
-    return float(np.mean(prediction[dims[votes:]] == wanted[votes:]))
+    return float(np.mean(prediction[dim[votes:]] == factor[votes:]))
 
 
 def dci_disentanglement(
@@ -135,12 +139,12 @@ def beta_vae_score(
         second[:, k] = first[:, k]
         features.append(np.abs(represent(first) - represent(second)).mean(0))
         wanted.append(k)
-    features, wanted = np.array(features), np.array(wanted)
-    classifier = LogisticRegression(max_iter=2000).fit(features[:votes], wanted[:votes])
-    return float(classifier.score(features[votes:], wanted[votes:]))
+    inputs, factor = np.array(features), np.array(wanted)
+    classifier = LogisticRegression(max_iter=2000).fit(inputs[:votes], factor[:votes])
+    return float(classifier.score(inputs[votes:], factor[votes:]))
 
 
-METRICS = {
+METRICS: dict[str, Callable[[Represent, tuple[int, ...], np.random.Generator], float]] = {
     "mig": mig,
     "factor_vae_score": factor_vae_score,
     "dci_disentanglement": dci_disentanglement,
@@ -158,7 +162,7 @@ def disentanglement_metrics(
     }
 
 
-def run_disentanglement(run, seed: int = 0) -> dict[str, float]:
+def run_disentanglement(run: Run, seed: int = 0) -> dict[str, float]:
     """Every metric for a run trained on ``dsprites``: sprites drawn from the factors, then
     encoded by the run's model."""
     import torch

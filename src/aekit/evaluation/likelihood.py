@@ -16,7 +16,7 @@ evaluation", measures its speed and the error it adds).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
 
@@ -26,6 +26,9 @@ from aekit.errors import AekitError
 from aekit.models.vae import VariationalAutoencoder
 from aekit.training import internals
 from aekit.training.distributed import World
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 DEFAULT_MAX_ROWS = 16384  # posterior samples drawn per chunk (sets the random stream)
 DECODE_ROWS = 512  # decoder inputs per forward pass (what sets the memory)
@@ -61,7 +64,7 @@ def iwae_log_likelihood(
     return torch.cat(results) if results else torch.empty(0)
 
 
-def _bar(total: int, progress: bool, desc: str = "importance weighting"):
+def _bar(total: int, progress: bool, desc: str = "importance weighting") -> tqdm[NoReturn] | None:
     if not progress:
         return None
     from tqdm.auto import tqdm

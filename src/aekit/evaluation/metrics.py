@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from aekit.data.splits import Split
 from aekit.models.base import Autoencoder
+from aekit.models.vae import VariationalAutoencoder
 from aekit.runs.inference import labels_for
 
 PSNR_CAP_DB = 100.0  # a perfect reconstruction's PSNR is infinite; cap it so the mean stays finite
@@ -44,6 +45,7 @@ def evaluate_model(
         sums["recon_bce"] += _bce_sum(model, out, recon, x)
         sums["psnr"] += psnr(recon, x).sum().item()
         if model.variational:
+            assert isinstance(model, VariationalAutoencoder), "only a VAE has an ELBO"
             sums["elbo"] += model.elbo(x, x, y, generator=generator).sum().item()
     elements = n * model.input_dim
     metrics: dict[str, Any] = {
@@ -58,7 +60,9 @@ def evaluate_model(
 
 
 @torch.no_grad()
-def _multinomial_metrics(model: Autoencoder, split: Split, batch_size: int, seed: int):
+def _multinomial_metrics(
+    model: Autoencoder, split: Split, batch_size: int, seed: int
+) -> dict[str, Any]:
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device).manual_seed(seed)
@@ -67,6 +71,7 @@ def _multinomial_metrics(model: Autoencoder, split: Split, batch_size: int, seed
         x = split.batch(torch.arange(i, min(i + batch_size, len(split))), device)
         nll += model.reconstruction_error(model(x), x).sum().item()
         if model.variational:
+            assert isinstance(model, VariationalAutoencoder), "only a VAE has an ELBO"
             elbo += model.elbo(x, x, generator=generator).sum().item()
     metrics: dict[str, Any] = {"examples": len(split), "recon_nll": nll / len(split)}
     if model.variational:

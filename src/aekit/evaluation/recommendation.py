@@ -17,6 +17,7 @@ import math
 import torch
 
 from aekit.data.batches import iterate
+from aekit.data.interactions import Interactions
 from aekit.data.splits import Split
 from aekit.models.base import Autoencoder
 
@@ -30,7 +31,8 @@ def item_scores(model: Autoencoder, shown: torch.Tensor) -> torch.Tensor:
     they are never recommended again."""
     model.eval()
     device = next(model.parameters()).device
-    logits = model(shown.to(device)).flatten(1).float().cpu()
+    out: torch.Tensor = model(shown.to(device))
+    logits = out.flatten(1).float().cpu()
     return logits.masked_fill(shown.flatten(1) > 0, -math.inf)
 
 
@@ -43,6 +45,12 @@ def ranking_metrics(model: Autoencoder, split: Split, train: Split) -> dict[str,
     """Mean Recall@20, Recall@50 and NDCG@100 over the held-out users of ``split``, the same
     for the most popular training items (the baseline every recommender must beat), and how
     many users they were measured on."""
+    assert isinstance(train.stored, Interactions) and train.index is not None, (
+        "interaction splits hold a sparse matrix's rows"
+    )
+    assert isinstance(split.stored, Interactions) and split.index is not None, (
+        "interaction splits hold a sparse matrix's rows"
+    )
     popularity = torch.zeros(train.shape[0], dtype=torch.float64)
     for (positions,) in iterate((torch.arange(len(train)),), BATCH):
         popularity += train.stored.index_select(0, train.index[positions]).sum(0)

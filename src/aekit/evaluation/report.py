@@ -31,9 +31,10 @@ from aekit.evaluation.likelihood import likelihood_metrics
 from aekit.evaluation.metrics import evaluate_model
 from aekit.evaluation.recommendation import has_heldout_items, ranking_metrics
 from aekit.models.base import MODELS, Autoencoder
+from aekit.models.vae import VariationalAutoencoder
 from aekit.runs.directory import Run, as_run
 from aekit.runs.inference import labels_for, requested_labels
-from aekit.sampling import SAMPLERS, code_sampler
+from aekit.sampling import SAMPLERS, Draw, code_sampler
 from aekit.training.distributed import World
 from aekit.values import options_of
 
@@ -111,6 +112,7 @@ def evaluate_run(
         train = run.data.train.subset(PCA_EXAMPLES)  # all of MNIST's; a sample of more
         metrics["pca_recon_mse"] = pca_reconstruction_mse(train.x, split.x, model.code_dim)
     if options.iw_samples:
+        assert isinstance(model, VariationalAutoencoder), "check_options() refused the others"
         subset = split.subset(options.iw_examples or len(split))
         metrics.update(
             likelihood_metrics(
@@ -131,7 +133,7 @@ def evaluate_run(
 
 
 def evaluate(
-    run: Run | str | os.PathLike,
+    run: Run | str | os.PathLike[str],
     data: str | None = None,
     *,
     progress: bool = False,
@@ -154,6 +156,7 @@ def _sample_quality(
     log: Callable[[str], None] | None,
 ) -> dict[str, Any]:
     source = classifier_data(run.config.data)
+    assert source.num_classes is not None, "classifier_data() refuses unlabelled data"
     recipe = clf.ClassifierRecipe(
         dataset=run.config.data.dataset,
         shape=source.shape,
@@ -164,6 +167,7 @@ def _sample_quality(
     judge = clf.load_or_train(recipe, source.train, log)
     reference = split
     if options.labels is not None:
+        assert split.y is not None, "check_options() asked the data for labels"
         keep = torch.isin(split.y, torch.tensor(options.labels))
         reference = Split(split.x[keep], split.y[keep])
         if not len(reference):
@@ -175,7 +179,9 @@ def _sample_quality(
     for name in options.samplers:
         draw = code_sampler(run, name, log)
 
-        def generate(n, labels, generator, draw=draw):
+        def generate(
+            n: int, labels: torch.Tensor | None, generator: torch.Generator, draw: Draw = draw
+        ) -> torch.Tensor:
             return run.decode(draw(n, generator), labels)
 
         quality = sample_quality(
@@ -202,6 +208,7 @@ def classifier_data(cfg: DataConfig) -> DataBundle:
 
 def fingerprint(split: Split) -> str:
     """A cheap content hash (labels and every 100th image), so a changed file is noticed."""
+    assert split.y is not None, "the judge's data are labelled"
     digest = hashlib.sha256(split.x[::100].numpy().tobytes())
     digest.update(split.y.numpy().tobytes())
     return digest.hexdigest()[:16]

@@ -3,7 +3,7 @@ runs."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
@@ -11,6 +11,9 @@ from matplotlib.ticker import MaxNLocator
 from aekit.figures.options import PlotOptions
 from aekit.figures.plotting import Figure, new_figure
 from aekit.runs.directory import Run
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 # Row keys that are not curves: the epoch itself, its duration, greedy stages' bookkeeping.
 _NOT_CURVES = ("epoch", "seconds", "stage", "stage_epoch")
@@ -40,7 +43,7 @@ def curves_figure(history: list[dict[str, Any]]) -> Figure:
         ax.set_axis_off()
     stages = _stages(history)
     for ax, metric in zip(axes.flat, metrics):
-        lines = (("train", "-o", "C0"), ("val", "-s", "C1"))
+        lines: tuple[tuple[str, str, str], ...] = (("train", "-o", "C0"), ("val", "-s", "C1"))
         if metric in scheduled:
             lines = (("", "-^", "C2"),)
         for split, style, color in lines:
@@ -82,7 +85,7 @@ def _stages(history: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
     return bounds
 
 
-def _mark_stages(ax, stages: list[tuple[str, int, int]], epochs: list[int]) -> None:
+def _mark_stages(ax: Axes, stages: list[tuple[str, int, int]], epochs: list[int]) -> None:
     """Greedy runs: a dashed line between stages (each optimises a different loss) and the
     stage's name at the top of its span."""
     if len(stages) < 2:

@@ -219,7 +219,7 @@ def manifold_figure(run: Run, options: PlotOptions) -> Figure:
     )
 
 
-def _manifold_axes(run: Run, options: PlotOptions, n: int):
+def _manifold_axes(run: Run, options: PlotOptions, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Coordinates along each axis: Gaussian quantiles 5%..95% for a prior, else even
     steps across the training box or ``--range``."""
     if options.span is None and run.model.generative:

@@ -40,14 +40,18 @@ class Kind:
     draws: bool = True  # False: the function writes its file itself, (run, options, path)
 
     @property
-    def function(self) -> Callable:
+    def function(self) -> Callable[..., Any]:
         """The drawing function (its module, and matplotlib, imported on first use)."""
-        return getattr(importlib.import_module(f"aekit.figures.{self.module}"), self.name)
+        function: Callable[..., Any] = getattr(
+            importlib.import_module(f"aekit.figures.{self.module}"), self.name
+        )
+        return function
 
     def write(self, run: Run, options: PlotOptions, path: Path) -> Path:
         """Draw the figure for ``run`` and save it at ``path``."""
         if not self.draws:
-            return self.function(run, options, path)
+            written: Path = self.function(run, options, path)
+            return written
         from aekit.figures.plotting import save_figure  # matplotlib: only once a kind is drawn
 
         return save_figure(self.function(run, options), path)
@@ -175,7 +179,7 @@ def plot(run: Run, name: str, options: PlotOptions, path: Path | None = None) ->
     return kind.write(run, options, path)
 
 
-def figure(run: Run | str | os.PathLike, kind: str, **options: Any) -> Figure:
+def figure(run: Run | str | os.PathLike[str], kind: str, **options: Any) -> Figure:
     """One figure kind as a matplotlib figure, nothing written: ``aekit.plot(run, "latent",
     method="pca")``. A notebook shows it inline; ``fig.savefig(FILE)`` keeps it. ``run`` is a
     :class:`~aekit.runs.directory.Run` or a run directory; ``options`` are those of ``aekit
@@ -190,7 +194,8 @@ def figure(run: Run | str | os.PathLike, kind: str, **options: Any) -> Figure:
     drawn = _drawable(run, kind, chosen)
     if not drawn.draws:
         raise AekitError(f"the {kind} figure is a {drawn.suffix} file: aekit plot RUN {kind}")
-    return drawn.function(run, chosen)
+    made: Figure = drawn.function(run, chosen)
+    return made
 
 
 def _drawable(run: Run, name: str, options: PlotOptions) -> Kind:

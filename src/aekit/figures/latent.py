@@ -3,6 +3,8 @@ and the distribution of code activations (S15). IDs: docs/articles.md."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import matplotlib
 import numpy as np
 import torch
@@ -13,6 +15,13 @@ from aekit.evaluation.baselines import principal_components
 from aekit.figures.options import PlotOptions
 from aekit.figures.plotting import Figure, class_names, new_figure
 from aekit.runs.directory import Run
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.collections import PathCollection
+
+    # What a scatter's legend is made from: a colour mapping, or handles and their labels
+    LegendKey = PathCollection | tuple[list[Artist], list[Any]]
 
 METHODS = ("auto", "codes", "pca", "tsne")
 
@@ -48,7 +57,7 @@ def project(codes: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str,
     return tsne.fit_transform(codes), "t-SNE", ["t-SNE 1", "t-SNE 2"]
 
 
-def scatter_codes(ax: Axes, run: Run, options: PlotOptions):
+def scatter_codes(ax: Axes, run: Run, options: PlotOptions) -> LegendKey | None:
     """Draw one run's test codes on ``ax``; return the legend handles (or a colour mapping)."""
     test = options.examples(run).subset(options.points)
     codes = run.encode(test).numpy()
@@ -84,7 +93,7 @@ def scatter_codes(ax: Axes, run: Run, options: PlotOptions):
     return ax.get_legend_handles_labels()
 
 
-def _add_key(fig: Figure, ax: Axes, key) -> None:
+def _add_key(fig: Figure, ax: Axes, key: LegendKey | None) -> None:
     """A legend of class names beside the axes, or a colour bar for many classes."""
     if key is None:
         return

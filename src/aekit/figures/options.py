@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aekit.data.splits import Split
@@ -59,5 +60,5 @@ class PlotOptions:
         return [re.sub(r"[^A-Za-z0-9_.,-]+", "_", word) for word in words]
 
 
-def _joined(values) -> str:
+def _joined(values: Sequence[Any]) -> str:
     return "-".join(_joined(v) if isinstance(v, (list, tuple)) else f"{v:g}" for v in values)

@@ -55,7 +55,9 @@ class Figure(matplotlib.figure.Figure):
         return png_bytes(self)
 
 
-def new_figure(rows: int = 1, cols: int = 1, *, figsize=None, **grid) -> tuple[Figure, Any]:
+def new_figure(
+    rows: int = 1, cols: int = 1, *, figsize: tuple[float, float] | None = None, **grid: Any
+) -> tuple[Figure, Any]:
     """A figure and its grid of axes (what pyplot's ``subplots`` gives), without pyplot."""
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(rows, cols, **grid)
@@ -103,7 +105,17 @@ def example_grid(
     return _line_grid(examples, rows, cols, title, row_labels, col_labels, figsize)
 
 
-def _picture_grid(pictures, rows, cols, title, row_labels, col_labels, xlabel, ylabel, figsize):
+def _picture_grid(
+    pictures: np.ndarray,
+    rows: int,
+    cols: int,
+    title: str,
+    row_labels: Sequence[str] | None,
+    col_labels: Sequence[str] | None,
+    xlabel: str | None,
+    ylabel: str | None,
+    figsize: tuple[float, float] | None,
+) -> Figure:
     h, w = pictures.shape[1:3]
     margin_left = 1.3 if row_labels else 0.2
     size = figsize or (cols * CELL_INCHES + margin_left, rows * CELL_INCHES + 0.8)
@@ -127,7 +139,15 @@ def _picture_grid(pictures, rows, cols, title, row_labels, col_labels, xlabel, y
     return fig
 
 
-def _line_grid(examples, rows, cols, title, row_labels, col_labels, figsize):
+def _line_grid(
+    examples: torch.Tensor,
+    rows: int,
+    cols: int,
+    title: str,
+    row_labels: Sequence[str] | None,
+    col_labels: Sequence[str] | None,
+    figsize: tuple[float, float] | None,
+) -> Figure:
     """Each example as lines: one per feature of a ``(T, F)`` sequence, or one for a vector."""
     stride = cols  # examples are laid out row-major in the full grid
     rows, cols = min(rows, MAX_LINE_PANELS // min(cols, 10) or 1), min(cols, 10)

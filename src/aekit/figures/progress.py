@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +28,12 @@ from aekit.figures.plotting import example_grid, save_figure
 from aekit.io import atomic_save
 from aekit.runs import inference
 from aekit.runs.directory import Run
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from aekit.models.base import Autoencoder
+    from aekit.training.trainer import Trainer
 
 FRAMES = 16
 FRAME_INCHES = (4.0, 4.4)
@@ -52,7 +58,7 @@ class ProgressGif:
         self.prior = False  # decode prior draws (generative models), else reconstructions
         self.inputs: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
-    def on_train_begin(self, trainer) -> None:
+    def on_train_begin(self, trainer: Trainer) -> None:
         model = trainer.model
         if self.enabled is None:
             run = trainer.run
@@ -68,32 +74,36 @@ class ProgressGif:
         self._fix_points(trainer)
         self._draw(trainer, trainer.epoch)  # frame 0, or the checkpoint's (may be missing)
 
-    def on_epoch_end(self, trainer, metrics: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         if self.enabled:
             self._draw(trainer, metrics["epoch"])
 
-    def on_train_end(self, trainer) -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         if self.enabled:
+            assert trainer.run is not None, "on_train_begin() refused a run without a folder"
             assemble_gif(self.folder, trainer.run.figures / "progress.gif")
 
     # -- internals ----------------------------------------------------------------------
-    def _fix_points(self, trainer) -> None:
+    def _fix_points(self, trainer: Trainer) -> None:
         model = trainer.model
         if model.generative:
             self.prior = True
             return
+        assert trainer.run is not None, "on_train_begin() refused a run without a folder"
         test = trainer.run.data.test.subset(FRAMES)
         self.inputs = (test.x, test.y)
 
-    def _decoded(self, model) -> torch.Tensor:
+    def _decoded(self, model: Autoencoder) -> torch.Tensor:
         if self.prior:
             with torch.no_grad():
                 codes = model.eval().draw_prior(FRAMES, torch.Generator().manual_seed(self.seed))
-            labels = torch.arange(FRAMES) % model.num_classes if model.conditional else None
+            classes = model.num_classes if model.conditional else None
+            labels = None if classes is None else torch.arange(FRAMES) % classes
             return inference.decode(model, codes, labels)
+        assert self.inputs is not None, "_fix_points() chose them"
         return inference.reconstruct(model, *self.inputs)
 
-    def _draw(self, trainer, epoch: int) -> None:
+    def _draw(self, trainer: Trainer, epoch: int) -> None:
         what = "16 fixed prior draws" if self.prior else "16 test reconstructions"
         fig = example_grid(
             self._decoded(trainer.model),
@@ -126,7 +136,7 @@ def assemble_gif(folder: Path, path: Path, seconds_per_frame: float = 0.4) -> Pa
     images = [imageio.imread(frame)[..., :3] for frame in frames]
     height = max(image.shape[0] for image in images)
     width = max(image.shape[1] for image in images)
-    padded = [_pad(image, height, width) for image in images]
+    padded: list[ArrayLike] = [_pad(image, height, width) for image in images]
     atomic_save(
         path,
         lambda tmp: imageio.mimsave(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ def prepared(
     return the run, the evaluation and its figure files. A run folder that cannot be written
     (a read-only copy) gets its missing figures drawn under ``scratch`` instead."""
     run = open_run(path, data_dir=data_dir)
+    assert run.path is not None, "opened from its folder"
     writable = os.access(run.figures if run.figures.is_dir() else run.path, os.W_OK)
     folder = run.figures if writable else scratch / f"{len(list(scratch.iterdir()))}"
     for name in applicable(run):
@@ -65,7 +67,7 @@ def _figure_files(paths: list[Path]) -> list[Path]:
     )
 
 
-def write_report(runs: list[str | Path], out: Path, data_dir: str | None = None) -> Path:
+def write_report(runs: Sequence[str | Path], out: Path, data_dir: str | None = None) -> Path:
     """Write the HTML page for one run, or a comparison of several, to ``out``; ``data_dir``
     overrides where the runs' data sets are read from."""
     with tempfile.TemporaryDirectory(prefix="aekit-report-") as scratch:

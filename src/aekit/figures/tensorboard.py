@@ -6,18 +6,25 @@ package (``pip install aekit[tensorboard]``); aekit itself does not.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from aekit.data.images import as_images, tile
 from aekit.errors import AekitError
 from aekit.runs import inference
 
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+
+    from aekit.models.base import Autoencoder
+    from aekit.training.trainer import Trainer
+
 IMAGES = 16
 
 
-def _summary_writer_class():
+def _summary_writer_class() -> type[SummaryWriter]:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
@@ -33,11 +40,11 @@ class TensorBoardLogger:
 
     def __init__(self) -> None:
         self.writer_class = _summary_writer_class()  # fail before training, not after it
-        self.writer = None
+        self.writer: SummaryWriter | None = None
         self.inputs: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self.labels: torch.Tensor | None = None  # conditional models: the samples' classes
 
-    def on_train_begin(self, trainer) -> None:
+    def on_train_begin(self, trainer: Trainer) -> None:
         if trainer.run is None or trainer.run.path is None:
             raise AekitError("--tensorboard needs a run directory (--out)")
         # A resumed run drops the events logged after its checkpoint.
@@ -49,7 +56,8 @@ class TensorBoardLogger:
         classes = trainer.model.num_classes if trainer.model.conditional else None
         self.labels = None if classes is None else torch.arange(IMAGES) % classes
 
-    def on_epoch_end(self, trainer, metrics: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        assert self.writer is not None, "on_train_begin() made it"
         epoch = metrics["epoch"]
         for key, value in metrics.items():
             if key != "epoch" and isinstance(value, (int, float)):
@@ -61,11 +69,12 @@ class TensorBoardLogger:
                 self.writer.add_image(tag, grid, epoch, dataformats=_formats(grid))
         self.writer.flush()
 
-    def on_train_end(self, trainer) -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         if self.writer is not None:
             self.writer.close()
 
-    def _image_batches(self, model) -> dict[str, torch.Tensor]:
+    def _image_batches(self, model: Autoencoder) -> dict[str, torch.Tensor]:
+        assert self.inputs is not None, "on_train_begin() chose them"
         x, y = self.inputs
         batches = {"reconstructions": inference.reconstruct(model, x, y)}
         if model.generative:
@@ -80,5 +89,5 @@ def _tag(key: str) -> str:
     return f"{metric}/{split}" if split in ("train", "val") and metric else key
 
 
-def _formats(grid) -> str:
+def _formats(grid: np.ndarray) -> str:
     return "HWC" if grid.ndim == 3 else "HW"

@@ -18,7 +18,7 @@ adversarial loss against the reconstruction (pythae's default 0.5 is used).
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -54,7 +54,7 @@ class Adversarial(StandardPrior):
         adversarial_weight: float = 0.5,
         discriminator_hidden: Sizes = (256, 256),
         num_classes: int | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         if prior not in ("gaussian", "mixture"):
             raise unknown_choice("prior", prior, ["gaussian", "mixture"])
@@ -66,7 +66,7 @@ class Adversarial(StandardPrior):
         if prior == "mixture" and self.code_dim < 2:
             raise AekitError("prior: mixture places its components in 2 code dimensions")
         self.prior, self.adversarial_weight = prior, adversarial_weight
-        label_inputs = num_classes if prior == "mixture" else 0
+        label_inputs = (num_classes or 0) if prior == "mixture" else 0
         self.discriminator = Discriminator(self.code_dim + label_inputs, discriminator_hidden)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -80,6 +80,7 @@ class Adversarial(StandardPrior):
         z = standard_noise((n, self.code_dim), generator, device)
         if self.prior == "gaussian":
             return z
+        assert labels is not None and self.num_classes, "the mixture prior is labelled"
         angle = 2 * math.pi * labels.to(device).float() / self.num_classes
         centre = MIXTURE_RADIUS * torch.stack([angle.cos(), angle.sin()], 1)
         return torch.cat([centre + MIXTURE_STD * z[:, :2], z[:, 2:]], 1)
@@ -87,6 +88,7 @@ class Adversarial(StandardPrior):
     def draw_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         labels = None
         if self.prior == "mixture":
+            assert self.num_classes, "the mixture prior has classes"
             where = None if generator is None else generator.device
             labels = torch.randint(self.num_classes, (n,), generator=generator, device=where)
         return self.prior_draws(labels, n, generator)
@@ -94,6 +96,7 @@ class Adversarial(StandardPrior):
     def _critic_input(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if self.prior == "gaussian":
             return z
+        assert labels is not None and self.num_classes, "the mixture prior is labelled"
         return torch.cat([z, one_hot(labels, self.num_classes, z.dtype)], 1)
 
     def loss_terms(

@@ -27,8 +27,9 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -45,11 +46,13 @@ MODELS: dict[str, type[Autoencoder]] = {}
 # Gaussian means), "multinomial" (logits of each element's share: interaction counts).
 LIKELIHOODS = ("bce", "mse", "multinomial")
 
+ModelClass = TypeVar("ModelClass", bound="type[Autoencoder]")
 
-def register_model(name: str):
+
+def register_model(name: str) -> Callable[[ModelClass], ModelClass]:
     """Class decorator: make a model available as ``aekit train --model NAME``."""
 
-    def decorate(cls: type[Autoencoder]) -> type[Autoencoder]:
+    def decorate(cls: ModelClass) -> ModelClass:
         cls.name = name
         MODELS[name] = cls
         return cls
@@ -83,8 +86,9 @@ def _all_options(cls: type[Autoencoder]) -> dict[str, Option]:
     for klass in reversed(cls.__mro__):
         if klass in (object, nn.Module) or "__init__" not in vars(klass):
             continue
-        hints = field_hints(klass.__init__)
-        for name, p in inspect.signature(klass.__init__).parameters.items():
+        init = vars(klass)["__init__"]
+        hints = field_hints(init)
+        for name, p in inspect.signature(init).parameters.items():
             if p.kind is p.KEYWORD_ONLY and name != "num_classes":
                 options[name] = Option(p.default, hints.get(name, Any))
     for klass in reversed(cls.__mro__):
@@ -119,12 +123,18 @@ def _resolve_options(cls: type[Autoencoder], given: dict[str, Any]) -> dict[str,
     }
 
 
-def _recording(init):
+def _recording(init: Callable[..., None]) -> Callable[..., None]:
     """Wrap a model constructor so that the outermost call resolves the options once, runs the
     constructors along the bases, then initialises the weights and sets the memory layout."""
 
     @functools.wraps(init)
-    def construct(self, input_shape, *, num_classes=None, **given):
+    def construct(
+        self: Autoencoder,
+        input_shape: Iterable[int],
+        *,
+        num_classes: int | None = None,
+        **given: Any,
+    ) -> None:
         if self.__dict__.get("_constructing"):  # a base class's part of the same construction
             return init(self, input_shape, num_classes=num_classes, **given)
         cls = type(self)
@@ -136,7 +146,8 @@ def _recording(init):
             object.__delattr__(self, "_constructing")
         self.hparams = values
         self.initialize_weights({**values, **cls.fixed}["init"])
-        self.to(memory_format=cls.memory_format)
+        # Module.to takes memory_format (its docs); torch's overloads omit it
+        self.to(memory_format=cls.memory_format)  # type: ignore[call-overload]
 
     return construct
 
@@ -157,13 +168,16 @@ class Autoencoder(nn.Module):
     compile_refusal: ClassVar[str] = ""
     # Layout of the 4-d weights, hence of the convolutions' activations.
     memory_format: ClassVar[torch.memory_format] = torch.contiguous_format
+    # The decoder network, which each model builds (``decoder_parameters`` reads it)
+    decoder: nn.Module
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Every model class's constructor records its options (also one a mixin listed
         before the model class provides, which is no Autoencoder itself)."""
         super().__init_subclass__(**kwargs)
         if "__init__" in vars(cls) or not hasattr(cls.__init__, "__wrapped__"):
-            cls.__init__ = _recording(cls.__init__)
+            # wrapping the constructor is the point (mypy refuses any assignment to a method)
+            cls.__init__ = _recording(cls.__init__)  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -222,6 +236,10 @@ class Autoencoder(nn.Module):
     def sample(
         self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
+        raise AekitError(f"model {self.name!r} has no prior to sample from")
+
+    def draw_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes from the prior, on the model's device (generative models)."""
         raise AekitError(f"model {self.name!r} has no prior to sample from")
 
     def decoder_parameters(self) -> list[nn.Parameter]:
@@ -323,6 +341,14 @@ class Autoencoder(nn.Module):
         would not survive tracing for ``--compile``.)"""
         if self.conditional and y is None:
             raise AekitError(f"model {self.name!r} is conditional: give a label per example")
+
+
+if TYPE_CHECKING:
+    # A mixin is listed before the model class it extends; mypy checks its methods as that
+    # class's, through this base, which at run time is ``object``.
+    AutoencoderMixin = Autoencoder
+else:
+    AutoencoderMixin = object
 
 
 def build_model(

@@ -3,6 +3,8 @@ S20 / S21 (upsampling decoder), with a spatial code or an optional dense bottlen
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -39,7 +41,7 @@ class ConvAutoencoder(Autoencoder):
         upsampling: str = "transpose",
         pool_padding: str = "same",
         latent_dim: PositiveInt | None = None,
-        **base,
+        **base: Any,
     ) -> None:
         super().__init__(input_shape, **base)
         in_channels, height, width = image_shape(self.name, self.input_shape)
@@ -76,7 +78,14 @@ class ConvAutoencoder(Autoencoder):
         self.decoder = build(chans[-1], out_chans, sizes[-1], targets, k, activation)
 
     @staticmethod
-    def _transpose_decoder(c_in, out_chans, size, targets, k, act) -> nn.Sequential:
+    def _transpose_decoder(
+        c_in: int,
+        out_chans: list[int],
+        size: tuple[int, int],
+        targets: list[tuple[int, int]],
+        k: int,
+        act: str,
+    ) -> nn.Sequential:
         layers: list[nn.Module] = []
         for i, (c_out, target) in enumerate(zip(out_chans, targets)):
             pad_h, extra_h = transpose_padding(size[0], target[0], k)
@@ -97,7 +106,14 @@ class ConvAutoencoder(Autoencoder):
         return nn.Sequential(*layers)
 
     @staticmethod
-    def _nearest_decoder(c_in, out_chans, size, targets, k, act) -> nn.Sequential:
+    def _nearest_decoder(
+        c_in: int,
+        out_chans: list[int],
+        size: tuple[int, int],
+        targets: list[tuple[int, int]],
+        k: int,
+        act: str,
+    ) -> nn.Sequential:
         layers: list[nn.Module] = [nn.Conv2d(c_in, c_in, k, padding="same"), make_activation(act)]
         for i, (c_out, target) in enumerate(zip(out_chans, targets)):
             layers += [
@@ -110,11 +126,13 @@ class ConvAutoencoder(Autoencoder):
         return nn.Sequential(*layers)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.to_code(self.encoder(x).flatten(1))
+        code: torch.Tensor = self.to_code(self.encoder(x).flatten(1))
+        return code
 
     def decoder_parameters(self) -> list[nn.Parameter]:
         return [*self.from_code.parameters(), *self.decoder.parameters()]
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         features = self.from_code(z).reshape(-1, *self.feature_shape)
-        return self.decoder(features)
+        out: torch.Tensor = self.decoder(features)
+        return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -31,7 +33,7 @@ class ConvVAE(VariationalAutoencoder):
         latent_dim: PositiveInt = 50,
         channels: RequiredSizes = (32, 64),
         activation: str = "relu",
-        **base,
+        **base: Any,
     ) -> None:
         super().__init__(input_shape, **base)
         in_channels, height, width = image_shape(self.name, self.input_shape)
@@ -79,7 +81,8 @@ class ConvVAE(VariationalAutoencoder):
         return mean, logvar
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(z)
+        out: torch.Tensor = self.decoder(z)
+        return out
 
 
 @register_model("conv-cvae")

@@ -20,13 +20,13 @@ from aekit.errors import AekitError, unknown_choice
 from aekit.models.base import check_weight, register_model
 from aekit.models.conv_vae import ConvVAE
 from aekit.models.penalties import Discriminator, with_discriminator
-from aekit.models.vae import MLPVAE, standard_log_normal
+from aekit.models.vae import MLPVAE, VAEMixin, standard_log_normal
 from aekit.values import Sizes
 
 _LOG_2PI = math.log(2 * math.pi)
 
 
-class BetaWeighted:
+class BetaWeighted(VAEMixin):
     """beta-VAE: the ELBO with its KL weighted by beta (``kl_weight``, 4 by default; Higgins
     et al. report 4 on dSprites). Burgess et al.'s capacity objective, recon + gamma |KL - C|
     with C raised during training, is ``capacity`` C with ``kl_weight`` as gamma and a
@@ -35,7 +35,9 @@ class BetaWeighted:
     defaults: ClassVar[dict[str, Any]] = {"kl_weight": 4.0}
 
 
-def pairwise_log_densities(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor):
+def pairwise_log_densities(
+    z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
+) -> torch.Tensor:
     """log q(z_i[d] | x_j) for every pair of batch rows i, j and every dimension d:
     shape (batch, batch, latent)."""
     z, mean, logvar = z.unsqueeze(1), mean.unsqueeze(0), logvar.unsqueeze(0)
@@ -70,7 +72,7 @@ def total_correlation_terms(
     }
 
 
-class TotalCorrelation:
+class TotalCorrelation(VAEMixin):
     """beta-TCVAE: loss = recon + alpha MI + beta TC + gamma dimension-wise KL (Chen et al.,
     equation 2), the paper's weights alpha = gamma = 1 and ``tc_weight`` beta = 6 by default.
     The estimate of q(z) needs the training set's size N: ``build_trainer`` tells the model
@@ -88,7 +90,7 @@ class TotalCorrelation:
         mi_weight: float = 1.0,
         tc_weight: float = 6.0,
         dim_kl_weight: float = 1.0,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         check_weight("mi_weight", mi_weight)
         check_weight("tc_weight", tc_weight)
@@ -125,7 +127,7 @@ def dip_penalty(
     return off_diagonal * off.square().sum() + diagonal * (diag - 1).square().sum()
 
 
-class DecorrelatedPrior:
+class DecorrelatedPrior(VAEMixin):
     """DIP-VAE: the ELBO plus ``dip_penalty`` (Kumar et al. 2018); ``dip: i`` or ``ii``.
     ``lambda_d`` defaults as the paper ties it to ``lambda_od``: 10 lambda_od for DIP-VAE-I,
     lambda_od for DIP-VAE-II; ``lambda_od`` defaults to 10. ``kl_weight`` weights the KL;
@@ -141,7 +143,7 @@ class DecorrelatedPrior:
         dip: str = "i",
         lambda_od: float = 10.0,
         lambda_d: float | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         if dip not in ("i", "ii"):
             raise unknown_choice("dip", dip, ["i", "ii"])
@@ -167,7 +169,7 @@ def permute_dims(z: torch.Tensor) -> torch.Tensor:
     return torch.gather(z, 0, order)
 
 
-class FactorisedCodes:
+class FactorisedCodes(VAEMixin):
     """FactorVAE: loss = ELBO + ``gamma`` TC, the total correlation estimated by a
     discriminator D that tells codes q(z) (label 1) from dimension-wise shuffled ones (label
     0): TC ~ E_q[logit D(z)]. D is a second player trained on its own loss
@@ -187,7 +189,7 @@ class FactorisedCodes:
         *,
         gamma: float = 35.0,
         discriminator_hidden: Sizes = (512, 512, 512),
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         check_weight("gamma", gamma)
         super().__init__(input_shape, **kwargs)

@@ -60,6 +60,8 @@ class PlanarFlow(nn.Module):
 class MaskedLinear(nn.Linear):
     """A linear layer whose weight is multiplied by a fixed 0/1 mask (MADE's connectivity)."""
 
+    mask: torch.Tensor  # a buffer
+
     def __init__(self, mask: torch.Tensor) -> None:
         super().__init__(mask.shape[1], mask.shape[0])
         self.register_buffer("mask", mask)
@@ -127,6 +129,7 @@ class FlowPosterior(MLPVAE):
 
     gaussian_posterior: ClassVar[bool] = False
     fixed: ClassVar[dict[str, Any]] = {"kl_estimator": "mc"}
+    flow: nn.Module  # each model builds its own: (z, h) -> (z', log |det dz'/dz|)
 
     def context(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The encoder's mean, log-variance and last hidden layer (the flow's input)."""
@@ -135,7 +138,8 @@ class FlowPosterior(MLPVAE):
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         mean, _, h = self.context(x)
-        return self.flow(mean.unsqueeze(1), h)[0][:, 0]
+        z: torch.Tensor = self.flow(mean.unsqueeze(1), h)[0]
+        return z[:, 0]
 
     def posterior_draws(
         self,
@@ -158,7 +162,7 @@ class PlanarVAE(FlowPosterior):
     anneals the KL's weight, available here as a schedule of ``kl_weight``."""
 
     def __init__(
-        self, input_shape: tuple[int, ...], *, flow_length: PositiveInt = 10, **kwargs
+        self, input_shape: tuple[int, ...], *, flow_length: PositiveInt = 10, **kwargs: Any
     ) -> None:
         super().__init__(input_shape, **kwargs)
         self.flow = PlanarFlow(self.code_dim, self.mean_head.in_features, flow_length)
@@ -179,7 +183,7 @@ class IAFVAE(FlowPosterior):
         *,
         flow_length: PositiveInt = 2,
         made_hidden: Sizes = (320, 320),
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(input_shape, **kwargs)
         if not made_hidden:

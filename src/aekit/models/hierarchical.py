@@ -75,7 +75,7 @@ class TwoLayerVAE(VariationalAutoencoder):
         upper_hidden: Sizes = (100, 100),
         activation: str = "tanh",
         inference: str = "bottom-up",
-        **base,
+        **base: Any,
     ) -> None:
         if inference not in INFERENCE:
             raise unknown_choice("inference", inference, INFERENCE)
@@ -93,12 +93,14 @@ class TwoLayerVAE(VariationalAutoencoder):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z1|x), the lower layer's posterior (for the ladder, at z2's bottom-up mean)."""
         if self.inference == "bottom-up":
-            return self.q1(x.flatten(1))
+            estimate: tuple[torch.Tensor, torch.Tensor] = self.q1(x.flatten(1))
+        return estimate
         estimate1, estimate2 = self._bottom_up(x)
         return self._combined(estimate1, self.p1(estimate2[0]))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(z).reshape(-1, *self.input_shape)
+        out: torch.Tensor = self.decoder(z)
+        return out.reshape(-1, *self.input_shape)
 
     def posterior_draws(
         self,
@@ -120,13 +122,17 @@ class TwoLayerVAE(VariationalAutoencoder):
         log_p = self.log_prior(z2) + log_normal(z1, mean1, logvar1)
         return z1, log_p - log_q1 - log_q2
 
-    def _bottom_up(self, x: torch.Tensor) -> tuple[tuple, tuple]:
+    def _bottom_up(
+        self, x: torch.Tensor
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
         """The ladder's bottom-up Gaussian estimates of z1 (from x) and z2 (from z1's mean)."""
         estimate1 = self.q1(x.flatten(1))
         return estimate1, self.q2(estimate1[0])
 
     @staticmethod
-    def _combined(estimate: tuple, prior: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    def _combined(
+        estimate: tuple[torch.Tensor, torch.Tensor], prior: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The product of two Gaussians, renormalised: precisions add, means are averaged
         with precision weights (Sonderby et al.'s equations 18-19), in log-variances."""
         (mean_a, logvar_a), (mean_b, logvar_b) = estimate, prior
@@ -154,4 +160,5 @@ class TwoLayerVAE(VariationalAutoencoder):
     def draw_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z2 ~ N(0, I), then z1 ~ p(z1|z2): codes of the lower layer."""
         z2 = standard_noise((n, self.top_dim), generator, next(self.parameters()).device)
-        return gaussian_draws(*self.p1(z2), 1, generator)[0][:, 0]
+        mean, logvar = self.p1(z2)
+        return gaussian_draws(mean, logvar, 1, generator)[0][:, 0]

@@ -25,7 +25,7 @@ from aekit.errors import AekitError
 from aekit.models.base import register_model
 from aekit.models.conv_vae import ConvVAE
 from aekit.models.hierarchical import TwoLayerVAE
-from aekit.models.vae import MLPVAE
+from aekit.models.vae import MLPVAE, VAEMixin
 from aekit.values import PositiveInt
 
 
@@ -34,7 +34,7 @@ def log_mean_exp(values: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.logsumexp(values, dim=dim) - math.log(values.shape[dim])
 
 
-class ImportanceWeighted:
+class ImportanceWeighted(VAEMixin):
     """IWAE: maximise log (1/K) sum_k w_k, a lower bound on log p(x) that rises with K
     (Burda et al. 2016, theorem 1). ``k`` is K; Burda et al. report K = 1, 5 and 50.
 
@@ -44,7 +44,7 @@ class ImportanceWeighted:
     fixed: ClassVar[dict[str, Any]] = {"kl_weight": 1.0, "kl_estimator": "mc", "capacity": None}
     schedulable: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, input_shape: tuple[int, ...], *, k: PositiveInt = 5, **kwargs) -> None:
+    def __init__(self, input_shape: tuple[int, ...], *, k: PositiveInt = 5, **kwargs: Any) -> None:
         super().__init__(input_shape, **kwargs)
         self.k = k
 
@@ -69,7 +69,7 @@ class MultiplyImportanceWeighted(ImportanceWeighted):
     bound than IWAE(M * K) give the encoder a gradient with a better signal-to-noise ratio,
     at a looser bound for the decoder (Rainforth et al. 2018, section 4)."""
 
-    def __init__(self, input_shape: tuple[int, ...], *, m: PositiveInt = 8, **kwargs) -> None:
+    def __init__(self, input_shape: tuple[int, ...], *, m: PositiveInt = 8, **kwargs: Any) -> None:
         super().__init__(input_shape, **kwargs)
         self.m = m
 
@@ -136,7 +136,7 @@ class CombinedImportanceWeighted(ImportanceWeighted):
     ELBO as their mean), a convex mix of a loose bound with a good encoder gradient and a
     tight one (Rainforth et al. 2018, section 4). ``beta`` is the paper's beta."""
 
-    def __init__(self, input_shape: tuple[int, ...], *, beta: float = 0.5, **kwargs) -> None:
+    def __init__(self, input_shape: tuple[int, ...], *, beta: float = 0.5, **kwargs: Any) -> None:
         if not 0 <= beta <= 1:
             raise AekitError(f"bad beta {beta}; CIWAE mixes two bounds with 0 <= beta <= 1")
         super().__init__(input_shape, **kwargs)

@@ -94,7 +94,8 @@ class LabelConditioning(nn.Module):
         self.project = nn.Sequential(nn.Linear(num_classes, code_dim), nn.ReLU())
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return z + self.project(one_hot(y, self.num_classes, z.dtype)).reshape(z.shape)
+        offset: torch.Tensor = self.project(one_hot(y, self.num_classes, z.dtype))
+        return z + offset.reshape(z.shape)
 
 
 def one_hot(y: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
@@ -126,4 +127,4 @@ def image_shape(model_name: str, input_shape: tuple[int, ...]) -> tuple[int, int
             f"model {model_name!r} needs images shaped (channels, height, width); "
             f"this data has examples shaped {tuple(input_shape)}"
         )
-    return input_shape  # type: ignore[return-value]
+    return input_shape

@@ -37,7 +37,7 @@ class DenseAutoencoder(Autoencoder):
         hidden: Sizes = (256,),
         activation: str = "relu",
         code_activation: str = "linear",
-        **base,
+        **base: Any,
     ) -> None:
         super().__init__(input_shape, **base)
         self.code_dim = latent_dim
@@ -46,9 +46,10 @@ class DenseAutoencoder(Autoencoder):
         self.encoder = mlp(self.layer_sizes, activation, code_activation)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.encoder(x.flatten(1))
+        code: torch.Tensor = self.encoder(x.flatten(1))
+        return code
 
-    def layer_parameters(self, index: int) -> list[nn.Parameter]:
+    def layer_parameters(self, index: int) -> list[torch.Tensor]:
         raise NotImplementedError
 
 
@@ -56,17 +57,18 @@ class DenseAutoencoder(Autoencoder):
 class MLPAutoencoder(DenseAutoencoder):
     """MLP encoder ``input -> hidden... -> latent_dim`` and its mirror image as the decoder."""
 
-    def __init__(self, input_shape: tuple[int, ...], **options) -> None:
+    def __init__(self, input_shape: tuple[int, ...], **options: Any) -> None:
         super().__init__(input_shape, **options)
         self.decoder = mlp(self.layer_sizes[::-1], self.hidden_activation, None)
 
-    def layer_parameters(self, index: int) -> list[nn.Parameter]:
+    def layer_parameters(self, index: int) -> list[torch.Tensor]:
         encoder = linear_layers(self.encoder)[index]
         decoder = linear_layers(self.decoder)[-1 - index]
         return [encoder.weight, encoder.bias, decoder.weight, decoder.bias]
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(z).reshape(-1, *self.input_shape)
+        out: torch.Tensor = self.decoder(z)
+        return out.reshape(-1, *self.input_shape)
 
 
 def linear_layers(stack: nn.Module) -> list[nn.Linear]:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from aekit.errors import AekitError
-from aekit.models.base import register_model
+from aekit.models.base import AutoencoderMixin, register_model
 from aekit.models.mlp import MLPAutoencoder
 from aekit.models.vae import MLPVAE
 
@@ -32,11 +32,13 @@ PAPER_NETWORK: dict[str, Any] = {"hidden": (600,), "latent_dim": 200, "activatio
 PAPER_TRAINING: dict[str, Any] = {"batch_size": 500, "lr": 1e-3}
 
 
-class UserInput:
+class UserInput(AutoencoderMixin):
     """What the paper's encoders see: the user's vector at unit length, with dropout while
     training (the denoising that both models rely on)."""
 
-    def __init__(self, input_shape: tuple[int, ...], *, input_dropout: float = 0.5, **options):
+    def __init__(
+        self, input_shape: tuple[int, ...], *, input_dropout: float = 0.5, **options: Any
+    ) -> None:
         if not 0 <= input_dropout < 1:
             raise AekitError(f"bad input_dropout {input_dropout}; it must be in [0, 1)")
         super().__init__(input_shape, **options)

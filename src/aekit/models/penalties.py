@@ -3,6 +3,7 @@ draws, a small discriminator, and sampling codes from a fixed prior."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import unknown_choice
+from aekit.models.base import AutoencoderMixin
 from aekit.models.layers import mlp
 from aekit.models.vae import standard_noise
 
@@ -39,12 +41,13 @@ class Discriminator(nn.Module):
     """An MLP from its input (codes, with a one-hot label beside them if the caller adds
     one) to one logit: "from the target distribution"."""
 
-    def __init__(self, inputs: int, hidden: tuple[int, ...]) -> None:
+    def __init__(self, inputs: int, hidden: Sequence[int]) -> None:
         super().__init__()
         self.net = mlp([inputs, *hidden, 1], "leaky_relu", None)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).squeeze(-1)
+        logits: torch.Tensor = self.net(z)
+        return logits.squeeze(-1)
 
 
 def with_discriminator(model: nn.Module, discriminator: nn.Module) -> dict[str, list[nn.Parameter]]:
@@ -70,7 +73,7 @@ def adversarial_losses(
     return discriminator, generator
 
 
-class StandardPrior:
+class StandardPrior(AutoencoderMixin):
     """Mixin: a deterministic autoencoder whose codes are pushed towards N(0, I) can sample by
     decoding prior draws (``generative``)."""
 

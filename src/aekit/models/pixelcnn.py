@@ -25,6 +25,8 @@ class MaskedConv2d(nn.Conv2d):
     """A convolution that sees only the pixels before the centre in raster order (type A)
     or also the centre (type B)."""
 
+    mask: torch.Tensor  # a buffer
+
     def __init__(self, kind: str, c_in: int, c_out: int, kernel: int) -> None:
         super().__init__(c_in, c_out, kernel, padding=kernel // 2)
         mask = torch.ones_like(self.weight)
@@ -51,7 +53,7 @@ class GridPrior(Autoencoder):
         codes: PositiveInt = 64,
         channels: PositiveInt = 64,
         layers: PositiveInt = 5,
-        **base,
+        **base: Any,
     ) -> None:
         super().__init__(input_shape, **base)
         self.codes = codes
@@ -65,7 +67,8 @@ class GridPrior(Autoencoder):
     def logits(self, grid: torch.Tensor) -> torch.Tensor:
         """(n, codes, h, w) logits of each position given the positions before it."""
         indices = grid.reshape(len(grid), *self.input_shape[1:]).long()
-        return self.net(self.embed(indices).permute(0, 3, 1, 2))
+        logits: torch.Tensor = self.net(self.embed(indices).permute(0, 3, 1, 2))
+        return logits
 
     def loss_terms(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None

@@ -62,6 +62,7 @@ class RecurrentAutoencoder(Autoencoder):
     """
 
     defaults: ClassVar[dict[str, Any]] = {"init": "glorot"}
+    decoder: nn.ModuleList
 
     def __init__(
         self,
@@ -69,7 +70,7 @@ class RecurrentAutoencoder(Autoencoder):
         *,
         latent_dim: PositiveInt = 30,
         hidden: Sizes = (100,),
-        **base,
+        **base: Any,
     ) -> None:
         super().__init__(input_shape, **base)
         self.steps, self.features = sequence_shape(self.name, self.input_shape)
@@ -90,4 +91,5 @@ class RecurrentAutoencoder(Autoencoder):
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         repeated = z.unsqueeze(1).expand(-1, self.steps, -1)
-        return self.readout(run_stack(self.decoder, repeated)).reshape(-1, *self.input_shape)
+        out: torch.Tensor = self.readout(run_stack(self.decoder, repeated))
+        return out.reshape(-1, *self.input_shape)

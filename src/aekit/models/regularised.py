@@ -28,7 +28,7 @@ from aekit.models.penalties import (
     mmd,
     with_discriminator,
 )
-from aekit.models.vae import MLPVAE
+from aekit.models.vae import MLPVAE, VAEMixin
 from aekit.values import Sizes
 
 
@@ -36,7 +36,7 @@ def _prior_like(z: torch.Tensor) -> torch.Tensor:
     return torch.randn_like(z)
 
 
-class InfoMMD:
+class InfoMMD(VAEMixin):
     """InfoVAE with the MMD divergence: loss = recon + (1 - alpha) KL(q(z|x) || p(z))
     + (alpha + lambda - 1) MMD(q(z), p(z)), the paper's objective (its equation 6) with
     ``alpha`` the information preference and ``mmd_lambda`` its lambda (1000 with alpha 0
@@ -54,7 +54,7 @@ class InfoMMD:
         alpha: float = 0.0,
         mmd_lambda: float = 1000.0,
         kernel: str = "imq",
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         if kernel not in KERNELS:
             raise unknown_choice("kernel", kernel, KERNELS)
@@ -97,7 +97,7 @@ class Wasserstein(StandardPrior):
         penalty_weight: float = 10.0,
         kernel: str = "imq",
         discriminator_hidden: Sizes = (256, 256),
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         if penalty not in ("mmd", "gan"):
             raise unknown_choice("penalty", penalty, ["gan", "mmd"])
@@ -157,7 +157,7 @@ class Regularised(StandardPrior):
         regularizer: str = "l2",
         embedding_weight: float = 1e-4,
         reg_weight: float = 1e-7,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         if regularizer not in ("l2", "gp"):
             raise unknown_choice("regularizer", regularizer, ["gp", "l2"])
@@ -176,6 +176,7 @@ class Regularised(StandardPrior):
         embedding = 0.5 * z.square().sum(1).mean()
         if self.regularizer == "l2":
             penalty = sum(p.square().sum() for p in self.decoder_parameters())
+            assert isinstance(penalty, torch.Tensor), "a decoder has parameters"
         elif torch.is_grad_enabled():
             (grad,) = torch.autograd.grad(out.sum(), z, create_graph=True)
             penalty = grad.square().sum(1).mean()

@@ -60,7 +60,7 @@ class SparseAutoencoder(MLPAutoencoder):
         sparsity_target: float = 0.1,
         sparsity_weight: float = 0.05,
         l1_weight: float = 1e-3,
-        **rest,
+        **rest: Any,
     ) -> None:
         if sparsity not in ("kl", "l1"):
             raise unknown_choice("sparsity penalty", sparsity, ["kl", "l1"])

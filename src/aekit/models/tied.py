@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,7 +23,7 @@ class TiedAutoencoder(DenseAutoencoder):
     decoder biases are extra. The last decoder layer returns logits, as in every model.
     """
 
-    def __init__(self, input_shape: tuple[int, ...], **options) -> None:
+    def __init__(self, input_shape: tuple[int, ...], **options: Any) -> None:
         super().__init__(input_shape, **options)
         # One bias per decoder layer, indexed like the encoder layer it transposes.
         self.decoder_biases = nn.ParameterList(
@@ -29,7 +31,7 @@ class TiedAutoencoder(DenseAutoencoder):
         )
         self.decoder_activation = make_activation(self.hidden_activation)
 
-    def layer_parameters(self, index: int) -> list[nn.Parameter]:
+    def layer_parameters(self, index: int) -> list[torch.Tensor]:
         layer = linear_layers(self.encoder)[index]
         return [layer.weight, layer.bias, self.decoder_biases[index]]
 

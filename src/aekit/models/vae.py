@@ -7,7 +7,7 @@ the code passed downstream is the mean; training uses the reparameterisation tri
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
@@ -63,7 +63,7 @@ class VariationalAutoencoder(Autoencoder):
         kl_weight: float = 1.0,
         kl_estimator: str = "analytic",
         capacity: float | None = None,
-        **base,
+        **base: Any,
     ) -> None:
         super().__init__(input_shape, **base)
         if kl_estimator not in ("analytic", "mc"):
@@ -247,7 +247,7 @@ class MLPVAE(VariationalAutoencoder):
         hidden: Sizes = (512, 256),
         decoder_hidden: Sizes | None = None,
         activation: str = "relu",
-        **base,
+        **base: Any,
     ) -> None:
         super().__init__(input_shape, **base)
         self.code_dim = latent_dim
@@ -265,10 +265,19 @@ class MLPVAE(VariationalAutoencoder):
         return self.mean_head(h), self.logvar_head(h)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(z).reshape(-1, *self.input_shape)
+        out: torch.Tensor = self.decoder(z)
+        return out.reshape(-1, *self.input_shape)
 
 
-class LabelConditioned:
+if TYPE_CHECKING:
+    # A mixin is listed before the VAE class it extends; mypy checks its methods as that
+    # class's, through this base, which at run time is ``object``.
+    VAEMixin = VariationalAutoencoder
+else:
+    VAEMixin = object
+
+
+class LabelConditioned(VAEMixin):
     """Mixin (listed before the model class) that conditions a VAE on an integer label.
 
     ``conditioning="concat"`` (default, Sohn et al.'s CVAE): the one-hot label is an extra
@@ -291,11 +300,14 @@ class LabelConditioned:
     conditional = True
     defaults: ClassVar[dict[str, Any]] = {"latent_dim": 2}
 
-    def __init__(self, input_shape: tuple[int, ...], *, conditioning: str = "concat", **kwargs):
+    def __init__(
+        self, input_shape: tuple[int, ...], *, conditioning: str = "concat", **kwargs: Any
+    ) -> None:
         if conditioning not in ("concat", "add"):
             raise unknown_choice("conditioning", conditioning, ["add", "concat"])
         self.conditioning = conditioning  # read by decoder_input_dim() while the decoder is built
         super().__init__(input_shape, **kwargs)
+        assert self.num_classes, "Autoencoder refuses a conditional model without classes"
         if conditioning == "add":
             self.condition = LabelConditioning(self.num_classes, self.code_dim)
         else:
@@ -308,11 +320,12 @@ class LabelConditioned:
             nn.init.zeros_(self.encoder_condition.weight)
 
     def decoder_input_dim(self) -> int:
-        extra = self.num_classes if self.conditioning == "concat" else 0
+        extra = (self.num_classes or 0) if self.conditioning == "concat" else 0
         return super().decoder_input_dim() + extra
 
     def _one_hot(self, y: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
         self.require_labels(y)
+        assert y is not None and self.num_classes, "a conditional model has both"
         return one_hot(y, self.num_classes, like.dtype)
 
     def encode_dist(

@@ -26,7 +26,7 @@ from torch import nn
 from aekit.errors import AekitError
 from aekit.models.base import register_model
 from aekit.models.conv_vae import ConvVAE
-from aekit.models.vae import MLPVAE, gaussian_draws
+from aekit.models.vae import MLPVAE, VAEMixin, gaussian_draws
 from aekit.values import PositiveInt
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -52,7 +52,7 @@ def mixture_log_normal(z: torch.Tensor, means: torch.Tensor, logvars: torch.Tens
     return mixture.reshape(z.shape[:-1]).to(z.dtype)
 
 
-class VampPrior:
+class VampPrior(VAEMixin):
     """Mixin listed before a VAE class: its prior becomes the VampPrior with ``pseudo_inputs``
     components (the paper uses 500 on MNIST)."""
 
@@ -60,7 +60,7 @@ class VampPrior:
     fixed: ClassVar[dict[str, Any]] = {"kl_estimator": "mc"}
 
     def __init__(
-        self, input_shape: tuple[int, ...], *, pseudo_inputs: PositiveInt = 500, **kwargs
+        self, input_shape: tuple[int, ...], *, pseudo_inputs: PositiveInt = 500, **kwargs: Any
     ) -> None:
         super().__init__(input_shape, **kwargs)
         self.pseudo_weight = nn.Parameter(torch.empty(pseudo_inputs, *self.input_shape))

@@ -45,6 +45,9 @@ def _halved(size: int) -> int:
 class VectorQuantizer(nn.Module):
     """The codebook and the nearest-entry lookup, with optional EMA updates."""
 
+    counts: torch.Tensor  # buffers: each entry's EMA count and sum of assigned vectors
+    sums: torch.Tensor
+
     def __init__(self, size: int, dim: int, ema: bool, decay: float, restart_below: float) -> None:
         super().__init__()
         self.ema, self.decay, self.restart_below = ema, decay, restart_below
@@ -106,7 +109,7 @@ class VQVAE(Autoencoder):
         decay: float = 0.99,
         restart_below: float = 0.01,
         activation: str = "relu",
-        **base,
+        **base: Any,
     ) -> None:
         if codebook_size < 2:
             raise AekitError(f"bad codebook_size {codebook_size}; a codebook needs 2 or more")
@@ -169,7 +172,8 @@ class VQVAE(Autoencoder):
         return self._grid(self.quantizer.codebook[indices])
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(self.decode_input(z.reshape(-1, *self.grid)))
+        out: torch.Tensor = self.decoder(self.decode_input(z.reshape(-1, *self.grid)))
+        return out
 
     def loss_terms(
         self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None = None

@@ -30,7 +30,7 @@ EPOCH_KEY = "aekit_epoch"
 STATE_KEY = "aekit_state"
 
 
-def save_model(model: Autoencoder, path: str | os.PathLike, epoch: int | None = None) -> None:
+def save_model(model: Autoencoder, path: str | os.PathLike[str], epoch: int | None = None) -> None:
     """Write the weights with the model's description (and their epoch) in the metadata."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     metadata = {MODEL_KEY: to_json(model.describe())}
@@ -39,7 +39,9 @@ def save_model(model: Autoencoder, path: str | os.PathLike, epoch: int | None = 
     write_tensors(path, tensors, metadata)
 
 
-def write_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str]) -> None:
+def write_tensors(
+    path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], metadata: dict[str, str]
+) -> None:
     """safetensors' ``save_file``, atomically; its I/O errors (a full disk) are
     :class:`WriteFailed`, as any other write's."""
 
@@ -55,7 +57,7 @@ def write_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, st
     atomic_save(path, save)
 
 
-def _metadata(path: str | os.PathLike) -> dict[str, str]:
+def _metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """A safetensors file's metadata, without reading its tensors."""
     path = Path(path)
     if not path.is_file():
@@ -67,7 +69,7 @@ def _metadata(path: str | os.PathLike) -> dict[str, str]:
         raise AekitError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
-def _read(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _read(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     metadata = _metadata(path)
     try:
         tensors = load_file(str(path))
@@ -76,7 +78,7 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, s
     return tensors, metadata
 
 
-def _json(metadata: dict[str, str], key: str, path: str | os.PathLike, what: str) -> Any:
+def _json(metadata: dict[str, str], key: str, path: str | os.PathLike[str], what: str) -> Any:
     try:
         return json.loads(metadata[key])
     except KeyError:
@@ -85,13 +87,13 @@ def _json(metadata: dict[str, str], key: str, path: str | os.PathLike, what: str
         raise AekitError(f"{path}: its {key} metadata is not valid JSON") from None
 
 
-def model_epoch(path: str | os.PathLike) -> int | None:
+def model_epoch(path: str | os.PathLike[str]) -> int | None:
     """The epoch whose weights a model file holds (None: not recorded)."""
     value = _metadata(path).get(EPOCH_KEY)
     return int(value) if value is not None and value.isdigit() else None
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> Autoencoder:
+def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Autoencoder:
     """Rebuild a model from ``model.safetensors`` (or a checkpoint) and load its weights.
 
     The description is checked against the file's tensors before the model is allocated (a
@@ -136,7 +138,7 @@ def _build_from_description(desc: dict[str, Any]) -> Autoencoder:
 
 
 def save_checkpoint(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     model: Autoencoder,
     optimizer: torch.optim.Optimizer,
     rng: dict[str, torch.Tensor],
@@ -162,14 +164,16 @@ def save_checkpoint(
     write_tensors(path, tensors, metadata)
 
 
-def checkpoint_state(path: str | os.PathLike) -> dict[str, Any]:
+def checkpoint_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The trainer's state in a checkpoint (epoch, counters, metrics rows), read from its
     metadata alone."""
-    return _json(_metadata(path), STATE_KEY, path, "training checkpoint")["trainer"]
+    state = _json(_metadata(path), STATE_KEY, path, "training checkpoint")
+    trainer: dict[str, Any] = state["trainer"]
+    return trainer
 
 
 def load_checkpoint(
-    path: str | os.PathLike, model: Autoencoder, optimizer: torch.optim.Optimizer
+    path: str | os.PathLike[str], model: Autoencoder, optimizer: torch.optim.Optimizer
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Restore weights and optimizer in place; return the RNG states and trainer counters."""
     tensors, metadata = _read(path)

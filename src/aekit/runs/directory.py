@@ -23,7 +23,7 @@ import shutil
 import warnings
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -48,9 +48,15 @@ class _InRun:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def __get__(self, run: Run | None, owner: type) -> Path:
+    @overload
+    def __get__(self, run: None, owner: type) -> _InRun: ...
+
+    @overload
+    def __get__(self, run: Run, owner: type) -> Path: ...
+
+    def __get__(self, run: Run | None, owner: type) -> Path | _InRun:
         if run is None:
-            return self  # type: ignore[return-value]  (the class attribute itself)
+            return self  # the class attribute itself
         if run.path is None:
             raise AekitError("this run has no directory; give it one (--out) to keep files")
         return run.path / self.name
@@ -61,7 +67,7 @@ class Run:
 
     def __init__(
         self,
-        path: str | os.PathLike | None = None,
+        path: str | os.PathLike[str] | None = None,
         config: RunConfig | None = None,
         *,
         model: Autoencoder | None = None,
@@ -80,7 +86,7 @@ class Run:
     @classmethod
     def create(
         cls,
-        path: str | os.PathLike,
+        path: str | os.PathLike[str],
         config: RunConfig,
         *,
         overwrite: bool = False,
@@ -88,6 +94,7 @@ class Run:
     ) -> Run:
         """Start a new run directory; refuse to mix with an existing run unless ``overwrite``."""
         run = cls(path, config, data=data, history=[])
+        assert run.path is not None, "made from path"
         if run.config_file.exists() and not overwrite:
             raise AekitError(
                 f"{run.path} already holds a run; use --resume to continue it, "
@@ -113,7 +120,7 @@ class Run:
     @classmethod
     def open(
         cls,
-        path: str | os.PathLike,
+        path: str | os.PathLike[str],
         *,
         data_dir: str | None = None,
         device: str | torch.device = "cpu",
@@ -121,6 +128,7 @@ class Run:
         """An existing run directory, checked to be one. ``data_dir`` (a folder with one
         sub-folder per named data set) overrides where its data set is read from."""
         run = cls(path, device=device)
+        assert run.path is not None, "made from path"
         if not run.path.is_dir():
             raise AekitError(f"run directory not found: {run.path}")
         if not run.config_file.is_file():
@@ -199,17 +207,18 @@ class Run:
         """The trained model (loaded from ``model.safetensors`` on first use)."""
         return self._model if self._model is not None else self.load_model()
 
-    def load_model(self) -> Autoencoder:
-        """Read the trained model from ``model.safetensors``, in eval mode."""
-        if not self.model_file.is_file():
-            raise AekitError(f"{self.path} has no trained model yet (model.safetensors is missing)")
-        self.model = load_model(self.model_file, self.device)
-        return self._model
-
     @model.setter
     def model(self, model: Autoencoder) -> None:
         self._model = model
         self.__dict__.pop("code_box", None)
+
+    def load_model(self) -> Autoencoder:
+        """Read the trained model from ``model.safetensors``, in eval mode."""
+        if not self.model_file.is_file():
+            raise AekitError(f"{self.path} has no trained model yet (model.safetensors is missing)")
+        model = load_model(self.model_file, self.device)
+        self.model = model
+        return model
 
     @property
     def data(self) -> DataBundle:
@@ -306,6 +315,7 @@ class Run:
     def remove_orphans(self) -> list[Path]:
         """Delete the temporary files of writes that a killed process left half done."""
         names = ["config.yaml", "model.safetensors", "checkpoint.safetensors", "metrics.jsonl"]
+        assert self.path is not None, "only a run with a directory has files"
         found = remove_orphans(self.path, names)
         for folder in (self.figures, self.figures / "progress"):  # folders only aekit writes
             if folder.is_dir():
@@ -384,7 +394,7 @@ class Run:
 
 
 def open_run(
-    path: str | os.PathLike, device: str | torch.device = "cpu", data_dir: str | None = None
+    path: str | os.PathLike[str], device: str | torch.device = "cpu", data_dir: str | None = None
 ) -> Run:
     """A finished run with its trained model (``Run.open`` and a check that the model exists)."""
     run = Run.open(path, data_dir=data_dir, device=device)
@@ -392,7 +402,7 @@ def open_run(
     return run
 
 
-def as_run(run: Run | str | os.PathLike) -> Run:
+def as_run(run: Run | str | os.PathLike[str]) -> Run:
     """A :class:`Run` as given, or the finished run in that directory (:func:`open_run`): what
     the functions called from notebooks and scripts accept."""
     return run if isinstance(run, Run) else open_run(run)

@@ -41,7 +41,7 @@ def picture_rows(top: torch.Tensor, bottom: torch.Tensor) -> bytes | None:
         return None
     grid = tile(np.concatenate([upper, lower]), 2, len(upper), pad=2)
     image = Image.fromarray((grid * 255).round().astype(np.uint8))
-    image = image.resize((image.width * ZOOM, image.height * ZOOM), Image.NEAREST)
+    image = image.resize((image.width * ZOOM, image.height * ZOOM), Image.Resampling.NEAREST)
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()

@@ -17,6 +17,7 @@ import copy
 import io
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +99,8 @@ def example_inputs(model: Autoencoder, part: str, n: int) -> tuple[torch.Tensor,
 
 
 def describe_inputs(model: Autoencoder, part: str) -> str:
-    labels = f", labels int64 [N] in 0..{model.num_classes - 1}" if model.conditional else ""
+    classes = model.num_classes or 1
+    labels = f", labels int64 [N] in 0..{classes - 1}" if model.conditional else ""
     if part != "decoder":
         return f"inputs float32 [N, {', '.join(map(str, model.input_shape))}]{labels}"
     prior = ""
@@ -152,7 +154,7 @@ def _write_torchscript(module: nn.Module, inputs: tuple[torch.Tensor, ...], path
 
 
 @contextlib.contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     """The exporters print progress lines and log and warn about their own internals (the
     operators of packages that are not installed): nothing a user of ``aekit export`` can act
     on (failures raise, and are reported). Everything is restored on the way out."""
@@ -167,7 +169,9 @@ def _quiet():
         onnx_log.setLevel(level)
 
 
-def _check(module: nn.Module, inputs: tuple[torch.Tensor, ...], path: str, form: str):
+def _check(
+    module: nn.Module, inputs: tuple[torch.Tensor, ...], path: str, form: str
+) -> float | None:
     """Largest difference between the written file's outputs and aekit's (None when the ONNX
     runtime is not installed); refuse the file beyond :data:`TOLERANCE`."""
     expected = module(*inputs)

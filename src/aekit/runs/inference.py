@@ -31,6 +31,7 @@ def labels_for(
     if not model.conditional:
         return None
     classes = model.num_classes
+    assert classes is not None, "Autoencoder refuses a conditional model without classes"
     if y is None:
         need = f"give {option} 0..{classes - 1}" if option else "the data needs labels"
         raise AekitError(f"model {model.name!r} is conditional: {need}")
@@ -51,6 +52,7 @@ def requested_labels(
         if labels:
             raise AekitError(f"model {model.name!r} is not conditional; drop {option}")
         return None
+    assert model.num_classes is not None, "Autoencoder refuses a conditional model without classes"
     chosen = list(labels) if labels else list(range(model.num_classes))
     labels_for(model, torch.tensor(chosen), option)
     return chosen

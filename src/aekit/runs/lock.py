@@ -17,6 +17,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from aekit.errors import AekitError
 
@@ -52,7 +53,7 @@ def lock_text(folder: Path) -> str:
         return ""
 
 
-def _acquire(path: Path, owner: dict) -> None:
+def _acquire(path: Path, owner: dict[str, Any]) -> None:
     for _attempt in range(3):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -70,7 +71,7 @@ def _acquire(path: Path, owner: dict) -> None:
     raise AekitError(_held_message(path, _holder(path)))
 
 
-def _holder(path: Path) -> dict | None:
+def _holder(path: Path) -> dict[str, Any] | None:
     """Who holds the lock (None: no lock file, or one not written yet or torn)."""
     try:
         holder = json.loads(path.read_text())
@@ -79,7 +80,7 @@ def _holder(path: Path) -> dict | None:
     return holder if isinstance(holder, dict) else None
 
 
-def _stale(path: Path, holder: dict | None) -> bool:
+def _stale(path: Path, holder: dict[str, Any] | None) -> bool:
     """A lock whose process is gone: on this host and not running, or never written."""
     if holder is None:
         try:
@@ -97,7 +98,7 @@ def _stale(path: Path, holder: dict | None) -> bool:
     return False
 
 
-def _held_message(path: Path, holder: dict | None) -> str:
+def _held_message(path: Path, holder: dict[str, Any] | None) -> str:
     if holder is None:
         who = "another aekit process"
     else:

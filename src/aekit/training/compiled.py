@@ -55,11 +55,13 @@ class CompileFailed(AekitError):
 class _LossTerms(nn.Module):
     """``loss_terms`` as a module's forward, which is what ``functional_call`` calls."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: Autoencoder) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, x, target, y):
+    def forward(
+        self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
         return self.model.loss_terms(x, target, y)
 
 
@@ -104,7 +106,7 @@ class CompiledAdamStep:
         self.names = ["model." + name_of[id(p)] for p in self.params]
         self.loss_module = _LossTerms(model)
         self.scheduled = list(scheduled)
-        self.hyper = {
+        self.hyper: dict[str, Any] = {
             "betas": tuple(float(b) for b in group["betas"]),
             "eps": float(group["eps"]),
             "weight_decay": float(group["weight_decay"]),
@@ -115,9 +117,9 @@ class CompiledAdamStep:
         }
         # Detached once: loading a checkpoint copies into the same tensors.
         self.weights = [p.detach() for p in self.params]
-        self.runner = None
+        self.runner: Any = None  # AOTInductor's loader (a C++ object without annotations)
         self.term_names: list[str] = []
-        self.batch_signature: tuple | None = None
+        self.batch_signature: Signature | None = None
 
     def __call__(
         self,
@@ -190,7 +192,7 @@ class CompiledAdamStep:
         flat += [torch.tensor(value, dtype=torch.float32, device=x.device) for value in scalars]
         return flat + [x, target] + ([] if y is None else [y])
 
-    def _load_or_build(self, inputs: list[torch.Tensor]):
+    def _load_or_build(self, inputs: list[torch.Tensor]) -> tuple[Any, list[str]]:
         """The loaded package and its loss terms' names; built first if the cache lacks it
         or holds an unreadable one."""
         path = self.package_path(inputs)
@@ -207,7 +209,7 @@ class CompiledAdamStep:
         term_names: list[str] = []
         n, k = len(self.weights), len(self.scheduled)
 
-        def flat_step(*flat):
+        def flat_step(*flat: torch.Tensor) -> tuple[torch.Tensor, ...]:
             states = [
                 {"exp_avg": a, "exp_avg_sq": s, "step": t}
                 for a, s, t in zip(flat[n : 2 * n], flat[2 * n : 3 * n], flat[3 * n : 4 * n])
@@ -233,14 +235,20 @@ class CompiledAdamStep:
 
     def _state(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
         """The optimizer's state for ``p``, created the way fused Adam creates it."""
-        state = self.optimizer.state[p]
+        state: dict[str, torch.Tensor] = self.optimizer.state[p]
         if not state:
             state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
             state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state
 
-    def _loss(self, weights, x, target, y):
+    def _loss(
+        self,
+        weights: list[torch.Tensor],
+        x: torch.Tensor,
+        target: torch.Tensor,
+        y: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         dtype = self.hyper["autocast_dtype"]
         cast = nullcontext() if dtype is None else torch.autocast(x.device.type, dtype=dtype)
         with cast:
@@ -249,7 +257,16 @@ class CompiledAdamStep:
             )
         return terms["loss"] * self.hyper["scale"], terms
 
-    def _step(self, weights, states, lr, x, target, y):
+    def _step(
+        self,
+        weights: list[torch.Tensor],
+        states: list[dict[str, torch.Tensor]],
+        lr: torch.Tensor,
+        x: torch.Tensor,
+        target: torch.Tensor,
+        y: torch.Tensor | None,
+    ) -> dict[str, torch.Tensor]:
+        terms: dict[str, torch.Tensor]
         grads, (_, terms) = torch.func.grad_and_value(self._loss, has_aux=True)(
             weights, x, target, y
         )
@@ -258,7 +275,7 @@ class CompiledAdamStep:
             self._adam(p, g, state, lr)
         return terms
 
-    def _clip(self, grads):
+    def _clip(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
         """``clip_grad_norm_``'s rule: scale all gradients by max_norm / total 2-norm if above."""
         max_norm = self.hyper["grad_clip"]
         if not max_norm:
@@ -267,7 +284,9 @@ class CompiledAdamStep:
         factor = (max_norm / (total + CLIP_EPS)).clamp(max=1.0)
         return [g * factor for g in grads]
 
-    def _adam(self, p, g, state, lr) -> None:
+    def _adam(
+        self, p: torch.Tensor, g: torch.Tensor, state: dict[str, torch.Tensor], lr: torch.Tensor
+    ) -> None:
         """PyTorch's Adam update (``torch.optim.adam``), or AdamW's, in place."""
         (beta1, beta2), eps = self.hyper["betas"], self.hyper["eps"]
         decay = self.hyper["weight_decay"]
@@ -284,7 +303,7 @@ class CompiledAdamStep:
         p.sub_(step_size * state["exp_avg"] / denom)
 
 
-def _load(path: Path):
+def _load(path: Path) -> tuple[Any, list[str]]:
     """The package's runner and its loss terms' names."""
     runner, metadata = internals.load_package(path)
     return runner, metadata["terms"].split(",")
@@ -299,7 +318,11 @@ def _source_digest() -> str:
     return digest.hexdigest()
 
 
-def _signature(*tensors: torch.Tensor | None) -> tuple:
+# A batch's shapes and dtypes (None for a missing tensor)
+Signature = tuple[tuple[tuple[int, ...], torch.dtype] | None, ...]
+
+
+def _signature(*tensors: torch.Tensor | None) -> Signature:
     """What the compiled graph assumes about its batch: shapes and dtypes (None stays None)."""
     return tuple(None if t is None else (tuple(t.shape), t.dtype) for t in tensors)
 

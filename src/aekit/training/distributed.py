@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
+from types import FrameType
 from typing import TypeVar
 
 import torch
@@ -120,7 +121,7 @@ def together(world: World | None, action: Callable[[], T]) -> T:
     raise that error (the lowest rank's), so none is left waiting for the others."""
     if world is None:
         return action()
-    result, caught = None, None
+    caught: AekitError | None = None
     try:
         result = action()
     except AekitError as exc:
@@ -130,6 +131,7 @@ def together(world: World | None, action: Callable[[], T]) -> T:
     if failed:
         rank, text = failed[0]
         if rank == world.rank:
+            assert caught is not None, "this rank's own error"
             raise caught
         raise Echoed(f"on rank {rank}: {text}")
     return result
@@ -243,7 +245,7 @@ def _terminated_as_error() -> Iterator[None]:
     signal.signal(signal.SIGTERM, previous)
 
 
-def _raise_peer_lost(_signum, _frame) -> None:
+def _raise_peer_lost(_signum: int, _frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: the job is ending
     raise PeerLost("the job was ended (SIGTERM): another process failed or was stopped")
 

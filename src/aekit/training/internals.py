@@ -43,7 +43,7 @@ def cpu_has_native_bf16() -> bool | None:
     probes = [getattr(torch.cpu, name, None) for name in _BF16_PROBES]
     if platform.machine().lower() not in ("x86_64", "amd64") or None in probes:
         return None
-    return any(probe() for probe in probes)
+    return any(probe() for probe in probes if probe is not None)
 
 
 _BF16_PROBES = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
@@ -112,7 +112,8 @@ def step_optimizer(
     """
     update = _innermost_step(optimizer)
     if update is None:
-        optimizer.step(closure)
+        # torch's overloads want a closure returning a float; LBFGS's returns the loss tensor
+        optimizer.step(closure)  # type: ignore[arg-type]
         return
     with torch.no_grad():
         update(optimizer, closure)
@@ -131,7 +132,8 @@ def _innermost_step(optimizer: torch.optim.Optimizer) -> Callable[..., Any] | No
     )
     if compile_unavailable() or any(hooks) or optimizer.defaults.get("differentiable"):
         return None
-    return inspect.unwrap(type(optimizer).step)
+    step: Callable[..., Any] = inspect.unwrap(type(optimizer).step)
+    return step
 
 
 @contextlib.contextmanager

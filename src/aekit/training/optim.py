@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 import torch
+from torch.optim.optimizer import ParamsT
 
 from aekit.config import TrainConfig
 from aekit.errors import AekitError
@@ -23,9 +24,12 @@ from aekit.models.base import Autoencoder
 PLATEAU_THRESHOLD = 1e-4  # ReduceLROnPlateau's default: a relative improvement smaller is none
 
 
-def make_optimizer(params, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: ParamsT, cfg: TrainConfig, device: torch.device
+) -> torch.optim.Optimizer:
     """Adam / AdamW / SGD / RMSprop; single-tensor-op ('fused') kernels where PyTorch has them.
     ``weight_decay`` None keeps each optimizer's own default (0; AdamW's 0.01)."""
+    assert cfg.lr is not None, "TrainConfig.with_defaults() sets it"
     extra: dict[str, Any] = {} if cfg.eps is None else {"eps": cfg.eps}
     if cfg.weight_decay is not None:
         extra["weight_decay"] = cfg.weight_decay
@@ -55,6 +59,7 @@ class LearningRate:
     def at(self, step: int) -> float:
         """The learning rate for step ``step`` (0 = the run's first)."""
         cfg, base = self.cfg, self.cfg.lr
+        assert base is not None, "TrainConfig.with_defaults() sets it"
         if step < self.warmup_steps:
             return base * (step + 1) / self.warmup_steps
         if cfg.lr_schedule == "step":

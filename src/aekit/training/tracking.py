@@ -19,10 +19,19 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from aekit.errors import AekitError, AekitWarning
 from aekit.io import atomic_write
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+    from wandb.sdk.wandb_run import Run as WandbRun
+
+    from aekit.runs.directory import Run
+    from aekit.training.trainer import Trainer
+
+WandbMode = Literal["offline", "online", "disabled"]
 
 DEFAULT_STORE = "mlruns"  # a local store in the working directory, where MLflow's own goes
 EXPERIMENT = "aekit"  # MLflow's experiment, W&B's project unless $WANDB_PROJECT names one
@@ -40,15 +49,16 @@ class Tracker:
     def __init__(self) -> None:
         self.active = False
 
-    def on_train_begin(self, trainer) -> None:
+    def on_train_begin(self, trainer: Trainer) -> None:
         run = trainer.run
         if run is None or run.path is None:
             raise AekitError(f"--{self.service.lower()} needs a run directory (--out)")
         if trainer.world is not None and not trainer.world.main:
             return  # under torchrun, rank 0 logs for all
-        self._try("start", lambda: self.start(run, _read_record(run.path / self.record)))
+        record = _read_record(run.path / self.record)
+        self._try("start", lambda: self.start(run, record))
 
-    def on_epoch_end(self, trainer, metrics: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         if not self.active:
             return
         epoch = int(metrics["epoch"])
@@ -59,26 +69,27 @@ class Tracker:
         }
         self._try("log metrics", lambda: self.log_metrics(numbers, epoch))
 
-    def on_train_end(self, trainer) -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         pass  # the tracked run is closed by :meth:`upload`, once the figures exist
 
-    def upload(self, run) -> None:
+    def upload(self, run: Run) -> None:
         """Log the run directory's files and mark the tracked run finished."""
         if self.active:
             self._try("upload the run directory", lambda: self.finish(run))
 
     # -- what each tracker does -----------------------------------------------------------
-    def start(self, run, previous: dict | None) -> None:
+    def start(self, run: Run, previous: dict[str, str] | None) -> None:
         raise NotImplementedError
 
     def log_metrics(self, numbers: dict[str, float], epoch: int) -> None:
         raise NotImplementedError
 
-    def finish(self, run) -> None:
+    def finish(self, run: Run) -> None:
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------------
-    def write_record(self, run, **names: str) -> None:
+    def write_record(self, run: Run, **names: str) -> None:
+        assert run.path is not None, "a tracker starts from a run directory"
         with atomic_write(run.path / self.record, "w") as handle:
             json.dump(names, handle)
 
@@ -115,13 +126,14 @@ class MLflowLogger(Tracker):
             ) from None
         self.client_class = MlflowClient
         self.uri, self.artifacts = tracking_uri(uri)
-        self.client = None
-        self.run_id: str | None = None
+        self.client: MlflowClient | None = None
+        self.run_id = ""
 
     def where(self) -> str:
         return self.uri
 
-    def start(self, run, previous: dict | None) -> None:
+    def start(self, run: Run, previous: dict[str, str] | None) -> None:
+        assert run.path is not None, "a tracker starts from a run directory"
         _check_reachable(self.uri, "/health")
         if self.artifacts is not None:
             Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -146,15 +158,20 @@ class MLflowLogger(Tracker):
 
         now = int(time.time() * 1000)
         rows = [Metric(key, value, now, epoch) for key, value in numbers.items()]
-        self.client.log_batch(self.run_id, metrics=rows)
+        self._client().log_batch(self.run_id, metrics=rows)
 
-    def finish(self, run) -> None:
+    def finish(self, run: Run) -> None:
+        client = self._client()
         for path in _run_files(run):
             if path.is_dir():
-                self.client.log_artifacts(self.run_id, str(path), path.name)
+                client.log_artifacts(self.run_id, str(path), path.name)
             else:
-                self.client.log_artifact(self.run_id, str(path))
-        self.client.set_terminated(self.run_id, "FINISHED")
+                client.log_artifact(self.run_id, str(path))
+        client.set_terminated(self.run_id, "FINISHED")
+
+    def _client(self) -> MlflowClient:
+        assert self.client is not None, "called only once the MLflow run started"
+        return self.client
 
 
 class WandbLogger(Tracker):
@@ -179,12 +196,13 @@ class WandbLogger(Tracker):
                 "--wandb needs the wandb package: pip install 'aekit[wandb]'"
             ) from None
         self.wandb = wandb
-        self.mode = mode or os.environ.get("WANDB_MODE") or "offline"
-        if self.mode not in self.MODES:
+        chosen = mode or os.environ.get("WANDB_MODE") or "offline"
+        if chosen not in self.MODES:
             raise AekitError(
-                f"--wandb: unknown mode {self.mode!r} ($WANDB_MODE?); valid: offline, online"
+                f"--wandb: unknown mode {chosen!r} ($WANDB_MODE?); valid: offline, online"
             )
-        self.tracked = None
+        self.mode = cast(WandbMode, chosen)
+        self.tracked: WandbRun | None = None
         self.last_epoch = 0
 
     def where(self) -> str:
@@ -192,7 +210,8 @@ class WandbLogger(Tracker):
             return "an offline run"
         return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
 
-    def start(self, run, previous: dict | None) -> None:
+    def start(self, run: Run, previous: dict[str, str] | None) -> None:
+        assert run.path is not None, "a tracker starts from a run directory"
         if self.mode == "disabled":
             return
         if self.mode == "online":
@@ -212,23 +231,28 @@ class WandbLogger(Tracker):
         self.active = True
 
     def log_metrics(self, numbers: dict[str, float], epoch: int) -> None:
-        self.tracked.log(numbers, step=epoch)
+        self._tracked().log(numbers, step=epoch)
         self.last_epoch = epoch
 
-    def finish(self, run) -> None:
+    def finish(self, run: Run) -> None:
+        tracked = self._tracked()
         images = {
             f"figures/{path.stem}": self.wandb.Image(str(path))
             for path in sorted(run.figures.glob("*.png"))
         }
         if images:
-            self.tracked.log(images, step=self.last_epoch)
-        artifact = self.wandb.Artifact(f"run-{self.tracked.id}", type="aekit-run")
+            tracked.log(images, step=self.last_epoch)
+        artifact = self.wandb.Artifact(f"run-{tracked.id}", type="aekit-run")
         for path in _run_files(run):  # file by file: add_dir prints a line of its own
             for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
                 if file.is_file():
-                    artifact.add_file(str(file), name=file.relative_to(run.path).as_posix())
-        self.tracked.log_artifact(artifact)
-        self.tracked.finish()
+                    artifact.add_file(str(file), name=file.relative_to(path.parent).as_posix())
+        tracked.log_artifact(artifact)
+        tracked.finish()
+
+    def _tracked(self) -> WandbRun:
+        assert self.tracked is not None, "called only once the W&B run started"
+        return self.tracked
 
 
 def tracking_uri(given: str | None) -> tuple[str, str | None]:
@@ -255,9 +279,10 @@ def _check_reachable(url: str, health: str = "") -> None:
         answer.raise_for_status()
 
 
-def _run_files(run) -> list[Path]:
+def _run_files(run: Run) -> list[Path]:
     """What a tracker uploads: the run directory's files and folders, but for the trackers'
     own records and hidden files."""
+    assert run.path is not None, "a tracker starts from a run directory"
     skipped = (MLflowLogger.record, WandbLogger.record)
     return [
         path
@@ -276,14 +301,15 @@ def _reason(exc: Exception) -> str:
     return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
-def _read_record(path: Path) -> dict | None:
+def _read_record(path: Path) -> dict[str, str] | None:
     try:
-        return json.loads(path.read_text())
+        record: dict[str, str] = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return record
 
 
-def _log_params(client, run_id: str, config: dict[str, Any]) -> None:
+def _log_params(client: MlflowClient, run_id: str, config: dict[str, Any]) -> None:
     """The config's values as MLflow parameters: ``model.latent_dim``, ``train.lr``..."""
     from mlflow.entities import Param
 

@@ -14,8 +14,8 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
-from typing import Any, Protocol
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import torch
 
@@ -32,6 +32,9 @@ from aekit.training.compiled import CompiledAdamStep, CompileFailed
 from aekit.training.distributed import MIN_SHARE, World
 from aekit.training.optim import LearningRate, LossWeights, make_optimizer
 from aekit.training.subnormals import subnormals_flushed
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class TrainingDiverged(AekitError):
@@ -154,6 +157,7 @@ class Trainer:
     def _schedule(self, examples: int) -> LearningRate:
         """The learning-rate schedule for epochs of ``examples`` (made on the first epoch)."""
         if self.schedule is None:
+            assert self.cfg.batch_size is not None, "with_defaults() sets it"
             steps_per_epoch = math.ceil(examples / self.cfg.batch_size)
             self.schedule = LearningRate(self.cfg, steps_per_epoch)
             if self._schedule_state is not None:
@@ -250,6 +254,7 @@ class Trainer:
         versions of its examples fed to the model (they stay the targets)."""
         self.model.eval()
         totals: dict[str, float] = {}
+        assert self.cfg.batch_size is not None, "with_defaults() sets it"
         batches = list(torch.arange(len(split)).split(self.cfg.batch_size))
         if self.world is not None:  # each rank its batches; the sums are added up below
             batches = list(self.world.take(batches))
@@ -269,8 +274,11 @@ class Trainer:
         corrupted versions of its examples fed to the model instead of corrupting each batch
         afresh."""
         self.model.train()
-        n, totals, counted = len(train), {}, 0
+        n, counted = len(train), 0
+        totals: dict[str, float] = {}
         self._schedule(n)
+        assert self.step is not None, "_schedule() counts the steps"
+        assert self.cfg.batch_size is not None, "with_defaults() sets it"
         batches = list(batch_indices(n, self.cfg.batch_size, self.shuffle_rng))
         shares = [(idx, 1.0) if self.world is None else self.world.shard(idx) for idx in batches]
         fetched = train.fetch([share[0] for share in shares if share is not None], self.device)
@@ -321,6 +329,7 @@ class Trainer:
             with torch.random.fork_rng(devices=devices):
                 terms = self.model.loss_terms(x, x, y)
                 total = sum(terms[term] for term in self.players)
+                assert isinstance(total, torch.Tensor), "a model has players"
                 grads = torch.autograd.grad(total, trainable, allow_unused=True)
         finally:
             self.model.train(was_training)
@@ -338,7 +347,8 @@ class Trainer:
     @property
     def stopped_early(self) -> bool:
         """Whether early stopping's patience has run out (the run is finished)."""
-        return bool(self.cfg.early_stopping) and self.bad_epochs >= self.cfg.early_stopping
+        patience = self.cfg.early_stopping
+        return bool(patience and self.bad_epochs >= patience)
 
     @property
     def patience_used(self) -> str:
@@ -347,7 +357,7 @@ class Trainer:
         return f"no improvement in the last {epochs}"
 
     # -- internals ------------------------------------------------------------------------
-    def _autocast(self):
+    def _autocast(self) -> AbstractContextManager[None]:
         dtype = AUTOCAST.get(self.cfg.precision)
         if dtype is None:
             return nullcontext()
@@ -362,6 +372,7 @@ class Trainer:
 
     def _corrupt_once(self, x: torch.Tensor, seed: int) -> torch.Tensor:
         """One fixed noisy copy of ``x``, the same after a resume (it depends on the seed only)."""
+        assert self.noise is not None, "only a run with noise corrupts"
         return self.noise.apply(x, torch.Generator(x.device).manual_seed(seed))
 
     def _step(
@@ -376,6 +387,7 @@ class Trainer:
         for one (a smaller last batch would need a second graph for its shape, so it steps
         eagerly on the same optimizer state). ``weight`` scales this rank's gradient (its
         share of the global batch, :meth:`World.shard`)."""
+        assert self.schedule is not None and self.step is not None, "_schedule() made them"
         lr = self.schedule.at(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -448,10 +460,18 @@ class Trainer:
             scheduled=self.loss_weights.names,
         )
 
-    def _compiled(self, batch, target, yb, lr, weights) -> dict[str, torch.Tensor] | None:
+    def _compiled(
+        self,
+        batch: torch.Tensor,
+        target: torch.Tensor,
+        yb: torch.Tensor | None,
+        lr: float,
+        weights: dict[str, float],
+    ) -> dict[str, torch.Tensor] | None:
         """The compiled step's loss terms; None (said once, then eager from now on) if it
         cannot be had."""
         step = self.compiled_step
+        assert step is not None, "called while there is one"
         if not step.compiled and not step.is_built_for(batch, target, yb):
             self.log(
                 "compiling the training step (--compile; once per model and batch shape "
@@ -467,6 +487,7 @@ class Trainer:
     def _scheduled_values(self) -> dict[str, float]:
         """What changes over training, logged with each epoch: the learning rate and the
         scheduled loss weights as the epoch leaves them (what the next step would use)."""
+        assert self.schedule is not None and self.step is not None, "_schedule() made them"
         values = dict(self.loss_weights.at(self.step / self.schedule.steps_per_epoch))
         if self.cfg.lr_schedule != "constant" or self.cfg.warmup_epochs:
             values["lr"] = self.schedule.at(self.step)
@@ -501,7 +522,7 @@ class Trainer:
             out[f"{prefix}elbo"] = -(means["recon"] + means["kl"])
         return out
 
-    def _bar(self, total: int, epoch: int):
+    def _bar(self, total: int, epoch: int) -> tqdm[NoReturn] | None:
         if not self.progress:
             return None
         from tqdm.auto import tqdm
@@ -510,10 +531,10 @@ class Trainer:
         return tqdm(total=total, desc=desc, leave=False, unit="example", unit_scale=True)
 
     def _diverged_message(self, epoch: int, where: str) -> str:
-        saved = self.recording is not None and self.recording.path is not None
+        folder = None if self.recording is None else self.recording.path
         kept = (
-            f"; the last good checkpoint (epoch {self.epoch}) is kept in {self.recording.path}"
-            if saved and self.epoch > 0
+            f"; the last good checkpoint (epoch {self.epoch}) is kept in {folder}"
+            if folder is not None and self.epoch > 0
             else ""
         )
         return (
@@ -546,6 +567,7 @@ class Trainer:
             self.best_val, self.best_epoch, self.bad_epochs = row["val_loss"], self.epoch, 0
         else:
             self.bad_epochs += 1
+        assert self.schedule is not None, "the epoch made it"
         self.schedule.end_epoch(row["val_loss"])
         self.history.append(row)
         saved = self.recording is not None and self.recording.path is not None
@@ -575,6 +597,8 @@ class Trainer:
         return states
 
     def _save(self, improved: bool, rng: dict[str, torch.Tensor]) -> None:
+        run = self.recording
+        assert run is not None and self.schedule is not None, "an epoch recorded in a run"
         keeps_best = bool(self.cfg.early_stopping)
         state = {
             "epoch": self.epoch,
@@ -589,7 +613,6 @@ class Trainer:
             # the epoch whose weights model.safetensors holds once this epoch is committed
             "model_epoch": self.best_epoch if keeps_best else self.epoch,
         }
-        run = self.recording
         try:
             save_checkpoint(run.checkpoint_file, self.model, self.optimizer, rng, state)
             if improved or not keeps_best:
@@ -628,7 +651,9 @@ class _LossTerms(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x, target, y):
+    def forward(
+        self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
         return self.model.loss_terms(x, target, y)
 
 
@@ -645,8 +670,9 @@ def _data_parallel(model: Autoencoder, device: torch.device, unused: bool) -> to
     # 2.13 renamed the switch (it still sends them once, when DDP starts)
     known = inspect.signature(DistributedDataParallel).parameters
     switch = "forward_sync_buffers" if "forward_sync_buffers" in known else "broadcast_buffers"
+    switches: dict[str, Any] = {switch: False}  # a keyword named at run time
     return DistributedDataParallel(
-        _LossTerms(model), device_ids=ids, find_unused_parameters=unused, **{switch: False}
+        _LossTerms(model), device_ids=ids, find_unused_parameters=unused, **switches
     )
 
 
@@ -672,7 +698,7 @@ def _format_row(row: dict[str, Any], epochs: int) -> str:
     return "  ".join(parts)
 
 
-def _players(model) -> dict[str, list[torch.nn.Parameter]]:
+def _players(model: Autoencoder) -> dict[str, list[torch.nn.Parameter]]:
     """The model's parameter groups, checked: its own ``loss`` first, and every trainable
     parameter in exactly one group (a parameter left out would never train, one in two
     groups would follow two objectives)."""
@@ -724,6 +750,7 @@ def build_trainer(
 def check_world(cfg: TrainConfig, model: Autoencoder, world: World, examples: int) -> None:
     """A global batch that splits evenly over the processes, and data for all of them."""
     batch, least = cfg.with_defaults(model.train_defaults).batch_size, MIN_SHARE * world.size
+    assert batch is not None, "with_defaults() sets it"
     if batch % world.size or batch < least:
         raise AekitError(
             f"--batch-size {batch} (the global batch) does not split evenly over "
