@@ -3,6 +3,8 @@ never go stale, and show what they promise: a run as HTML, figures inline."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.conftest import REPO
@@ -19,7 +21,9 @@ def _executed(name: str, folder) -> list:
     client = nbclient.NotebookClient(
         notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": folder}}
     )
-    client.execute()  # raises CellExecutionError, with the cell and its traceback, on failure
+    # One thread in the kernel, as the rest of the suite has: two test processes share two cores
+    kernel_env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    client.execute(env=kernel_env)  # a failing cell raises CellExecutionError, with its traceback
     return [cell for cell in notebook.cells if cell.cell_type == "code"]
 
 
