@@ -12,8 +12,8 @@ import pytest
 from .test_apps_cli import run_cli
 from .test_tracking import _free_port, _metrics_file
 
-pytest.importorskip("wandb")
-from wandb.proto import wandb_internal_pb2
+wandb = pytest.importorskip("wandb")
+from wandb.proto import wandb_internal_pb2  # noqa: E402
 
 BLOCK = 32768  # a .wandb file is a LevelDB log: 32 KiB blocks of framed records
 FULL, LAST = 1, 4
@@ -40,6 +40,9 @@ def _records(path: Path):
 
 
 def _offline_runs(folder: Path) -> list[list]:
+    """The records of every offline run under ``folder``, once W&B's service has written them
+    out (it does so when it shuts down, which an ``aekit`` process's exit brings about)."""
+    wandb.teardown()
     files = sorted(folder.glob("wandb/offline-run-*/run-*.wandb"))
     return [list(_records(file)) for file in files]
 
