@@ -135,6 +135,27 @@ def test_two_processes_give_the_one_process_loss_curve(one_process, tmp_path):
     assert_same_curve(tmp_path / "run", one_process)
 
 
+def test_the_trackers_log_once_from_rank_0(tmp_path, monkeypatch):
+    """MLflow and W&B under torchrun: one tracked run, every epoch logged once."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    from tests.test_tracking_wandb import _history, _offline_runs
+
+    for name in ("WANDB_MODE", "WANDB_PROJECT", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    trackers = ["--wandb", "--mlflow", "store"]
+    done = torchrun(*TRAIN, "--epochs", "2", "--out", "run", *trackers, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [records] = _offline_runs(tmp_path)
+    assert [row["_step"] for row in _history(records)] == [1, 2]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}")
+    [logged] = client.search_runs([client.get_experiment_by_name("aekit").experiment_id])
+    steps = client.get_metric_history(logged.info.run_id, "val_loss")
+    assert [m.step for m in steps] == [1, 2] and logged.info.status == "FINISHED"
+
+
 @pytest.mark.slow  # CI time: run with -m slow
 def test_a_validation_split_of_fewer_batches_than_processes(tmp_path):
     args = ["-m", "aekit", "train", "--quiet", "--no-progress-gif", "--limit", "1100"]
