@@ -62,11 +62,13 @@ PROTOCOL = {
 }
 
 
-def model_spec(entry: str) -> dict:
-    """The aekit model config of a protocol entry."""
+def model_spec(entry: str, activation: str = "tanh") -> dict:
+    """The aekit model config of a protocol entry; ``activation`` other than Burda et al.'s
+    tanh for the one-layer network (the VampPrior's encoder saturates with tanh: RESULTS.md)."""
     model, options, _ = PROTOCOL[entry]
-    network = BURDA_TWO_LAYERS if model.endswith("2layer") else BURDA_ONE_LAYER
-    return {"name": model, **network, **options}
+    if model.endswith("2layer"):
+        return {"name": model, **BURDA_TWO_LAYERS, **options}
+    return {"name": model, **BURDA_ONE_LAYER, "activation": activation, **options}
 
 
 def nll(model, x: torch.Tensor, samples: int, seed: int = 0) -> tuple[float, float, float]:
@@ -94,14 +96,14 @@ def protocol(args: argparse.Namespace) -> None:
     for name in args.models.split(","):
         config = RunConfig.from_dict(
             {
-                "model": model_spec(name),
+                "model": model_spec(name, args.activation),
                 "data": {
                     "dataset": "mnist",
                     "data_dir": args.data_dir,
                     "binarize": "dynamic",
                     "limit": args.limit,
                 },
-                "train": {"epochs": args.epochs, "batch_size": 100, "lr": 1e-3, "seed": 0},
+                "train": {"epochs": args.epochs, "batch_size": 100, "lr": 1e-3, "seed": args.seed},
             }
         )
         with tempfile.TemporaryDirectory() as tmp:
@@ -116,7 +118,7 @@ def protocol(args: argparse.Namespace) -> None:
             {
                 "part": "protocol",
                 "model": name,
-                "spec": model_spec(name),
+                "spec": model_spec(name, args.activation),
                 "epochs": args.epochs,
                 "train_s": round(train_seconds, 1),
                 "val_elbo": last.get("val_elbo"),
@@ -174,7 +176,7 @@ def aekit_side(args: argparse.Namespace, name: str, out: Path) -> float:
     command = [args.aekit, "-m", "aekit", "train", "--model", name, "--dataset", "mnist"]
     command += ["--out", str(out)]
     command += [*data_options(args), "--binarize", "static", "--epochs", str(args.epochs)]
-    command += ["--batch-size", "100", "--lr", "1e-3", "--seed", "0", "--quiet"]
+    command += ["--batch-size", "100", "--lr", "1e-3", "--seed", str(args.seed), "--quiet"]
     command += ["--no-progress-gif"]
     for item in sets:
         command += ["--set", item]
@@ -186,7 +188,7 @@ def aekit_side(args: argparse.Namespace, name: str, out: Path) -> float:
 def pythae_side(args: argparse.Namespace, name: str, out: Path) -> float:
     """Train with pythae's pipeline in a process of its own; whole-process seconds."""
     command = [sys.executable, __file__, "pythae-train", "--model", name, "--weights", str(out)]
-    command += [*data_options(args), "--epochs", str(args.epochs)]
+    command += [*data_options(args), "--epochs", str(args.epochs), "--seed", str(args.seed)]
     start = time.perf_counter()
     subprocess.run(command, check=True)
     return time.perf_counter() - start
@@ -247,12 +249,13 @@ def pythae_train(args: argparse.Namespace) -> None:
     from aekit.data.splits import prepare_data
 
     data = prepare_data(side_data_config(args))
+    torch.manual_seed(args.seed)  # pythae's starting weights too
     model = build_pythae(args.model)
     common = {
         "num_epochs": args.epochs,
         "per_device_train_batch_size": 100,
         "per_device_eval_batch_size": 100,
-        "seed": 0,
+        "seed": args.seed,
         "no_cuda": True,
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -351,6 +354,7 @@ def side_by_side(args: argparse.Namespace) -> None:
                 "pythae_model": PYTHAE[name][0],
                 "options": AEKIT_OPTIONS[name],
                 "epochs": args.epochs,
+                "seed": args.seed,
                 "aekit_nll": ours[0],
                 "aekit_stderr": ours[1],
                 "pythae_nll": theirs[0],
@@ -378,6 +382,7 @@ def table(path: Path) -> None:
                 k: v
                 for k, v in r["spec"].items()
                 if k in ("k", "m", "beta", "pseudo_inputs", "flow_length", "inference")
+                or (k == "activation" and v != "tanh")
             }
             print(
                 f"| `{r['model']}` | {options or '-'} | {r['epochs']} | "
@@ -407,6 +412,7 @@ def main() -> None:
         p.add_argument("--data-dir", default=os.environ.get("AEKIT_DATA_DIR"))
         p.add_argument("--epochs", type=int, default=5)
         p.add_argument("--limit", type=int, help="train on the first N digits only (a smoke test)")
+        p.add_argument("--seed", type=int, default=0, help="training seed (both libraries)")
         if part == "pythae-train":
             p.add_argument("--model", required=True, choices=sorted(PYTHAE))
             p.add_argument("--weights", type=Path, required=True)
@@ -416,6 +422,8 @@ def main() -> None:
         p.add_argument("--iw-samples", type=int, default=5000)
         p.add_argument("--iw-examples", type=int, default=10000)
         p.add_argument("--out", type=Path, required=True)
+        if part == "protocol":
+            p.add_argument("--activation", default="tanh", help="one-layer network's (tanh)")
         if part == "side-by-side":
             p.add_argument("--aekit", default=sys.executable, help="aekit's interpreter")
     sub.add_parser("table").add_argument("path", type=Path)

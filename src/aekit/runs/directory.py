@@ -185,7 +185,8 @@ class Run:
         title = self.name if self.path is None else f"{self.name} ({self.path})"
         try:
             shown = self.data.test.subset(8)
-            strip = display.picture_rows(shown.x, self.reconstruct(shown))
+            pictured = not self.data.interactions  # item vectors are no pictures, square or not
+            strip = display.picture_rows(shown.x, self.reconstruct(shown)) if pictured else None
             numbers = display.epoch_table(self.final_epoch, self.loss_unit)
             return display.summary_html(title, self.facts(), numbers, strip, config)
         except AekitError as exc:
