@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import mkdocs_gen_files
@@ -53,6 +54,7 @@ def model_page(name: str, cls: type) -> str:
         "",
         _dedent(rest),
         "",
+        *family_section(cls),
         "## Options",
         "",
         "Set with `--set model.KEY=VALUE` (or a config's `model:` section); `aekit models` lists "
@@ -71,6 +73,16 @@ def model_page(name: str, cls: type) -> str:
         lines += ["", f"Trains with {trains} unless the config says otherwise."]
     lines += ["", "## A short run", "", *figure_section(name)]
     return "\n".join(lines) + "\n"
+
+
+def family_section(cls: type) -> list[str]:
+    """The model's module docstring: the paper, the family it belongs to and where aekit's
+    version differs (what a module of models says once for all of them)."""
+    module = sys.modules[cls.__module__]
+    text = _dedent((module.__doc__ or "").strip())
+    if not text:
+        return []
+    return [f"## About `{cls.__module__}`", "", text, ""]
 
 
 def figure_section(name: str) -> list[str]:

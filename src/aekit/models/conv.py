@@ -17,8 +17,9 @@ from aekit.values import PositiveInt, RequiredSizes
 
 @register_model("conv-ae")
 class ConvAutoencoder(Autoencoder):
-    """Encoder: per entry of ``channels``, a 'same' convolution, the activation, a 2x2 max-pool.
+    """Convolutional autoencoder with max-pooling encoder and upsampling decoder (S12, S20).
 
+    Encoder: per entry of ``channels``, a 'same' convolution, the activation, a 2x2 max-pool.
     Decoder ``upsampling="transpose"`` (S12): stride-2 transposed convolutions sized to undo
     each pool exactly. ``upsampling="nearest"`` (S20): a convolution, then per stage a nearest
     upsampling and a convolution. ``pool_padding="valid"`` floors odd sizes (Keras' default,

@@ -21,7 +21,9 @@ def _halve(size: int) -> int:
 
 @register_model("conv-vae")
 class ConvVAE(VariationalAutoencoder):
-    """Encoder: stride-2 3x3 convolutions (``channels``, 'valid'), flatten, one dense layer to
+    """S17: the TensorFlow tutorial's convolutional VAE, strided convolutions both ways.
+
+    Encoder: stride-2 3x3 convolutions (``channels``, 'valid'), flatten, one dense layer to
     mean and log-variance. Decoder: dense to ``channels[0]`` maps of a quarter of the image
     size, stride-2 transposed convolutions back up (reversed ``channels``), and a final
     stride-1 transposed convolution producing logits (S17: 32, 64 and a 50-d code)."""

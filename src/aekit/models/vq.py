@@ -91,7 +91,9 @@ def perplexity(indices: torch.Tensor, quantizer: VectorQuantizer) -> torch.Tenso
 
 @register_model("vq-vae")
 class VQVAE(Autoencoder):
-    """Encoder: stride-2 4x4 convolutions through ``channels``, then a 1x1 convolution to
+    """The vector-quantised autoencoder (van den Oord et al. 2017): a grid of codebook entries.
+
+    Encoder: stride-2 4x4 convolutions through ``channels``, then a 1x1 convolution to
     ``embedding_dim``; quantiser; decoder: the mirror image with transposed convolutions."""
 
     default_reduction: ClassVar[str] = "per_example"
