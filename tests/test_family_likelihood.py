@@ -205,6 +205,33 @@ def test_mixture_density_matches_the_component_sum_in_several_dimensions():
     assert torch.allclose(mixture_log_normal(z, means, logvars), direct, atol=1e-4)
 
 
+def test_the_vampprior_objective_and_its_gradient_are_the_papers(digits):
+    """Tomczak & Welling's eq. (8) with one draw, written out directly: BCE plus
+    log q(z|x) - log (1/K) sum_k q(z|u_k), u_k = hardtanh(W_k + b); the model's loss and every
+    parameter's gradient agree (what pythae's VAMP computes too)."""
+    m = model("vamp", latent_dim=3, pseudo_inputs=6).train()
+    x = digits[:16]
+    torch.manual_seed(5)
+    loss = m.loss_terms(x, x)["loss"]
+    ours = torch.autograd.grad(loss, list(m.parameters()))
+    torch.manual_seed(5)
+    mean, logvar = m.encode_dist(x)
+    eps = torch.randn(len(x), 1, 3)[:, 0]
+    z = mean + eps * (0.5 * logvar).exp()
+    recon = torch.nn.functional.binary_cross_entropy_with_logits(
+        m.decode(z), x, reduction="none"
+    ).sum((1, 2, 3))
+    pseudo = torch.nn.functional.hardtanh(m.pseudo_weight + m.pseudo_bias, 0.0, 1.0)
+    means, logvars = m.encode_dist(pseudo)
+    log_q = normal(mean, logvar).log_prob(z)
+    log_p = torch.logsumexp(normal(means, logvars).log_prob(z.unsqueeze(1)), 1) - math.log(6)
+    direct = (recon + log_q - log_p).mean()
+    theirs = torch.autograd.grad(direct, list(m.parameters()))
+    assert loss.item() == pytest.approx(direct.item(), rel=1e-6)
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert torch.allclose(mine, reference, rtol=1e-4, atol=1e-6)
+
+
 def test_vampprior_samples_come_from_the_mixture():
     m = model("vamp", latent_dim=1, pseudo_inputs=4).eval()
     with torch.no_grad():
