@@ -12,7 +12,11 @@ from its posterior.
 
 Where it differs from the paper: the KL is the single-sample estimate of the paper, and the
 warm-up of its experiments is available as a schedule of ``kl_weight``
-(``train.weight_schedules``) rather than built in.
+(``train.weight_schedules``) rather than built in. The paper's networks use gated units; with
+tanh units (Burda et al.'s network) the encoder saturates within a hundred steps and sends
+every input onto the prior, where it stays for many epochs (pythae's VAMP alike), and a KL
+warm-up makes that worse. The default ReLU network learns from the start (benchmarks/
+RESULTS.md, "Likelihood zoo").
 """
 
 from __future__ import annotations
