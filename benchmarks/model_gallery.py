@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from aekit.config import RunConfig
+from aekit.io import atomic_write
 from aekit.models import MODELS
 from aekit.workflow import train
 
@@ -67,10 +68,10 @@ def train_one(name: str, runs: Path) -> dict:
         source = run.figures / f"{kind}.png"
         if not source.is_file() or (kind == "curves" and files):
             continue  # curves only where no picture of examples exists
+        if source.stat().st_size > MAX_BYTES:
+            raise SystemExit(f"{source} is {source.stat().st_size // 1024} KiB; too large")
         target = OUT / f"{name}-{kind}.png"
         shutil.copyfile(source, target)
-        if target.stat().st_size > MAX_BYTES:
-            raise SystemExit(f"{target} is {target.stat().st_size // 1024} KiB; too large")
         files.append({"kind": kind, "file": target.name})
     return {
         "command": command,
@@ -94,7 +95,8 @@ def main() -> None:
         print(f"{name} ...", flush=True)
         records[name] = train_one(name, args.runs)
         print(f"  {records[name]['seconds']} s, {[f['file'] for f in records[name]['files']]}")
-        index.write_text(json.dumps(dict(sorted(records.items())), indent=1) + "\n")
+        with atomic_write(index, "w") as handle:  # an interrupted run keeps the models done
+            handle.write(json.dumps(dict(sorted(records.items())), indent=1) + "\n")
 
 
 if __name__ == "__main__":

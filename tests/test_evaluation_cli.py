@@ -105,6 +105,11 @@ def test_aekit_evaluate_in_python_gives_the_commands_numbers(runs):
     assert {k: python[k] for k in ("elbo", "nll_iw", "recon_bce")} == {
         k: command[k] for k in ("elbo", "nll_iw", "recon_bce")
     }
+    from aekit.evaluation.report import EvaluationOptions
+
+    # as the command: naming labels or samplers asks for the sample-quality numbers
+    assert EvaluationOptions(samplers=("gmm",)).fid and EvaluationOptions(labels=(1,)).fid
+    assert not EvaluationOptions().fid
     with pytest.raises(AekitError, match="unknown evaluation option 'iw_sample'"):
         aekit.evaluate(runs / "vae", iw_sample=5)
     with pytest.raises(AekitError, match="deterministic"):

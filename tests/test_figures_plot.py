@@ -209,8 +209,9 @@ def test_curves_of_a_greedy_run_are_split_by_stage(tmp_path):
 
 
 def test_aekit_plot_returns_the_figure_the_command_writes_and_leaves_matplotlib_alone(runs):
-    """In a fresh interpreter with a backend of the user's choice: aekit.plot gives a figure
-    (the same picture ``aekit plot`` saves), never imports pyplot and keeps the backend."""
+    """In a fresh interpreter with a backend of the user's choice: aekit.plot gives a
+    matplotlib figure that draws itself as a PNG, never imports pyplot and keeps the
+    backend."""
     script = f"""
 import io, sys, matplotlib
 matplotlib.use("svg")
@@ -252,3 +253,5 @@ def test_a_run_shows_itself_as_html_and_says_what_it_cannot_show(runs, tmp_path)
     assert html.count("data:image/png;base64,") == 1 and "<details>" in html
     untrained = Run(tmp_path / "new", quick_config())._repr_html_()
     assert "has no trained model yet" in untrained and "mnist-5k" in untrained
+    nowhere = Run(None, quick_config())._repr_html_()  # no folder, no model: still shown
+    assert "aekit run" in nowhere and "not shown" in nowhere

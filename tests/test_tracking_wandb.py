@@ -100,6 +100,18 @@ def test_an_offline_run_holds_metrics_config_figures_and_files_and_resume_contin
     assert _history(resumed)[0]["val_loss"] == _metrics_file(run)[2]["val_loss"]
 
 
+def test_overwriting_a_run_starts_a_tracked_run_of_its_own(wandb_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    first = ["train", "--epochs", "1", "--quiet", "--out", run, "--wandb"]
+    assert run_cli(first, capsys)[0] == 0
+    old = json.loads((run / "wandb.json").read_text())["run_id"]
+    assert run_cli([*first, "--overwrite"], capsys)[0] == 0
+    new = json.loads((run / "wandb.json").read_text())["run_id"]
+    runs = _offline_runs(wandb_dir)
+    assert new != old and len(runs) == 2
+    assert [[row["_step"] for row in _history(records)] for records in runs] == [[1], [1]]
+
+
 def test_an_unreachable_server_is_one_warning_and_nothing_lost(
     wandb_dir, tmp_path, capsys, monkeypatch
 ):

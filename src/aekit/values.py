@@ -85,7 +85,7 @@ def convert(value: Any, hint: Any, key: str, where: str = "") -> Any:
 
 def describe(hint: Any) -> str:
     """What an option takes, as a reader would write it (the documentation's option tables):
-    ``float``, ``int or None``, ``layer sizes``, ``int (a whole number >= 1)``."""
+    ``float``, ``float or None``, ``layer sizes, e.g. [256, 64]``, ``int (a whole number >= 1)``."""
     plain, checks = _unwrap(hint)
     kinds = _alternatives(plain)
     if any(isinstance(c, SizeList) for c in checks):

@@ -112,7 +112,7 @@ def evaluate_command(
         iw_samples=iw_samples,
         iw_examples=iw_examples,
         iw_precision=iw_precision,
-        fid=fid or labels is not None or bool(samplers),
+        fid=fid,
         fid_samples=fid_samples,
         labels=None if labels is None else tuple(labels),
         samplers=tuple(samplers),

@@ -54,6 +54,11 @@ class EvaluationOptions:
     samplers: tuple[str, ...] = ()  # --fid also for these latent samplers (aekit.sampling)
     disentanglement: bool = False  # MIG, FactorVAE, DCI and beta-VAE scores (dsprites runs)
 
+    def __post_init__(self) -> None:
+        """Asking for labels or samplers asks for the sample-quality numbers they qualify."""
+        if self.labels is not None or self.samplers:
+            object.__setattr__(self, "fid", True)
+
 
 def check_options(
     model: Autoencoder, options: EvaluationOptions, split: Split, dataset: str = ""
@@ -139,10 +144,10 @@ def evaluate(
     progress: bool = False,
     **options: Any,
 ) -> dict[str, Any]:
-    """What ``aekit evaluate`` reports, from Python: ``aekit.evaluate(run, iw_samples=1000,
-    iw_examples=500)``. ``run`` is a :class:`~aekit.runs.directory.Run` or a run directory;
-    ``data`` another data set or file to evaluate on instead of the run's test split;
-    ``options`` those of :class:`EvaluationOptions` (the command's flags)."""
+    """The metrics ``aekit evaluate`` reports, from Python: ``aekit.evaluate(run,
+    iw_samples=1000, iw_examples=500)``. ``run`` is a :class:`~aekit.runs.directory.Run` or
+    a run directory; ``data`` another data set or file to evaluate on instead of the run's
+    test split; ``options`` those of :class:`EvaluationOptions` (the command's flags)."""
     run = as_run(run)
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
     chosen = options_of(EvaluationOptions, given, "evaluation option")

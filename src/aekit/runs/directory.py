@@ -182,8 +182,9 @@ class Run:
         cannot be shown yet (no trained model, data that is not here) is said instead: a
         display must not raise."""
         config = yaml.safe_dump(self.config.to_dict(), sort_keys=False)
-        title = self.name if self.path is None else f"{self.name} ({self.path})"
+        title = "aekit run" if self.path is None else f"{self.path.name} ({self.path})"
         try:
+            title = self.name if self.path is None else title  # the model's name: loads it
             shown = self.data.test.subset(8)
             pictured = not self.data.interactions  # item vectors are no pictures, square or not
             strip = display.picture_rows(shown.x, self.reconstruct(shown)) if pictured else None

@@ -1,14 +1,15 @@
 """Experiment trackers: a run's parameters, per-epoch metrics and files, logged to MLflow
 (``--mlflow [URI]``) or Weights & Biases (``--wandb [MODE]``).
 
-Each is a trainer callback, like the TensorBoard logger, and talks to its service through an
-object of its own (an ``MlflowClient``, a W&B run that does not take over the process's
-standard streams), so the process's own settings of those libraries are left as they were.
-The tracked run is recorded in the run directory (``RUN/mlflow.json``, ``RUN/wandb.json``): a
-resumed run continues it. Under torchrun, rank 0 logs for all. A service that cannot be
-reached costs one warning and nothing else: training goes on, and every metric stays in
-``RUN/metrics.jsonl``. Each needs its optional package (``pip install 'aekit[mlflow]'``,
-``'aekit[wandb]'``).
+Each is a trainer callback, like the TensorBoard logger. MLflow is reached through a client
+of its own, so the process's MLflow settings (tracking URI, active run) are left as they
+were; W&B through a run of its own that does not wrap the process's streams (``wandb.init``
+still starts W&B's service and its exit hooks: only the ``aekit`` command uses it). The
+tracked run is recorded in the run directory (``RUN/mlflow.json``, ``RUN/wandb.json``): a
+resumed run continues it, a new one (``--overwrite``) starts another. Under torchrun, rank 0
+logs for all. A service that cannot be reached costs one warning and nothing else: training
+goes on, and every metric stays in ``RUN/metrics.jsonl``. Each needs its optional package
+(``pip install 'aekit[mlflow]'``, ``'aekit[wandb]'``).
 """
 
 from __future__ import annotations
@@ -44,18 +45,23 @@ class Tracker:
     in ``RUN/<record>``."""
 
     service = ""  # the name the warnings give
+    option = ""  # the command's option that asks for it
     record = ""  # the file in the run directory that names the tracked run
 
     def __init__(self) -> None:
         self.active = False
+        self.epoch = 0  # the last epoch logged (where a resumed run starts)
 
     def on_train_begin(self, trainer: Trainer) -> None:
         run = trainer.run
         if run is None or run.path is None:
-            raise AekitError(f"--{self.service.lower()} needs a run directory (--out)")
+            raise AekitError(f"{self.option} needs a run directory (--out)")
         if trainer.world is not None and not trainer.world.main:
             return  # under torchrun, rank 0 logs for all
-        record = _read_record(run.path / self.record)
+        self.epoch = trainer.epoch
+        # A run starting from epoch 0 is a new one (--overwrite too): it gets a tracked run
+        # of its own; a resumed one continues the tracked run its record names.
+        record = _read_record(run.path / self.record) if trainer.epoch else None
         self._try("start", lambda: self.start(run, record))
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
@@ -68,6 +74,7 @@ class Tracker:
             if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)
         }
         self._try("log metrics", lambda: self.log_metrics(numbers, epoch))
+        self.epoch = epoch
 
     def on_train_end(self, trainer: Trainer) -> None:
         pass  # the tracked run is closed by :meth:`upload`, once the figures exist
@@ -114,7 +121,7 @@ class MLflowLogger(Tracker):
     every epoch (step = epoch), and at :meth:`upload` the run directory's files (config,
     weights, metrics, figures) as artifacts."""
 
-    service, record = "MLflow", "mlflow.json"
+    service, option, record = "MLflow", "--mlflow", "mlflow.json"
 
     def __init__(self, uri: str | None = None) -> None:
         super().__init__()
@@ -184,7 +191,7 @@ class WandbLogger(Tracker):
     later. The project is ``aekit`` unless ``$WANDB_PROJECT`` names another. W&B is not let
     near the process's standard streams (``console="off"``)."""
 
-    service, record = "W&B", "wandb.json"
+    service, option, record = "W&B", "--wandb", "wandb.json"
     MODES = ("offline", "online", "disabled")  # W&B's own: disabled logs nothing
 
     def __init__(self, mode: str | None = None) -> None:
@@ -203,7 +210,6 @@ class WandbLogger(Tracker):
             )
         self.mode = cast(WandbMode, chosen)
         self.tracked: WandbRun | None = None
-        self.last_epoch = 0
 
     def where(self) -> str:
         if self.mode == "offline":
@@ -232,7 +238,6 @@ class WandbLogger(Tracker):
 
     def log_metrics(self, numbers: dict[str, float], epoch: int) -> None:
         self._tracked().log(numbers, step=epoch)
-        self.last_epoch = epoch
 
     def finish(self, run: Run) -> None:
         tracked = self._tracked()
@@ -241,7 +246,7 @@ class WandbLogger(Tracker):
             for path in sorted(run.figures.glob("*.png"))
         }
         if images:
-            tracked.log(images, step=self.last_epoch)
+            tracked.log(images, step=self.epoch)
         artifact = self.wandb.Artifact(f"run-{tracked.id}", type="aekit-run")
         for path in _run_files(run):  # file by file: add_dir prints a line of its own
             for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
