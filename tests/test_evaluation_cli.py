@@ -101,7 +101,7 @@ def test_aekit_evaluate_in_python_gives_the_commands_numbers(runs):
     import aekit
 
     command = evaluate_json(runs / "vae", "--iw-samples", 5, "--iw-examples", 10)
-    python = aekit.evaluate(runs / "vae", iw_samples=5, iw_examples=10)
+    python = aekit.evaluate(runs / "vae", iw_samples="5", iw_examples=10)  # converted
     assert {k: python[k] for k in ("elbo", "nll_iw", "recon_bce")} == {
         k: command[k] for k in ("elbo", "nll_iw", "recon_bce")
     }

@@ -234,6 +234,7 @@ print(type(fig).__mro__[1].__module__)
     ("kind", "options", "message"),
     [
         ("latent", {"colour": "red"}, "unknown option of the latent figure 'colour'"),
+        ("latent", {"points": "many"}, "bad points 'many'; expected int"),
         ("progress", {}, "has no progress frames"),
         ("compare", {}, "compare needs a second run"),
     ],

@@ -10,6 +10,7 @@ ride along in ``typing.Annotated`` metadata, so each is written and checked once
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import types
 import typing
@@ -104,11 +105,25 @@ def options_of(kind: type, options: dict[str, Any], what: str) -> Any:
     """``kind(**options)`` for a dataclass of options given as keywords from Python
     (``aekit.plot``, ``aekit.evaluate``); an unknown keyword is refused in one line naming the
     valid ones."""
-    valid = [field.name for field in dataclasses.fields(kind)]
+    fields = {field.name: field for field in dataclasses.fields(kind)}
     for key in options:
-        if key not in valid:
-            raise unknown_choice(what, key, valid)
-    return kind(**options)
+        if key not in fields:
+            raise unknown_choice(what, key, fields)
+    converted = {
+        key: convert(value, _field_hint(fields[key]), key, what) for key, value in options.items()
+    }
+    return kind(**converted)
+
+
+def _field_hint(field: dataclasses.Field[Any]) -> Any:
+    """A dataclass field's type from its annotation; ``Any`` (no conversion) for a type named
+    only for type checkers (a ``Run``, a ``Split``)."""
+    if not isinstance(field.type, str):
+        return field.type
+    try:
+        return eval(field.type, {"__builtins__": builtins})  # what get_type_hints does
+    except NameError:
+        return Any
 
 
 def field_hints(owner: Any) -> dict[str, Any]:

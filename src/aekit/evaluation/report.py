@@ -149,8 +149,7 @@ def evaluate(
     a run directory; ``data`` another data set or file to evaluate on instead of the run's
     test split; ``options`` those of :class:`EvaluationOptions` (the command's flags)."""
     run = as_run(run)
-    given = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
-    chosen = options_of(EvaluationOptions, given, "evaluation option")
+    chosen = options_of(EvaluationOptions, options, "evaluation option")
     return evaluate_run(run, run.inputs(data), chosen, progress=progress)
 
 
