@@ -42,7 +42,8 @@ from pathlib import Path
 
 import torch
 from fixed_cost import timed
-from zoo_likelihood import PythaeAsAekit, side_data_config
+from pythae_side import data_config
+from zoo_likelihood import PythaeAsAekit
 
 HIDDEN, LATENT, BATCH = 512, 16, 100
 SPEEDUP_GOAL, PEAK_GOAL = 3.0, 0.5
@@ -151,7 +152,7 @@ def test_nll(args, runs: dict[str, Path], weights: Path) -> dict:
     from aekit.evaluation.likelihood import blockwise_log_likelihood
     from aekit.runs.directory import open_run
 
-    test = prepare_data(side_data_config(args)).test.subset(args.iw_examples)
+    test = prepare_data(data_config(args.data_dir, args.limit)).test.subset(args.iw_examples)
     theirs = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT, reconstruction_loss="bce"))
     theirs.load_state_dict(load_file(weights))
     models = {"pythae": DefaultPythaeVAE(theirs, "vae")}
@@ -174,7 +175,7 @@ def write_arrays(args: argparse.Namespace) -> tuple[int, int]:
 
     from aekit.data.splits import prepare_data
 
-    data = prepare_data(side_data_config(args))
+    data = prepare_data(data_config(args.data_dir, args.limit))
     np.save(args.work / "train.npy", data.train.x.numpy())
     np.save(args.work / "val.npy", data.val.x.numpy())
     return len(data.train), len(data.val)

@@ -34,12 +34,12 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import pythae_side
 import torch
 
 BURDA_ONE_LAYER = {"latent_dim": 50, "hidden": [200, 200], "activation": "tanh"}
@@ -158,40 +158,19 @@ AEKIT_OPTIONS = {  # the same objective settings in aekit's names
 }
 
 
-def side_data_config(args: argparse.Namespace):
-    from aekit.config import DataConfig
-
-    return DataConfig(dataset="mnist", data_dir=args.data_dir, binarize="static", limit=args.limit)
-
-
-def data_options(args: argparse.Namespace) -> list[str]:
-    """The command-line options that name the data (the same for both processes)."""
-    return ["--data-dir", args.data_dir, *(["--limit", str(args.limit)] if args.limit else [])]
-
-
 def aekit_side(args: argparse.Namespace, name: str, out: Path) -> float:
     """Train with ``aekit train`` as a user would; whole-process seconds."""
     spec = {"name": name, **BURDA_ONE_LAYER, **AEKIT_OPTIONS[name]}
-    sets = [f"model.{key}={json.dumps(value)}" for key, value in spec.items() if key != "name"]
-    command = [args.aekit, "-m", "aekit", "train", "--model", name, "--dataset", "mnist"]
-    command += ["--out", str(out)]
-    command += [*data_options(args), "--binarize", "static", "--epochs", str(args.epochs)]
-    command += ["--batch-size", "100", "--lr", "1e-3", "--seed", str(args.seed), "--quiet"]
-    command += ["--no-progress-gif"]
-    for item in sets:
-        command += ["--set", item]
-    start = time.perf_counter()
-    subprocess.run(command, check=True)
-    return time.perf_counter() - start
+    data = pythae_side.data_options(args.data_dir, args.limit)
+    return pythae_side.aekit_train(args.aekit, spec, out, data, args.epochs, args.seed)
 
 
-def pythae_side(args: argparse.Namespace, name: str, out: Path) -> float:
+def pythae_process(args: argparse.Namespace, name: str, out: Path) -> float:
     """Train with pythae's pipeline in a process of its own; whole-process seconds."""
     command = [sys.executable, __file__, "pythae-train", "--model", name, "--weights", str(out)]
-    command += [*data_options(args), "--epochs", str(args.epochs), "--seed", str(args.seed)]
-    start = time.perf_counter()
-    subprocess.run(command, check=True)
-    return time.perf_counter() - start
+    command += [*pythae_side.data_options(args.data_dir, args.limit)]
+    command += ["--epochs", str(args.epochs), "--seed", str(args.seed)]
+    return pythae_side.timed(command)
 
 
 def pythae_networks():
@@ -242,33 +221,10 @@ def build_pythae(name: str):
 
 def pythae_train(args: argparse.Namespace) -> None:
     """The pythae process: the same arrays aekit trains on, pythae's pipeline, weights out."""
-    from pythae.pipelines import TrainingPipeline
-    from pythae.trainers import BaseTrainerConfig, CoupledOptimizerTrainerConfig
-    from safetensors.torch import save_file
-
-    from aekit.data.splits import prepare_data
-
-    data = prepare_data(side_data_config(args))
     torch.manual_seed(args.seed)  # pythae's starting weights too
     model = build_pythae(args.model)
-    common = {
-        "num_epochs": args.epochs,
-        "per_device_train_batch_size": 100,
-        "per_device_eval_batch_size": 100,
-        "seed": args.seed,
-        "no_cuda": True,
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.model == "piwae":  # pythae trains PIWAE's two objectives with two optimizers
-            config = CoupledOptimizerTrainerConfig(
-                output_dir=tmp, encoder_learning_rate=1e-3, decoder_learning_rate=1e-3, **common
-            )
-        else:
-            config = BaseTrainerConfig(output_dir=tmp, learning_rate=1e-3, **common)
-        TrainingPipeline(model=model, training_config=config)(
-            train_data=data.train.x.numpy(), eval_data=data.val.x.numpy()
-        )
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args.weights)
+    pythae_side.pythae_train(model, args.data_dir, args.limit, args.epochs, args.seed)
+    pythae_side.save_weights(model, args.weights)
 
 
 class PythaeAsAekit:
@@ -335,11 +291,12 @@ def side_by_side(args: argparse.Namespace) -> None:
     from aekit.data.splits import prepare_data
     from aekit.runs.directory import open_run
 
-    test = prepare_data(side_data_config(args)).test.subset(args.iw_examples)
+    test = prepare_data(pythae_side.data_config(args.data_dir, args.limit)).test
+    test = test.subset(args.iw_examples)
     for name in args.models.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             run_dir, weights = Path(tmp) / "aekit-run", Path(tmp) / "pythae.safetensors"
-            pythae_s = pythae_side(args, name, weights)
+            pythae_s = pythae_process(args, name, weights)
             aekit_s = aekit_side(args, name, run_dir)
             pythae_model = build_pythae(name)
             pythae_model.load_state_dict(load_file(weights))

@@ -47,7 +47,9 @@ class AutoencoderEstimator(BaseEstimator):  # type: ignore[misc]
     Parameters
     ----------
     model : registered model name (``aekit models``), e.g. ``"ae"``, ``"conv-ae"``, ``"vae"``.
-    latent_dim : size of the code.
+    latent_dim : size of the code. Keep it well below the number of features: a code as wide
+        as the input can copy it, outliers included (for anomaly detection on small tabular
+        sets, benchmarks/RESULTS.md, "Anomaly detection against PyOD").
     hidden : hidden layer sizes for the MLP models; ``None`` keeps the model's default.
     model_params : any other model option, e.g. ``{"channels": [16, 32]}``.
     input_shape : shape of one example for the model; ``None`` uses ``X.shape[1:]``.

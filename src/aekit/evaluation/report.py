@@ -159,16 +159,7 @@ def _sample_quality(
     options: EvaluationOptions,
     log: Callable[[str], None] | None,
 ) -> dict[str, Any]:
-    source = classifier_data(run.config.data)
-    assert source.num_classes is not None, "classifier_data() refuses unlabelled data"
-    recipe = clf.ClassifierRecipe(
-        dataset=run.config.data.dataset,
-        shape=source.shape,
-        num_classes=source.num_classes,
-        train_examples=len(source.train),
-        fingerprint=fingerprint(source.train),
-    )
-    judge = clf.load_or_train(recipe, source.train, log)
+    judge, judge_accuracy = sample_judge(run.config.data, log)
     reference = split
     if options.labels is not None:
         assert split.y is not None, "check_options() asked the data for labels"
@@ -176,7 +167,7 @@ def _sample_quality(
         reference = Split(split.x[keep], split.y[keep])
         if not len(reference):
             raise AekitError(f"the data has no examples of --labels {list(options.labels)}")
-    metrics = {"classifier_accuracy": clf.accuracy(judge, source.test)}
+    metrics = {"classifier_accuracy": judge_accuracy}
     reference = reference.subset(options.fid_samples)
     if run.model.generative:
         metrics.update(sample_quality(run.model, judge, reference, binarized=run.binarized))
@@ -196,6 +187,24 @@ def _sample_quality(
         )
         metrics["fid_samples"] = quality["fid_samples"]
     return metrics
+
+
+def sample_judge(
+    cfg: DataConfig, log: Callable[[str], None] | None = None
+) -> tuple[clf.FeatureClassifier, float]:
+    """The classifier in whose features samples of ``cfg``'s data set are judged (trained
+    once on the full training split, then read back), and its test accuracy."""
+    source = classifier_data(cfg)
+    assert source.num_classes is not None, "classifier_data() refuses unlabelled data"
+    recipe = clf.ClassifierRecipe(
+        dataset=cfg.dataset,
+        shape=source.shape,
+        num_classes=source.num_classes,
+        train_examples=len(source.train),
+        fingerprint=fingerprint(source.train),
+    )
+    judge = clf.load_or_train(recipe, source.train, log)
+    return judge, clf.accuracy(judge, source.test)
 
 
 def classifier_data(cfg: DataConfig) -> DataBundle:

@@ -18,18 +18,22 @@ from aekit.models.vae import standard_noise
 KERNELS = ("imq", "rbf")
 
 
-def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", scale: float = 1.0) -> torch.Tensor:
+def mmd(
+    x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", scales: Sequence[float] = (1.0,)
+) -> torch.Tensor:
     """The unbiased estimate of MMD^2 between samples ``x`` and ``y`` (rows), with the
     inverse multiquadratic kernel C / (C + |a - b|^2) or the Gaussian exp(-|a - b|^2 / C),
-    C = 2 d ``scale`` (the choice of Tolstikhin et al. 2018 for N(0, I) in d dimensions)."""
+    C = 2 d s (the choice of Tolstikhin et al. 2018 for N(0, I) in d dimensions), summed over
+    the ``scales`` s."""
     if kernel not in KERNELS:
         raise unknown_choice("kernel", kernel, KERNELS)
-    c = 2 * x.shape[1] * scale
+    c = 2 * x.shape[1] * torch.tensor(scales, dtype=x.dtype, device=x.device).view(-1, 1, 1)
     n, m = len(x), len(y)
 
     def gram(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         distances = torch.cdist(a, b).square()
-        return c / (c + distances) if kernel == "imq" else torch.exp(-distances / c)
+        kernels = c / (c + distances) if kernel == "imq" else torch.exp(-distances / c)
+        return kernels.sum(0)  # one pass for every scale, not one per scale
 
     xx, yy, xy = gram(x, x), gram(y, y), gram(x, y)
     within_x = (xx.sum() - xx.diagonal().sum()) / (n * (n - 1))
