@@ -33,7 +33,9 @@ def _port() -> int:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1"}
+    # PYTHONFAULTHANDLER: a rank that aborts (once in CI, 2026-12-07: SIGABRT, "terminate
+    # called without an active exception", not reproduced since) prints where every thread was
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
 
 
 def torchrun(*args: str, nproc: int = 2, cwd: Path, timeout: float = 240):
