@@ -41,9 +41,11 @@ def commands(work: Path, round_: int) -> dict[str, list[str]]:
     }
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str], quiet: bool = True) -> float:
+    """Whole-process seconds of ``command``, from start to exit (its output kept from the
+    terminal unless ``quiet`` is False)."""
     start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
+    subprocess.run(command, check=True, capture_output=quiet)
     return time.perf_counter() - start
 
 

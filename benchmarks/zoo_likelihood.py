@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import sys
 import tempfile
@@ -165,14 +164,6 @@ def aekit_side(args: argparse.Namespace, name: str, out: Path) -> float:
     return pythae_side.aekit_train(args.aekit, spec, out, data, args.epochs, args.seed)
 
 
-def pythae_process(args: argparse.Namespace, name: str, out: Path) -> float:
-    """Train with pythae's pipeline in a process of its own; whole-process seconds."""
-    command = [sys.executable, __file__, "pythae-train", "--model", name, "--weights", str(out)]
-    command += [*pythae_side.data_options(args.data_dir, args.limit)]
-    command += ["--epochs", str(args.epochs), "--seed", str(args.seed)]
-    return pythae_side.timed(command)
-
-
 def pythae_networks():
     """Burda et al.'s one-layer network as pythae encoder and decoder modules."""
     from pythae.models.base.base_utils import ModelOutput
@@ -217,14 +208,6 @@ def build_pythae(name: str):
     )
     encoder, decoder = pythae_networks()
     return getattr(models, cls_name)(config, encoder=encoder, decoder=decoder)
-
-
-def pythae_train(args: argparse.Namespace) -> None:
-    """The pythae process: the same arrays aekit trains on, pythae's pipeline, weights out."""
-    torch.manual_seed(args.seed)  # pythae's starting weights too
-    model = build_pythae(args.model)
-    pythae_side.pythae_train(model, args.data_dir, args.limit, args.epochs, args.seed)
-    pythae_side.save_weights(model, args.weights)
 
 
 class PythaeAsAekit:
@@ -296,7 +279,7 @@ def side_by_side(args: argparse.Namespace) -> None:
     for name in args.models.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             run_dir, weights = Path(tmp) / "aekit-run", Path(tmp) / "pythae.safetensors"
-            pythae_s = pythae_process(args, name, weights)
+            pythae_s = pythae_side.pythae_process(__file__, name, weights, args)
             aekit_s = aekit_side(args, name, run_dir)
             pythae_model = build_pythae(name)
             pythae_model.load_state_dict(load_file(weights))
@@ -364,16 +347,10 @@ def table(path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="part", required=True)
-    for part in ("protocol", "side-by-side", "pythae-train"):
+    pythae_side.add_pythae_process(sub, list(PYTHAE), epochs=5)
+    for part in ("protocol", "side-by-side"):
         p = sub.add_parser(part)
-        p.add_argument("--data-dir", default=os.environ.get("AEKIT_DATA_DIR"))
-        p.add_argument("--epochs", type=int, default=5)
-        p.add_argument("--limit", type=int, help="train on the first N digits only (a smoke test)")
-        p.add_argument("--seed", type=int, default=0, help="training seed (both libraries)")
-        if part == "pythae-train":
-            p.add_argument("--model", required=True, choices=sorted(PYTHAE))
-            p.add_argument("--weights", type=Path, required=True)
-            continue
+        pythae_side.add_run_options(p, epochs=5)
         known = PROTOCOL if part == "protocol" else PYTHAE
         p.add_argument("--models", default=",".join(known))
         p.add_argument("--iw-samples", type=int, default=5000)
@@ -392,7 +369,7 @@ def main() -> None:
     elif args.part == "side-by-side":
         side_by_side(args)
     else:
-        pythae_train(args)
+        pythae_side.train_pythae_process(build_pythae, args)
 
 
 if __name__ == "__main__":

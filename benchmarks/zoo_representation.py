@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
@@ -142,14 +141,6 @@ def build_pythae(name: str):
     return getattr(models, cls_name)(config)
 
 
-def pythae_train(args: argparse.Namespace) -> None:
-    """The pythae process: the same arrays aekit trains on, pythae's pipeline, weights out."""
-    torch.manual_seed(args.seed)  # pythae's starting weights too
-    model = build_pythae(args.model)
-    pythae_side.pythae_train(model, args.data_dir, args.limit, args.epochs, args.seed)
-    pythae_side.save_weights(model, args.weights)
-
-
 def mnist(args: argparse.Namespace) -> None:
     from safetensors.torch import load_file
 
@@ -164,9 +155,7 @@ def mnist(args: argparse.Namespace) -> None:
     for name in args.models.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             run_dir, weights = Path(tmp) / "aekit-run", Path(tmp) / "pythae.safetensors"
-            command = [sys.executable, __file__, "pythae-train", "--model", name]
-            command += ["--weights", str(weights), *data_opts, "--epochs", str(args.epochs)]
-            pythae_s = pythae_side.timed([*command, "--seed", str(args.seed)])
+            pythae_s = pythae_side.pythae_process(__file__, name, weights, args)
             spec = {"name": name, **PYTHAE_NETWORK, **PYTHAE[name][2]}
             aekit_s = pythae_side.aekit_train(
                 args.aekit, spec, run_dir, data_opts, args.epochs, args.seed
@@ -306,25 +295,20 @@ def main() -> None:
     part.add_argument("--limit", type=int, help="train on the first N sprites (a smoke test)")
     part.add_argument("--keep", type=Path, help="keep the run directories in this folder")
     part.add_argument("--out", type=Path, required=True)
-    for name in ("mnist", "pythae-train"):
-        part = sub.add_parser(name)
-        part.add_argument("--data-dir", default=os.environ.get("AEKIT_DATA_DIR"))
-        part.add_argument("--epochs", type=int, default=10)
-        part.add_argument("--limit", type=int, help="train on the first N digits (a smoke test)")
-        part.add_argument("--seed", type=int, default=0, help="training seed (both libraries)")
-        if name == "mnist":
-            part.add_argument("--models", default=",".join(PYTHAE))
-            part.add_argument("--aekit", default=sys.executable, help="aekit's interpreter")
-            part.add_argument("--out", type=Path, required=True)
-        else:
-            part.add_argument("--model", required=True, choices=sorted(PYTHAE))
-            part.add_argument("--weights", type=Path, required=True)
+    part = sub.add_parser("mnist")
+    pythae_side.add_run_options(part, epochs=10)
+    part.add_argument("--models", default=",".join(PYTHAE))
+    part.add_argument("--aekit", default=sys.executable, help="aekit's interpreter")
+    part.add_argument("--out", type=Path, required=True)
+    pythae_side.add_pythae_process(sub, list(PYTHAE), epochs=10)
     sub.add_parser("table").add_argument("paths", type=Path, nargs="+")
     args = parser.parse_args()
     if args.part == "table":
         table(args.paths)
+    elif args.part == "pythae-train":
+        pythae_side.train_pythae_process(build_pythae, args)
     else:
-        {"dsprites": dsprites, "mnist": mnist, "pythae-train": pythae_train}[args.part](args)
+        {"dsprites": dsprites, "mnist": mnist}[args.part](args)
 
 
 if __name__ == "__main__":
