@@ -110,7 +110,8 @@ PYTHAE_NETWORK = {"latent_dim": 16, "hidden": [512], "activation": "relu"}
 # aekit model -> pythae's model class, its config options and aekit's options for the same
 # objective settings (the papers' weights). Every model reconstructs with BCE but the WAE
 # (squared error in both libraries, the paper's cost) and pythae's RAE (squared error
-# whatever it is told; aekit's RAE keeps its BCE).
+# whatever it is told; aekit's RAE keeps its BCE). pythae's AAE draws its codes from a
+# Gaussian posterior and its discriminator has one hidden layer of 256: aekit's is given both.
 PYTHAE = {
     "vae": ("VAE", {}, {}),
     "beta-vae": ("BetaVAE", {"beta": 4.0}, {"kl_weight": 4.0}),
@@ -123,7 +124,11 @@ PYTHAE = {
     ),
     "wae": ("WAE_MMD", {"reg_weight": 10.0}, {"penalty_weight": 10.0}),
     "rae": ("RAE_L2", {"embedding_weight": 1e-4, "reg_weight": 1e-7}, {}),
-    "aae": ("Adversarial_AE", {"adversarial_loss_scale": 0.5}, {"adversarial_weight": 0.5}),
+    "aae": (
+        "Adversarial_AE",
+        {"adversarial_loss_scale": 0.5},
+        {"adversarial_weight": 0.5, "posterior": "gaussian", "discriminator_hidden": [256]},
+    ),
 }
 WITHOUT_PRIOR = ("rae",)  # generates only through a fitted sampler (Ghosh et al.)
 GMM_CODES = 5000

@@ -170,6 +170,52 @@ def test_aae_mixture_prior_puts_each_class_on_its_own_component():
         build_model({"name": "aae", **SMALL, "prior": "mixture"}, SHAPE)
 
 
+def test_aae_gaussian_posterior_draws_around_the_mean_it_encodes():
+    """With ``posterior: gaussian`` the code is the posterior's mean and training sees draws
+    spread by the encoder's variance: here a log-variance held at log 0.25, so sd 0.5."""
+    torch.manual_seed(0)
+    m = build_model({"name": "aae", **SMALL, "posterior": "gaussian"}, SHAPE)
+    code_layer = m.encoder[-1]
+    with torch.no_grad():
+        code_layer.weight[3:].zero_()
+        code_layer.bias[3:].fill_(math.log(0.25))
+    x = torch.rand(1, *SHAPE)
+    draws = m.posterior_draw(x.expand(4000, *SHAPE))
+    assert m.encode(x).shape == (1, 3)
+    assert torch.allclose(draws.mean(0), m.encode(x)[0], atol=0.05)
+    assert torch.allclose(draws.std(0), torch.full((3,), 0.5), atol=0.03)
+    deterministic = build_model({"name": "aae", **SMALL}, SHAPE)
+    assert torch.equal(deterministic.posterior_draw(x), deterministic.encode(x))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"name": "aae", **SMALL},
+        {"name": "conv-aae", "latent_dim": 3, "channels": [4, 8]},
+    ],
+)
+def test_aae_gaussian_posterior_rebuilds_from_its_description(spec):
+    m = build_model({**spec, "posterior": "gaussian"}, SHAPE)
+    again = build_model({"name": spec["name"], **m.describe()["params"]}, SHAPE)
+    again.load_state_dict(m.state_dict())
+    x = torch.rand(2, *SHAPE)
+    assert torch.equal(again.encode(x), m.encode(x))
+
+
+@pytest.mark.parametrize(
+    "spec, says",
+    [
+        ({"name": "aae", "posterior": "gauss"}, "unknown posterior 'gauss'"),
+        ({"name": "aae", "code_activation": "relu"}, "needs code_activation: linear"),
+        ({"name": "conv-aae", "latent_dim": None}, "needs a latent_dim"),
+    ],
+)
+def test_aae_gaussian_posterior_refuses_a_code_it_cannot_split(spec, says):
+    with pytest.raises(AekitError, match=says):
+        build_model({"posterior": "gaussian", **spec}, SHAPE)
+
+
 class TwoPlayers(Autoencoder):
     """A toy with known gradients: the model's loss is a^2 b (b a constant to it), the
     critic's (a b - 1)^2 (a a constant to it). Each player must get only its own term's

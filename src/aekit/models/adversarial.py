@@ -10,6 +10,13 @@ mixture of one Gaussian per class, spread on a circle in the first two code dime
 a discriminator that also sees the one-hot label, so each class's codes are pushed onto its
 own component. Sampling draws a component uniformly. Training then needs labelled data.
 
+``posterior`` is the paper's choice of q(z|x) (its section 2.1): ``deterministic`` (the code is
+the encoder's output) or ``gaussian`` (the code layer gives a mean and a log-variance, and
+training decodes, and shows the discriminator, one reparameterised draw; ``encode`` returns
+the mean). The Gaussian one is pythae's default; on MNIST it pushes the codes closer to the
+prior (benchmarks/RESULTS.md, "Representation zoo"). The paper's third choice, a universal
+approximator fed noise, is not offered.
+
 Where it differs from the paper: the reconstruction and regularisation phases are one
 simultaneous step (the paper alternates them), and ``adversarial_weight`` scales the encoder's
 adversarial loss against the reconstruction (pythae's default 0.5 is used).
@@ -34,11 +41,12 @@ from aekit.models.penalties import (
     adversarial_losses,
     with_discriminator,
 )
-from aekit.models.vae import standard_noise
+from aekit.models.vae import VariationalAutoencoder, standard_noise
 from aekit.values import Sizes
 
 MIXTURE_RADIUS = 4.0  # distance of each class's component from the origin
 MIXTURE_STD = 0.5  # its spread in the two circle dimensions (unit elsewhere)
+POSTERIORS = ("deterministic", "gaussian")
 
 
 class Adversarial(StandardPrior):
@@ -53,11 +61,14 @@ class Adversarial(StandardPrior):
         prior: str = "gaussian",
         adversarial_weight: float = 0.5,
         discriminator_hidden: Sizes = (256, 256),
+        posterior: str = "deterministic",
         num_classes: int | None = None,
         **kwargs: Any,
     ) -> None:
         if prior not in ("gaussian", "mixture"):
             raise unknown_choice("prior", prior, ["gaussian", "mixture"])
+        if posterior not in POSTERIORS:
+            raise unknown_choice("posterior", posterior, POSTERIORS)
         if not adversarial_weight >= 0:
             raise AekitError(f"bad adversarial_weight {adversarial_weight}; it must be >= 0")
         if prior == "mixture" and not num_classes:
@@ -66,11 +77,26 @@ class Adversarial(StandardPrior):
         if prior == "mixture" and self.code_dim < 2:
             raise AekitError("prior: mixture places its components in 2 code dimensions")
         self.prior, self.adversarial_weight = prior, adversarial_weight
+        self.posterior = posterior
+        if posterior == "gaussian":
+            self.widen_code_layer(2)
         label_inputs = (num_classes or 0) if prior == "mixture" else 0
         self.discriminator = Discriminator(self.code_dim + label_inputs, discriminator_hidden)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return with_discriminator(self, self.discriminator)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The code: the encoder's output, or the Gaussian posterior's mean."""
+        code = super().encode(x, y)
+        return code[:, : self.code_dim] if self.posterior == "gaussian" else code
+
+    def posterior_draw(self, x: torch.Tensor) -> torch.Tensor:
+        """The code training sees: the encoder's output, or a draw of the Gaussian posterior."""
+        if self.posterior == "deterministic":
+            return self.encode(x)
+        mean, logvar = super().encode(x).chunk(2, 1)
+        return VariationalAutoencoder.reparameterize(mean, logvar)
 
     def prior_draws(
         self, labels: torch.Tensor | None, n: int, generator: torch.Generator | None = None
@@ -104,7 +130,7 @@ class Adversarial(StandardPrior):
     ) -> dict[str, torch.Tensor]:
         if self.prior == "mixture" and y is None:
             raise AekitError(f"model {self.name!r} with prior: mixture trains on labelled data")
-        z = self.encode(x)
+        z = self.posterior_draw(x)
         recon = self.reconstruction_loss(self.decode(z), target)
         prior = self.prior_draws(y, len(z))
         critic, fooled = adversarial_losses(

@@ -11,7 +11,7 @@ from torch import nn
 from aekit.errors import AekitError, unknown_choice
 from aekit.models.base import Autoencoder, register_model
 from aekit.models.layers import activation as make_activation
-from aekit.models.layers import image_shape, transpose_padding
+from aekit.models.layers import image_shape, transpose_padding, widened
 from aekit.values import PositiveInt, RequiredSizes
 
 
@@ -132,6 +132,13 @@ class ConvAutoencoder(Autoencoder):
 
     def decoder_parameters(self) -> list[nn.Parameter]:
         return [*self.from_code.parameters(), *self.decoder.parameters()]
+
+    def widen_code_layer(self, factor: int) -> None:
+        if not isinstance(self.to_code, nn.Linear):
+            raise AekitError(
+                f"model {self.name!r}: a Gaussian posterior needs a latent_dim (a dense code layer)"
+            )
+        self.to_code = widened(self.to_code, factor)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         features = self.from_code(z).reshape(-1, *self.feature_shape)

@@ -46,6 +46,11 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+def widened(layer: nn.Linear, factor: int) -> nn.Linear:
+    """A fresh linear layer with ``layer``'s inputs and ``factor`` times its outputs."""
+    return nn.Linear(layer.in_features, factor * layer.out_features)
+
+
 INITS = ("torch", "glorot")
 
 

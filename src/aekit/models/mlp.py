@@ -12,8 +12,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from aekit.errors import AekitError
 from aekit.models.base import Autoencoder, register_model
-from aekit.models.layers import mlp
+from aekit.models.layers import mlp, widened
 from aekit.values import PositiveInt, Sizes
 
 
@@ -51,6 +52,16 @@ class DenseAutoencoder(Autoencoder):
 
     def layer_parameters(self, index: int) -> list[torch.Tensor]:
         raise NotImplementedError
+
+    def widen_code_layer(self, factor: int) -> None:
+        if self.code_activation != "linear":
+            raise AekitError(
+                f"model {self.name!r}: a Gaussian posterior needs code_activation: linear"
+            )
+        last = len(self.encoder) - 1  # with a linear code, the code layer ends the stack
+        code_layer = self.encoder[last]
+        assert isinstance(code_layer, nn.Linear), "a linear code ends the encoder's stack"
+        self.encoder[last] = widened(code_layer, factor)
 
 
 @register_model("ae")
