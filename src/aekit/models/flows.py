@@ -40,20 +40,27 @@ class PlanarFlow(nn.Module):
 
     def forward(self, z: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Flow ``z`` (n, k, d) with the context ``h`` (n, c); returns z_T and the summed
-        log-determinants (n, k)."""
+        log-determinants (n, k).
+
+        What does not depend on z (u', w.u') is computed for all T steps at once, and so are
+        the log-determinants after the loop: each step is then three operations, which on a
+        CPU is what a training step's time goes to (benchmarks/RESULTS.md, "Likelihood
+        zoo")."""
         d = self.dim  # the batch stays -1: tracers keep it dynamic (``aekit export``)
         params = self.params(h).reshape(-1, self.length, 2 * d + 1)
-        log_det = torch.zeros(z.shape[:-1], dtype=z.dtype, device=z.device)
-        for t in range(self.length):
-            u, w, b = params[:, t, :d], params[:, t, d : 2 * d], params[:, t, 2 * d :]
-            wu = (w * u).sum(1, keepdim=True)
-            norm = w.square().sum(1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
-            u = u + (F.softplus(wu) - 1 - wu) * w / norm
-            u, w = u.unsqueeze(1), w.unsqueeze(1)  # broadcast over the k draws
-            a = torch.tanh((z * w).sum(-1, keepdim=True) + b.unsqueeze(1))
-            z = z + u * a
-            a2 = a.square().squeeze(-1)
-            log_det = log_det + torch.log(a2 + (1 - a2) * F.softplus(wu))
+        u, w, b = params.split([d, d, 1], dim=-1)  # (n, T, d), (n, T, d), (n, T, 1)
+        wu = (w * u).sum(-1, keepdim=True)
+        slope = F.softplus(wu)  # 1 + w.u'
+        norm = w.square().sum(-1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
+        u = u + (slope - 1 - wu) * w / norm
+        u, w, b = u.unsqueeze(2), w.unsqueeze(-1), b.unsqueeze(-1)  # per step: rows, columns
+        activations = []
+        for t in range(self.length):  # a = tanh(w.z + b), z <- z + u' a, over the k draws
+            a = torch.tanh(torch.baddbmm(b[:, t], z, w[:, t]))
+            z = torch.addcmul(z, u[:, t], a)
+            activations.append(a)
+        a2 = torch.cat(activations, -1).square()  # (n, k, T)
+        log_det = torch.log(a2 + (1 - a2) * slope.transpose(1, 2)).sum(-1)
         return z, log_det
 
 
