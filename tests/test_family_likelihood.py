@@ -166,6 +166,34 @@ def test_flow_log_determinant_matches_the_jacobian(flow):
         assert torch.allclose(log_det.reshape(()), numerical_log_det(f, z, h), atol=1e-8)
 
 
+def test_planar_flow_steps_stay_float32_under_bf16_autocast():
+    """Under CPU bf16 autocast only the layer that reads the flow's parameters from h rounds
+    to bf16; the steps and the summed log-determinants are computed as in float32 from those
+    parameters (bf16 there would round the importance weights by tenths of a nat)."""
+    torch.manual_seed(0)
+    flow = PlanarFlow(16, 8, 40)
+    z, h = torch.randn(4, 50, 16), torch.randn(4, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, log_det = flow(z, h)
+        rounded = flow.params(h)
+    assert rounded.dtype == torch.bfloat16 and out.dtype == log_det.dtype == torch.float32
+    flow.params = FixedOutput(rounded.float())
+    expected_out, expected_log_det = flow(z, h)
+    assert torch.allclose(out, expected_out, atol=1e-5)
+    assert torch.allclose(log_det, expected_log_det, atol=1e-5)
+
+
+class FixedOutput(torch.nn.Module):
+    """Stands in for a layer: returns the same tensor whatever its input."""
+
+    def __init__(self, value: torch.Tensor) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, _: torch.Tensor) -> torch.Tensor:
+        return self.value
+
+
 def test_iaf_is_autoregressive():
     """Output i of a MADE step depends on inputs before i only, so the Jacobian of one IAF
     step is triangular (what makes its log-determinant a sum)."""

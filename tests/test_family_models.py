@@ -61,12 +61,7 @@ SMALL: dict[str, dict] = {
     "rae": {"latent_dim": 4, "hidden": [32]},
     "conv-rae": {"latent_dim": 4, "channels": [4, 8], "regularizer": "gp"},
     "aae": {"latent_dim": 4, "hidden": [32], "discriminator_hidden": [16]},
-    "conv-aae": {
-        "latent_dim": 4,
-        "channels": [4, 8],
-        "discriminator_hidden": [16],
-        "posterior": "gaussian",
-    },
+    "conv-aae": {"latent_dim": 4, "channels": [4, 8], "discriminator_hidden": [16]},
     "vq-vae": {"channels": [4, 8], "embedding_dim": 4, "codebook_size": 8},
     "mult-vae": {"latent_dim": 4, "hidden": [32]},
     "mult-dae": {"latent_dim": 4, "hidden": [32]},

@@ -91,7 +91,7 @@ class Adversarial(StandardPrior):
         code = super().encode(x, y)
         return code[:, : self.code_dim] if self.posterior == "gaussian" else code
 
-    def posterior_draw(self, x: torch.Tensor) -> torch.Tensor:
+    def training_code(self, x: torch.Tensor) -> torch.Tensor:
         """The code training sees: the encoder's output, or a draw of the Gaussian posterior."""
         if self.posterior == "deterministic":
             return self.encode(x)
@@ -130,7 +130,7 @@ class Adversarial(StandardPrior):
     ) -> dict[str, torch.Tensor]:
         if self.prior == "mixture" and y is None:
             raise AekitError(f"model {self.name!r} with prior: mixture trains on labelled data")
-        z = self.posterior_draw(x)
+        z = self.training_code(x)
         recon = self.reconstruction_loss(self.decode(z), target)
         prior = self.prior_draws(y, len(z))
         critic, fooled = adversarial_losses(

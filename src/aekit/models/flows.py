@@ -47,20 +47,23 @@ class PlanarFlow(nn.Module):
         CPU is what a training step's time goes to (benchmarks/RESULTS.md, "Likelihood
         zoo")."""
         d = self.dim  # the batch stays -1: tracers keep it dynamic (``aekit export``)
-        params = self.params(h).reshape(-1, self.length, 2 * d + 1)
-        u, w, b = params.split([d, d, 1], dim=-1)  # (n, T, d), (n, T, d), (n, T, 1)
-        wu = (w * u).sum(-1, keepdim=True)
-        slope = F.softplus(wu)  # 1 + w.u'
-        norm = w.square().sum(-1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
-        u = u + (slope - 1 - wu) * w / norm
-        u, w, b = u.unsqueeze(2), w.unsqueeze(-1), b.unsqueeze(-1)  # per step: rows, columns
-        activations = []
-        for t in range(self.length):  # a = tanh(w.z + b), z <- z + u' a, over the k draws
-            a = torch.tanh(torch.baddbmm(b[:, t], z, w[:, t]))
-            z = torch.addcmul(z, u[:, t], a)
-            activations.append(a)
-        a2 = torch.cat(activations, -1).square()  # (n, k, T)
-        log_det = torch.log(a2 + (1 - a2) * slope.transpose(1, 2)).sum(-1)
+        params = self.params(h).to(z.dtype).reshape(-1, self.length, 2 * d + 1)
+        # In z's precision (float32 at least) even under bf16 autocast, which would run the
+        # products in bf16 and round the summed log-determinants by tenths of a nat.
+        with torch.autocast(z.device.type, enabled=False):
+            u, w, b = params.split([d, d, 1], dim=-1)  # (n, T, d), (n, T, d), (n, T, 1)
+            wu = (w * u).sum(-1, keepdim=True)
+            slope = F.softplus(wu)  # 1 + w.u'
+            norm = w.square().sum(-1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
+            u = u + (slope - 1 - wu) * w / norm
+            u, w, b = u.unsqueeze(2), w.unsqueeze(-1), b.unsqueeze(-1)  # per step: rows, cols
+            activations = []
+            for t in range(self.length):  # a = tanh(w.z + b), z <- z + u' a, over the k draws
+                a = torch.tanh(torch.baddbmm(b[:, t], z, w[:, t]))
+                z = torch.addcmul(z, u[:, t], a)
+                activations.append(a)
+            a2 = torch.cat(activations, -1).square()  # (n, k, T)
+            log_det = torch.log(a2 + (1 - a2) * slope.transpose(1, 2)).sum(-1)
         return z, log_det
 
 

@@ -53,16 +53,6 @@ class DenseAutoencoder(Autoencoder):
     def layer_parameters(self, index: int) -> list[torch.Tensor]:
         raise NotImplementedError
 
-    def widen_code_layer(self, factor: int) -> None:
-        if self.code_activation != "linear":
-            raise AekitError(
-                f"model {self.name!r}: a Gaussian posterior needs code_activation: linear"
-            )
-        last = len(self.encoder) - 1  # with a linear code, the code layer ends the stack
-        code_layer = self.encoder[last]
-        assert isinstance(code_layer, nn.Linear), "a linear code ends the encoder's stack"
-        self.encoder[last] = widened(code_layer, factor)
-
 
 @register_model("ae")
 class MLPAutoencoder(DenseAutoencoder):
@@ -80,6 +70,16 @@ class MLPAutoencoder(DenseAutoencoder):
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         out: torch.Tensor = self.decoder(z)
         return out.reshape(-1, *self.input_shape)
+
+    def widen_code_layer(self, factor: int) -> None:
+        if self.code_activation != "linear":
+            raise AekitError(
+                f"model {self.name!r}: a Gaussian posterior needs code_activation: linear"
+            )
+        last = len(self.encoder) - 1  # with a linear code, the code layer ends the stack
+        code_layer = self.encoder[last]
+        assert isinstance(code_layer, nn.Linear), "a linear code ends the encoder's stack"
+        self.encoder[last] = widened(code_layer, factor)
 
 
 def linear_layers(stack: nn.Module) -> list[nn.Linear]:
