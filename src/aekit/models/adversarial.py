@@ -25,6 +25,7 @@ adversarial loss against the reconstruction (pythae's default 0.5 is used).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -53,6 +54,9 @@ class Adversarial(StandardPrior):
     """Mixin listed before a deterministic autoencoder class: see the module docstring."""
 
     greedy_refusal: ClassVar[str] = "its codes are trained against an adversary"
+    # From the autoencoder listed after it: make the code layer give ``factor`` values per
+    # code unit (here a mean and a log-variance), side by side in ``encode``'s output.
+    widen_code_layer: Callable[[int], None]
 
     def __init__(
         self,

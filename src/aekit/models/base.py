@@ -242,12 +242,6 @@ class Autoencoder(nn.Module):
         """``n`` codes from the prior, on the model's device (generative models)."""
         raise AekitError(f"model {self.name!r} has no prior to sample from")
 
-    def widen_code_layer(self, factor: int) -> None:
-        """Make the layer that outputs the code give ``factor`` values per code unit (a mean
-        and a log-variance, for a model that adds a Gaussian posterior); ``encode`` then
-        returns them side by side. Models without one dense code layer refuse."""
-        raise AekitError(f"model {self.name!r} has no dense code layer to widen")
-
     def decoder_parameters(self) -> list[nn.Parameter]:
         """The parameters ``decode`` uses (what a decoder regulariser penalises)."""
         return list(self.decoder.parameters())

@@ -134,6 +134,8 @@ class ConvAutoencoder(Autoencoder):
         return [*self.from_code.parameters(), *self.decoder.parameters()]
 
     def widen_code_layer(self, factor: int) -> None:
+        """Give the code layer ``factor`` outputs per code unit (the AAE's Gaussian posterior:
+        a mean and a log-variance, side by side in ``encode``'s output)."""
         if not isinstance(self.to_code, nn.Linear):
             raise AekitError(
                 f"model {self.name!r}: a Gaussian posterior needs a latent_dim (a dense code layer)"

@@ -72,6 +72,8 @@ class MLPAutoencoder(DenseAutoencoder):
         return out.reshape(-1, *self.input_shape)
 
     def widen_code_layer(self, factor: int) -> None:
+        """Give the code layer ``factor`` outputs per code unit (the AAE's Gaussian posterior:
+        a mean and a log-variance, side by side in ``encode``'s output)."""
         if self.code_activation != "linear":
             raise AekitError(
                 f"model {self.name!r}: a Gaussian posterior needs code_activation: linear"
