@@ -129,13 +129,22 @@ PYTHAE = {
         {"adversarial_loss_scale": 0.5},
         {"adversarial_weight": 0.5, "posterior": "gaussian", "discriminator_hidden": [256]},
     ),
+    "vq-vae": (
+        "VQVAE",
+        {"num_embeddings": 64, "use_ema": True, "decay": 0.99, "commitment_loss_factor": 0.25},
+        {},
+    ),
 }
-WITHOUT_PRIOR = ("rae",)  # generates only through a fitted sampler (Ghosh et al.)
+# The VQ-VAE is convolutional in aekit and pythae's default network is an MLP: both train
+# aekit's default vq-vae network (pythae given its layers as custom encoder and decoder).
+CONVOLUTIONAL = ("vq-vae",)
+# generate only through a fitted sampler (Ghosh et al.), or have no prior at all
+WITHOUT_PRIOR = ("rae", "vq-vae")
 GMM_CODES = 5000
 
 
 def build_pythae(name: str):
-    """pythae's model with its own default MNIST network."""
+    """pythae's model with its own default MNIST network (aekit's for the VQ-VAE)."""
     import pythae.models as models
 
     cls_name, options, _ = PYTHAE[name]
@@ -143,7 +152,37 @@ def build_pythae(name: str):
     config = getattr(models, config_name)(
         input_dim=(1, 28, 28), latent_dim=16, reconstruction_loss="bce", **options
     )
-    return getattr(models, cls_name)(config)
+    networks = aekit_networks_for_pythae(name) if name in CONVOLUTIONAL else {}
+    return getattr(models, cls_name)(config, **networks)
+
+
+def aekit_networks_for_pythae(name: str) -> dict:
+    """aekit's default ``name`` network as pythae's encoder and decoder: the same layers, the
+    decoder giving probabilities (pythae's BCE reads them)."""
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseEncoder
+
+    from aekit.models import build_model
+
+    ours = build_model({"name": name}, (1, 28, 28))
+
+    class Encoder(BaseEncoder):
+        def __init__(self):
+            super().__init__()
+            self.net = ours.encoder
+
+        def forward(self, x):
+            return ModelOutput(embedding=self.net(x))
+
+    class Decoder(BaseDecoder):
+        def __init__(self):
+            super().__init__()
+            self.net = ours.decoder
+
+        def forward(self, z):
+            return ModelOutput(reconstruction=torch.sigmoid(self.net(z)))
+
+    return {"encoder": Encoder(), "decoder": Decoder()}
 
 
 def mnist(args: argparse.Namespace) -> None:
@@ -161,16 +200,18 @@ def mnist(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             run_dir, weights = Path(tmp) / "aekit-run", Path(tmp) / "pythae.safetensors"
             pythae_s = pythae_side.pythae_process(__file__, name, weights, args)
-            spec = {"name": name, **PYTHAE_NETWORK, **PYTHAE[name][2]}
+            network = {} if name in CONVOLUTIONAL else PYTHAE_NETWORK
+            spec = {"name": name, **network, **PYTHAE[name][2]}
             aekit_s = pythae_side.aekit_train(
                 args.aekit, spec, run_dir, data_opts, args.epochs, args.seed
             )
             theirs = build_pythae(name).eval()
             theirs.load_state_dict(load_file(weights))
             run = open_run(run_dir)
+            coders = pythae_vq_coders if name == "vq-vae" else pythae_coders
             with torch.no_grad():
                 ours_scores = score(*aekit_coders(run.model.eval()), data, judge, name)
-                theirs_scores = score(*pythae_coders(theirs), data, judge, name)
+                theirs_scores = score(*coders(theirs), data, judge, name)
         row = {"part": "mnist", "model": name, "pythae_model": PYTHAE[name][0]}
         row |= {"options": PYTHAE[name][2], "epochs": args.epochs, "seed": args.seed}
         row |= {f"aekit_{key}": value for key, value in ours_scores.items()}
@@ -193,6 +234,23 @@ def aekit_coders(model) -> tuple[Coder, Coder]:
 def pythae_coders(model) -> tuple[Coder, Coder]:
     """The same two functions of a pythae model."""
     return lambda x: model.encoder(x).embedding, lambda z: model.decoder(z).reconstruction
+
+
+def pythae_vq_coders(model) -> tuple[Coder, Coder]:
+    """A pythae VQ-VAE's quantised grid, flattened channels first as aekit's, and its
+    decoding of any code snapped to the codebook first, as aekit's ``decode`` does."""
+
+    def encode(x: torch.Tensor) -> torch.Tensor:
+        grid = model.encoder(x).embedding.permute(0, 2, 3, 1)
+        return model.quantizer(grid).quantized_vector.flatten(1)  # pythae's is channels first
+
+    def decode(z: torch.Tensor) -> torch.Tensor:
+        dim = model.model_config.embedding_dim
+        side = round((z.shape[1] // dim) ** 0.5)
+        grid = z.reshape(-1, dim, side, side).permute(0, 2, 3, 1)
+        return model.decoder(model.quantizer(grid).quantized_vector).reconstruction
+
+    return encode, decode
 
 
 def score(encode: Coder, decode: Coder, data, judge, name: str) -> dict[str, float]:
